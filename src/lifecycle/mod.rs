@@ -1,0 +1,1 @@
+//! Starting, stopping and inspecting VMs. Emits events; never prints.

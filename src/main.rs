@@ -1,0 +1,5 @@
+//! Entry point: parse the command line, run it, map the outcome to an exit code.
+
+fn main() -> std::process::ExitCode {
+    qcmdr::cli::main()
+}

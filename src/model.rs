@@ -1,0 +1,163 @@
+//! Pure data: the validated project and its VMs, as the rest of qcmdr sees them.
+//!
+//! Everything here has already been checked by `config`; code below the CLI can rely on
+//! every invariant stated in these docs without re-validating.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A loaded and validated `conf.lua`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Absolute path of the config file that was evaluated.
+    pub config_file: PathBuf,
+    /// Folder holding `qemu-system-<arch>`; `None` means search `PATH`.
+    pub qemu_bin_dir: Option<PathBuf>,
+    /// `ssh_conf_base`: options for every VM, sorted by option name (case-insensitively).
+    pub ssh_base: Vec<SshOption>,
+    /// Default sync engine for entries that do not name one (`sync_engine`).
+    pub sync_engine: SyncEngine,
+    /// In the order of the config file. Names are unique.
+    pub vms: Vec<Vm>,
+}
+
+impl Project {
+    pub fn vm(&self, name: &str) -> Option<&Vm> {
+        self.vms.iter().find(|vm| vm.name == name)
+    }
+
+    pub fn vm_names(&self) -> Vec<&str> {
+        self.vms.iter().map(|vm| vm.name.as_str()).collect()
+    }
+}
+
+/// One VM definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vm {
+    /// Matches `^[A-Za-z_][A-Za-z0-9_-]*$`; also the SSH `Host` alias.
+    pub name: String,
+    /// Selects the binary `qemu-system-<arch>`.
+    pub arch: String,
+    /// How long `start` waits for `login_pattern` on the serial console.
+    pub login_timeout: Duration,
+    /// Literal text (not a regex) that marks the login prompt in the serial log.
+    pub login_pattern: String,
+    /// How long `start` keeps probing SSH once the previous stage is done.
+    pub ssh_timeout: Duration,
+    /// Bound for each graceful stop step (SSH poweroff, ACPI powerdown).
+    pub stop_timeout: Duration,
+    /// Which readiness stages `start` waits for.
+    pub wait_for: WaitFor,
+    pub ssh: SshSpec,
+    pub sync: Vec<SyncSpec>,
+    /// The user's QEMU arguments: flattened, shell-split and expanded, without qcmdr's plumbing.
+    pub args: Vec<String>,
+    /// Host ports forwarded by `hostfwd=` rules found in `args`.
+    pub host_forwards: Vec<HostForward>,
+}
+
+/// Readiness stages `start` waits for, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// The login prompt on the serial console, then SSH (the default).
+    LoginAndSsh,
+    /// Only the login prompt.
+    Login,
+    /// Only SSH (guests without a serial console).
+    Ssh,
+    /// Nothing beyond QEMU having started (pidfile written).
+    Nothing,
+}
+
+impl WaitFor {
+    pub fn login(self) -> bool {
+        matches!(self, WaitFor::LoginAndSsh | WaitFor::Login)
+    }
+    pub fn ssh(self) -> bool {
+        matches!(self, WaitFor::LoginAndSsh | WaitFor::Ssh)
+    }
+    /// The spelling used in `conf.lua` and in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::LoginAndSsh => "login+ssh",
+            WaitFor::Login => "login",
+            WaitFor::Ssh => "ssh",
+            WaitFor::Nothing => "none",
+        }
+    }
+}
+
+/// The `ssh` table of a VM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshSpec {
+    /// `HostName`, default `localhost`.
+    pub host_name: String,
+    pub port: u16,
+    pub user: String,
+    /// As written in the config (ssh itself expands `~`).
+    pub identity_file: String,
+    /// Every other key of the table, sorted by option name (case-insensitively).
+    pub options: Vec<SshOption>,
+}
+
+/// One `ssh_config` option, its value already rendered as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshOption {
+    pub name: String,
+    pub value: String,
+}
+
+/// One entry of a VM's `sync` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncSpec {
+    /// Absolute, `~` expanded, an existing directory at load time.
+    pub source: PathBuf,
+    /// Path in the guest as written (`~` is the guest user's home).
+    pub dest: String,
+    pub ignore_vcs: bool,
+    /// Each pattern non-empty, kept exactly as written (spaces and commas included).
+    pub ignore: Vec<String>,
+    /// Mutagen mode name (`one-way-replica` by default); rsync accepts only `one-way-replica`.
+    pub mode: String,
+    pub engine: SyncEngine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncEngine {
+    Mutagen,
+    Rsync,
+}
+
+impl SyncEngine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncEngine::Mutagen => "mutagen",
+            SyncEngine::Rsync => "rsync",
+        }
+    }
+}
+
+/// A `hostfwd=` rule of QEMU's user-mode network: a host port QEMU will bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostForward {
+    pub protocol: Protocol,
+    /// Host address to bind; empty means all addresses.
+    pub host_addr: String,
+    pub host_port: u16,
+    pub guest_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}

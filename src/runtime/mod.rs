@@ -1,0 +1,2 @@
+//! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
+pub mod paths;

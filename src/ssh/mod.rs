@@ -1,0 +1,2 @@
+//! The private SSH setup: config rendering, wrapper scripts, multiplexed master control.
+pub mod config;
