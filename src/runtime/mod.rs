@@ -1,2 +1,4 @@
 //! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
+pub mod lock;
 pub mod paths;
+pub mod process;
