@@ -1,7 +1,52 @@
-//! Command-line interface: the only layer that parses arguments and prints.
+//! Command-line interface: the only layer that parses arguments, prints, and knows terminals.
+
+mod args;
+mod exit;
+mod json;
+mod load;
+mod progress;
+mod cmd_check;
+mod cmd_completions;
+mod cmd_list;
+mod cmd_remote;
+mod cmd_show;
+mod cmd_start;
+mod cmd_status;
+mod cmd_stop;
+mod style;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+pub use args::Cli;
+use args::Command;
+pub use exit::Failure;
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            failure.report();
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Failure> {
+    match &cli.command {
+        Command::Check => cmd_check::run(cli),
+        Command::List(json) => cmd_list::run(cli, json.json),
+        Command::Show { vm, json } => cmd_show::run(cli, vm, json.json),
+        Command::SshConfig { vms } => cmd_show::ssh_config(cli, vms),
+        Command::Start(args) => cmd_start::run(cli, args),
+        Command::Stop(args) => cmd_stop::run(cli, args),
+        Command::Restart(args) => cmd_start::restart(cli, args),
+        Command::Status { vms, json } => cmd_status::run(cli, vms, json.json),
+        Command::Ssh { vm, args } => cmd_remote::ssh(cli, vm, args),
+        Command::Exec { vm, command, args } => cmd_remote::exec(cli, vm, command, args),
+        Command::Scp { args } => cmd_remote::scp(cli, args),
+        Command::Completions { shell } => cmd_completions::run(*shell),
+    }
 }

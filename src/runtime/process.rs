@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
-/// A verified, live QEMU of one VM.
+/// A process watched and signalled through a pidfd: a verified QEMU, or a child of ours.
 #[derive(Debug)]
-pub struct QemuProcess {
+pub struct ProcessHandle {
     pid: i32,
     pidfd: OwnedFd,
 }
@@ -28,7 +28,7 @@ pub enum Identity {
     /// No pidfile: the VM is not running.
     NotRunning,
     /// The pidfile names this VM's live QEMU.
-    Running(QemuProcess),
+    Running(ProcessHandle),
     /// The pidfile is left over; `reason` says why it does not count.
     Stale { pid: Option<i32>, reason: String },
 }
@@ -78,20 +78,20 @@ pub fn verify(pid: i32, pidfile: &Path) -> Identity {
             summarize(&cmdline)
         ));
     }
-    let process = QemuProcess { pid, pidfd };
+    let process = ProcessHandle { pid, pidfd };
     if process.has_exited() {
         return stale(format!("process {pid} has exited"));
     }
     Identity::Running(process)
 }
 
-impl QemuProcess {
+impl ProcessHandle {
     /// Wraps a QEMU that qcmdr itself just spawned (its PID cannot have been reused yet: it
     /// is our unreaped child).
     pub fn from_child(pid: i32) -> std::io::Result<Self> {
         let raw = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("invalid pid"))?;
         let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
-        Ok(QemuProcess { pid, pidfd })
+        Ok(ProcessHandle { pid, pidfd })
     }
 
     pub fn pid(&self) -> i32 {

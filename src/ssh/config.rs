@@ -9,3 +9,9 @@ pub fn render(project: &Project, state: &StateDir) -> String {
     let _ = (project, state);
     todo!("ssh::config::render")
 }
+
+/// Writes the rendered config into the state dir (0600, atomically, only when changed).
+pub fn write(project: &Project, state: &StateDir) -> std::io::Result<std::path::PathBuf> {
+    let _ = (project, state);
+    todo!("ssh::config::write")
+}

@@ -1,0 +1,48 @@
+//! `qcmdr list`: one line per configured VM with its state.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{json as json_out, load, Cli, Failure};
+use crate::lifecycle::status::state_of;
+
+pub fn run(cli: &Cli, as_json: bool) -> Result<ExitCode, Failure> {
+    let ctx = load::context(cli)?;
+    let rows: Vec<_> = ctx
+        .project
+        .vms
+        .iter()
+        .map(|vm| (vm, state_of(&ctx, vm)))
+        .collect();
+    if as_json {
+        let vms = rows
+            .iter()
+            .map(|(vm, (state, pid, _))| {
+                json!({
+                    "name": vm.name,
+                    "arch": vm.arch,
+                    "ssh_port": vm.ssh.port,
+                    "sync_entries": vm.sync.len(),
+                    "state": state.as_str(),
+                    "pid": pid,
+                })
+            })
+            .collect();
+        println!("{}", json_out::document(json_out::LIST_SCHEMA, vms));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = rows.iter().map(|(vm, _)| vm.name.len()).max().unwrap_or(4).max(4);
+    println!("{:width$}  {:8}  {:8}  {:>5}  SYNC", "NAME", "ARCH", "STATE", "SSH");
+    for (vm, (state, _, _)) in &rows {
+        println!(
+            "{:width$}  {:8}  {:8}  {:>5}  {}",
+            vm.name,
+            vm.arch,
+            state.as_str(),
+            vm.ssh.port,
+            vm.sync.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,50 @@
+//! From global options to a loaded project and its state dir.
+
+use std::path::PathBuf;
+
+use super::{Cli, Failure};
+use crate::lifecycle::context::Context;
+use crate::model::Vm;
+use crate::runtime::paths::StateDir;
+
+pub fn context(cli: &Cli) -> Result<Context, Failure> {
+    let file = crate::config::locate(cli.config.as_deref())?;
+    let project = crate::config::load(&file)?;
+    let state = match &cli.state_dir {
+        Some(dir) => StateDir::new(absolute(dir)?),
+        None => StateDir::beside_config(&project.config_file),
+    };
+    Ok(Context::new(project, state))
+}
+
+fn absolute(dir: &std::path::Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(dir).map_err(|e| Failure::new(format!("state dir {}: {e}", dir.display())))
+}
+
+/// The VM called `name`, or an error listing the configured ones.
+pub fn vm<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
+    ctx.project.vm(name).ok_or_else(|| unknown_vm(ctx, name))
+}
+
+pub fn unknown_vm(ctx: &Context, name: &str) -> Failure {
+    Failure::new(format!(
+        "no VM named {name:?} in {}; configured: {}",
+        ctx.project.config_file.display(),
+        ctx.project.vm_names().join(", ")
+    ))
+}
+
+/// `names` resolved (all VMs with `all`), each at most once, in the order given.
+pub fn vms<'a>(ctx: &'a Context, names: &[String], all: bool) -> Result<Vec<&'a Vm>, Failure> {
+    if all || names.is_empty() {
+        return Ok(ctx.project.vms.iter().collect());
+    }
+    let mut chosen: Vec<&Vm> = Vec::new();
+    for name in names {
+        let vm = vm(ctx, name)?;
+        if !chosen.iter().any(|c| c.name == vm.name) {
+            chosen.push(vm);
+        }
+    }
+    Ok(chosen)
+}

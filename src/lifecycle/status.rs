@@ -1,0 +1,152 @@
+//! `status`: what each VM is doing right now, cheaply enough to run for twenty VMs at once.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::context::Context;
+use super::ssh_probe::{self, Banner};
+use super::wait_child::run_bounded;
+use crate::model::{HostForward, Vm};
+use crate::runtime::lock;
+use crate::runtime::paths::VmPaths;
+use crate::runtime::process::{self, Identity};
+
+/// Bound of the SSH health check of one VM.
+const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmState {
+    Running,
+    Stopped,
+    /// A pidfile that names no live QEMU of this VM (crash, reboot, reused PID).
+    Stale,
+    /// A `qcmdr start` holds the VM's lock and has not finished.
+    Starting,
+}
+
+impl VmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmState::Running => "running",
+            VmState::Stopped => "stopped",
+            VmState::Stale => "stale",
+            VmState::Starting => "starting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshHealth {
+    Ok,
+    Refused,
+    Timeout,
+    /// Not checked: the VM is not running.
+    NotApplicable,
+}
+
+impl SshHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshHealth::Ok => "ok",
+            SshHealth::Refused => "refused",
+            SshHealth::Timeout => "timeout",
+            SshHealth::NotApplicable => "n/a",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VmStatus {
+    pub name: String,
+    pub state: VmState,
+    pub pid: Option<i32>,
+    pub uptime: Option<Duration>,
+    pub ssh: SshHealth,
+    /// Why the pidfile is stale, or who holds the lock while starting.
+    pub detail: Option<String>,
+    pub ssh_port: u16,
+    pub forwards: Vec<HostForward>,
+    pub paths: VmPaths,
+    pub ssh_config: PathBuf,
+}
+
+/// Status of `vms`, SSH checked in parallel; in the order given.
+pub fn status(ctx: &Context, vms: &[&Vm]) -> Vec<VmStatus> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = vms
+            .iter()
+            .map(|vm| scope.spawn(move || one(ctx, vm)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("status worker panicked"))
+            .collect()
+    })
+}
+
+/// State and PID only, without touching SSH (for `list` and for other commands' checks).
+pub fn state_of(ctx: &Context, vm: &Vm) -> (VmState, Option<i32>, Option<String>) {
+    let paths = ctx.paths(vm);
+    let starting = lock::holder(&paths.lock).filter(|h| h.contains("qcmdr start"));
+    match process::identify(&paths.pidfile) {
+        Ok(Identity::Running(p)) if starting.is_some() => (VmState::Starting, Some(p.pid()), starting),
+        Ok(Identity::Running(p)) => (VmState::Running, Some(p.pid()), None),
+        _ if starting.is_some() => (VmState::Starting, None, starting),
+        Ok(Identity::NotRunning) => (VmState::Stopped, None, None),
+        Ok(Identity::Stale { pid, reason }) => (VmState::Stale, pid, Some(reason)),
+        Err(err) => (VmState::Stale, None, Some(format!("cannot read the pidfile: {err}"))),
+    }
+}
+
+fn one(ctx: &Context, vm: &Vm) -> VmStatus {
+    let paths = ctx.paths(vm);
+    let (state, pid, detail) = state_of(ctx, vm);
+    let uptime = match (state, pid) {
+        (VmState::Running | VmState::Starting, Some(pid)) => match process::verify(pid, &paths.pidfile) {
+            Identity::Running(p) => p.uptime(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let ssh = if state == VmState::Running {
+        check_ssh(ctx, vm)
+    } else {
+        SshHealth::NotApplicable
+    };
+    VmStatus {
+        name: vm.name.clone(),
+        state,
+        pid,
+        uptime,
+        ssh,
+        detail,
+        ssh_port: vm.ssh.port,
+        forwards: vm.host_forwards.clone(),
+        paths,
+        ssh_config: ctx.state.ssh_config(),
+    }
+}
+
+/// Through the multiplexed master when there is one (milliseconds); otherwise the banner,
+/// which proves sshd answers without paying for a login.
+fn check_ssh(ctx: &Context, vm: &Vm) -> SshHealth {
+    let target = ctx.ssh_target(vm);
+    if target.master_alive() {
+        let mut command = target.batch_command(SSH_CHECK_TIMEOUT, "true");
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        return match run_bounded(command, SSH_CHECK_TIMEOUT) {
+            Some(status) if status.success() => SshHealth::Ok,
+            Some(_) => SshHealth::Refused,
+            None => SshHealth::Timeout,
+        };
+    }
+    if !ssh_probe::applies_to(&ctx.project, vm) {
+        return SshHealth::NotApplicable;
+    }
+    match ssh_probe::probe(&vm.ssh.host_name, vm.ssh.port, SSH_CHECK_TIMEOUT) {
+        Banner::Ready => SshHealth::Ok,
+        Banner::Timeout => SshHealth::Timeout,
+        Banner::Closed | Banner::Refused => SshHealth::Refused,
+    }
+}

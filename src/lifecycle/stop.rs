@@ -1,0 +1,214 @@
+//! `stop`: a clean shutdown first, stronger steps only when needed, each one bounded.
+//!
+//! SSH `poweroff` → wait → QMP `system_powerdown` (ACPI) → wait → SIGTERM → SIGKILL. Every
+//! wait is the kernel telling us the process ended (pidfd), not a sleep loop, and every signal
+//! goes through the pidfd of a process verified to be this VM's QEMU.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::Signal;
+
+use super::cleanup;
+use super::context::Context;
+use super::events::{Event, Observer};
+use crate::model::Vm;
+use crate::qemu::qmp::Qmp;
+use crate::runtime::lock::{self, LockError};
+use crate::runtime::process::{self, Identity, ProcessHandle};
+
+/// How long SSH gets to connect and hand over `poweroff`.
+const SSH_STEP_CONNECT: Duration = Duration::from_secs(2);
+const SSH_STEP_HANDOVER: Duration = Duration::from_secs(5);
+const QMP_CONNECT: Duration = Duration::from_secs(2);
+/// QEMU handles SIGTERM as a clean quit; it gets this long before SIGKILL.
+const SIGTERM_GRACE: Duration = Duration::from_secs(5);
+const SIGKILL_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Default)]
+pub struct StopOptions {
+    /// Bound of each graceful step, replacing the VM's `stop_timeout`.
+    pub timeout: Option<Duration>,
+    /// Skip the graceful steps: SIGTERM, then SIGKILL.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopStep {
+    SshPoweroff,
+    AcpiPowerdown,
+    Sigterm,
+    Sigkill,
+}
+
+impl StopStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopStep::SshPoweroff => "ssh-poweroff",
+            StopStep::AcpiPowerdown => "acpi-powerdown",
+            StopStep::Sigterm => "sigterm",
+            StopStep::Sigkill => "sigkill",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StopReport {
+    pub vm: String,
+    /// `None`: it was not running.
+    pub ended_by: Option<StopStep>,
+    pub pid: Option<i32>,
+    pub took: Duration,
+    /// Set when a stale pidfile was found (and removed).
+    pub stale: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error("cannot read the pidfile: {0}")]
+    Pidfile(#[source] std::io::Error),
+    #[error("QEMU (pid {pid}) survived SIGKILL; it may be stuck in the kernel (state D)")]
+    Unkillable { pid: i32 },
+}
+
+/// Something to do once the VM is known to be running, before it is shut down (sync
+/// sessions are terminated here while the guest can still be reached).
+pub type BeforeShutdown<'a> = &'a (dyn Fn(&Vm) + Sync);
+
+pub fn stop(
+    ctx: &Context,
+    vm: &Vm,
+    options: &StopOptions,
+    observer: &dyn Observer,
+    before_shutdown: BeforeShutdown<'_>,
+) -> Result<StopReport, StopError> {
+    let started = Instant::now();
+    let paths = ctx.paths(vm);
+    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
+    let report = |ended_by, pid, stale| StopReport {
+        vm: vm.name.clone(),
+        ended_by,
+        pid,
+        took: started.elapsed(),
+        stale,
+    };
+    let qemu = match process::identify(&paths.pidfile).map_err(StopError::Pidfile)? {
+        Identity::Running(qemu) => qemu,
+        Identity::NotRunning => {
+            cleanup::remove_runtime_files(&paths);
+            return Ok(report(None, None, None));
+        }
+        Identity::Stale { pid, reason } => {
+            observer.event(&vm.name, Event::Notice(format!("removed a stale pidfile: {reason}")));
+            cleanup::remove_runtime_files(&paths);
+            ctx.ssh_target(vm).close_master();
+            return Ok(report(None, pid, Some(reason)));
+        }
+    };
+    before_shutdown(vm);
+    let graceful = options.timeout.unwrap_or(vm.stop_timeout);
+    let ended_by = shut_down(ctx, vm, &qemu, graceful, options.force, observer)?;
+    ctx.ssh_target(vm).close_master();
+    cleanup::remove_runtime_files(&paths);
+    Ok(report(Some(ended_by), Some(qemu.pid()), None))
+}
+
+fn shut_down(
+    ctx: &Context,
+    vm: &Vm,
+    qemu: &ProcessHandle,
+    graceful: Duration,
+    force: bool,
+    observer: &dyn Observer,
+) -> Result<StopStep, StopError> {
+    let say = |text: String| observer.event(&vm.name, Event::Notice(text));
+    if !force {
+        say("asking the guest to power off over SSH".into());
+        if ssh_poweroff(ctx, vm, qemu, graceful) {
+            return Ok(StopStep::SshPoweroff);
+        }
+        say("sending ACPI power-down over QMP".into());
+        if acpi_powerdown(ctx, vm, qemu, graceful) {
+            return Ok(StopStep::AcpiPowerdown);
+        }
+    }
+    say("sending SIGTERM to QEMU".into());
+    let _ = qemu.signal(Signal::TERM);
+    if qemu.wait_exit(SIGTERM_GRACE) {
+        return Ok(StopStep::Sigterm);
+    }
+    say("sending SIGKILL to QEMU".into());
+    let _ = qemu.signal(Signal::KILL);
+    if qemu.wait_exit(SIGKILL_GRACE) {
+        return Ok(StopStep::Sigkill);
+    }
+    Err(StopError::Unkillable { pid: qemu.pid() })
+}
+
+/// True if QEMU ended within `graceful` after the guest was asked to power off over SSH.
+/// Gives up early when ssh fails (no sshd, no network) so that the next step starts at once.
+fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration) -> bool {
+    let deadline = Instant::now() + graceful;
+    let mut command = ctx.ssh_target(vm).batch_command(SSH_STEP_CONNECT, "poweroff");
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let Ok(mut ssh) = command.spawn() else {
+        return false;
+    };
+    let ended = match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
+        Either::First => true,
+        Either::Second => {
+            let handed_over = ssh.wait().map(|s| s.success()).unwrap_or(false);
+            if handed_over {
+                qemu.wait_exit(deadline.saturating_duration_since(Instant::now()))
+            } else {
+                // The connection may also drop because the guest is already going down.
+                qemu.wait_exit(Duration::from_millis(300))
+            }
+        }
+        Either::Neither => false,
+    };
+    let _ = ssh.kill();
+    let _ = ssh.wait();
+    ended
+}
+
+enum Either {
+    First,
+    Second,
+    Neither,
+}
+
+/// Waits until `first` or the child `second` exits, or `limit` passes.
+fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
+    let Ok(second) = ProcessHandle::from_child(second) else {
+        return Either::Neither;
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let spec = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: 3600, tv_nsec: 0 });
+        let (a, b) = (first.pidfd(), second.pidfd());
+        let mut fds = [PollFd::new(&a, PollFlags::IN), PollFd::new(&b, PollFlags::IN)];
+        match poll(&mut fds, Some(&spec)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(n) if n > 0 && !fds[0].revents().is_empty() => return Either::First,
+            Ok(n) if n > 0 => return Either::Second,
+            _ => return Either::Neither,
+        }
+    }
+}
+
+/// True if QEMU ended within `graceful` after an ACPI power-button press.
+fn acpi_powerdown(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration) -> bool {
+    let paths = ctx.paths(vm);
+    let Ok(mut qmp) = Qmp::connect(&paths.qmp_socket, QMP_CONNECT) else {
+        return false;
+    };
+    if qmp.execute("system_powerdown", None).is_err() {
+        return false;
+    }
+    qemu.wait_exit(graceful)
+}

@@ -1,0 +1,127 @@
+//! The multiplexed SSH master of a VM: opened once by `start`, reused by every later
+//! `ssh`/`scp`/`exec`, closed by `stop`.
+//!
+//! The master is started explicitly (`-f -N -o ControlMaster=yes`) with its output going to a
+//! file: a master forked by `ControlMaster auto` keeps the stderr pipe it inherited, which
+//! would block any caller that reads that pipe until `ControlPersist` runs out.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How to reach one VM through the private config.
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    pub config: PathBuf,
+    pub host: String,
+}
+
+impl SshTarget {
+    pub fn new(config: impl Into<PathBuf>, host: impl Into<String>) -> Self {
+        SshTarget {
+            config: config.into(),
+            host: host.into(),
+        }
+    }
+
+    /// `ssh -F <config>`, ready for options; the host is NOT added yet.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new("ssh");
+        command.arg("-F").arg(&self.config);
+        command
+    }
+
+    /// A non-interactive command run in the guest with a bounded connect time.
+    pub fn batch_command(&self, connect_timeout: Duration, remote: &str) -> Command {
+        let mut command = self.command();
+        command
+            .args(["-o", "BatchMode=yes", "-o"])
+            .arg(format!("ConnectTimeout={}", connect_timeout.as_secs().max(1)))
+            .arg(&self.host)
+            .arg("--")
+            .arg(remote)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Opens the master in the background. Returns once authentication succeeded (Ok) or
+    /// failed (Err with ssh's last words, also kept in `log`).
+    pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), String> {
+        self.clear_stale_master();
+        let log_file = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let status = self
+            .command()
+            .args(["-f", "-N", "-o", "ControlMaster=yes", "-o", "BatchMode=yes", "-o"])
+            .arg(format!("ConnectTimeout={}", connect_timeout.as_secs().max(1)))
+            .arg(&self.host)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .status()
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(last_line(log).unwrap_or_else(|| format!("ssh exited with {status}")))
+        }
+    }
+
+    /// True if a live master answers on the control socket.
+    pub fn master_alive(&self) -> bool {
+        self.control("check")
+    }
+
+    /// Asks the master to exit; fine if there is none.
+    pub fn close_master(&self) {
+        self.control("exit");
+        self.clear_stale_master();
+    }
+
+    /// Removes a control socket that no master listens on any more (left by a killed ssh),
+    /// which would otherwise make every later ssh complain or skip multiplexing.
+    pub fn clear_stale_master(&self) {
+        if let Some(path) = self.control_path() {
+            if path.exists() && !self.master_alive() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// The expanded `ControlPath` for this host, as ssh computes it.
+    pub fn control_path(&self) -> Option<PathBuf> {
+        let output = self
+            .command()
+            .arg("-G")
+            .arg(&self.host)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("controlpath "))
+            .filter(|path| *path != "none")
+            .map(PathBuf::from)
+    }
+
+    fn control(&self, operation: &str) -> bool {
+        self.command()
+            .args(["-O", operation])
+            .arg(&self.host)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .map(str::to_string)
+}
