@@ -18,7 +18,10 @@ pub enum ConfigError {
     Lua { file: PathBuf, message: String },
     /// The file evaluated, but its result is invalid. One line per problem.
     #[error("{file}: {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"), file = .file.display())]
-    Invalid { file: PathBuf, problems: Vec<String> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 /// Finds the config: `explicit` (`-c`), else `$QCMDR_CONFIG`, else `./conf.lua`, else

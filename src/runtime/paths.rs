@@ -161,7 +161,10 @@ pub fn short_root() -> PathBuf {
 
 /// A fixed-length stand-in for `long`: `/tmp/qcmdr-<uid>/<16 hex digits>`.
 pub fn short_dir_for(long: &Path) -> PathBuf {
-    short_root().join(format!("{:016x}", fnv1a64(long.as_os_str().as_encoded_bytes())))
+    short_root().join(format!(
+        "{:016x}",
+        fnv1a64(long.as_os_str().as_encoded_bytes())
+    ))
 }
 
 fn path_len(path: &Path) -> usize {
@@ -186,7 +189,10 @@ mod tests {
     fn shallow_state_dir_keeps_sockets_in_vm_folder() {
         let state = StateDir::new("/home/u/proj/.qcmdr");
         let vm = state.vm("demo");
-        assert_eq!(vm.qmp_socket, Path::new("/home/u/proj/.qcmdr/vm/demo/qmp.sock"));
+        assert_eq!(
+            vm.qmp_socket,
+            Path::new("/home/u/proj/.qcmdr/vm/demo/qmp.sock")
+        );
         assert!(!vm.uses_short_socket_dir());
         assert_eq!(state.control_dir(), Path::new("/home/u/proj/.qcmdr/ctl"));
     }
