@@ -1,2 +1,5 @@
 //! The private SSH setup: config rendering, wrapper scripts, multiplexed master control.
+mod atomic_file;
 pub mod config;
+pub mod config_value;
+pub mod private_dir;
