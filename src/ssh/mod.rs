@@ -3,3 +3,4 @@ mod atomic_file;
 pub mod config;
 pub mod config_value;
 pub mod private_dir;
+pub mod wrappers;
