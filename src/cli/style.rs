@@ -5,17 +5,11 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 const ERROR: Style = AnsiColor::Red.on_default().bold();
-const NOTE: Style = AnsiColor::Yellow.on_default();
 const GOOD: Style = AnsiColor::Green.on_default();
 
 pub fn error_line(message: &str) {
     let mut err = anstream::stderr();
     let _ = writeln!(err, "{ERROR}error{ERROR:#}: {message}");
-}
-
-pub fn note_line(message: &str) {
-    let mut err = anstream::stderr();
-    let _ = writeln!(err, "{NOTE}note{NOTE:#}: {message}");
 }
 
 pub fn good(text: &str) -> String {

@@ -1,0 +1,317 @@
+//! Tests against a real QEMU (`-machine none` starts in milliseconds), plus scripted fake
+//! servers for what a real QEMU will not do on demand (hang, answer out of order).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::argv::build_with_path;
+use super::hmp::human_monitor_command;
+use super::qmp::{Qmp, QmpError};
+use crate::model::{Project, SshSpec, SyncEngine, Vm, WaitFor};
+use crate::runtime::paths::StateDir;
+
+const QEMU: &str = "qemu-system-x86_64";
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A QEMU child that is killed and reaped however the test ends.
+struct QemuGuard {
+    child: Child,
+    log: PathBuf,
+}
+
+impl QemuGuard {
+    fn spawn(argv: &[String], log: PathBuf) -> QemuGuard {
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {} ({err}); is QEMU installed?", argv[0]));
+        QemuGuard { child, log }
+    }
+
+    /// Connects once QEMU listens; fails fast if QEMU exits first.
+    fn connect(&mut self, socket: &Path) -> Qmp {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match Qmp::connect(socket, 5 * SECOND) {
+                Ok(qmp) => return qmp,
+                Err(QmpError::Connect { .. }) if Instant::now() < deadline => {
+                    if let Some(status) = self.child.try_wait().unwrap() {
+                        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                        panic!("QEMU exited with {status} before listening:\n{log}");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) => panic!("connect {socket:?}: {err}"),
+            }
+        }
+    }
+}
+
+impl Drop for QemuGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The minimal QEMU of the brief: nothing but a QMP monitor on `dir/qmp.sock`.
+fn minimal_qemu(dir: &Path) -> (QemuGuard, Qmp) {
+    let socket = dir.join("qmp.sock");
+    let argv: Vec<String> = [
+        QEMU,
+        "-machine",
+        "none",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-chardev",
+        &format!("socket,id=q,path={},server=on,wait=off", socket.display()),
+        "-mon",
+        "chardev=q,mode=control",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut qemu = QemuGuard::spawn(&argv, dir.join("qemu.log"));
+    let qmp = qemu.connect(&socket);
+    (qemu, qmp)
+}
+
+fn event_names(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn query_status_and_greeting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    assert!(qmp.greeting()["QMP"]["version"]["qemu"]["major"].is_u64());
+    let status = qmp.execute("query-status", None).unwrap();
+    assert!(status["status"].is_string(), "{status}");
+    assert!(status["running"].is_boolean(), "{status}");
+}
+
+#[test]
+fn unknown_command_is_a_command_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    match qmp.execute("no-such-command", None) {
+        Err(QmpError::Command { class, desc }) => {
+            assert_eq!(class, "CommandNotFound");
+            assert!(desc.contains("no-such-command"), "{desc}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The session stays usable after a refused command.
+    qmp.execute("query-status", None).unwrap();
+}
+
+#[test]
+fn stop_and_cont_events_are_queued_not_taken_for_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    assert_eq!(qmp.execute("stop", None).unwrap(), json!({}));
+    let paused = qmp.execute("query-status", None).unwrap();
+    assert_eq!(paused["running"], json!(false), "{paused}");
+    assert_eq!(qmp.execute("cont", None).unwrap(), json!({}));
+    let resumed = qmp.wait_event("RESUME", 5 * SECOND).unwrap();
+    assert!(resumed["timestamp"].is_object(), "{resumed}");
+    // STOP stays queued while RESUME was taken out of the queue.
+    assert_eq!(event_names(&qmp.events()), ["STOP"]);
+    assert!(qmp.events().is_empty());
+}
+
+#[test]
+fn waiting_for_an_event_that_never_comes_times_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    let started = Instant::now();
+    let err = qmp
+        .wait_event("POWERDOWN", Duration::from_millis(200))
+        .unwrap_err();
+    assert!(matches!(&err, QmpError::Timeout { command, .. } if command == "event POWERDOWN"));
+    assert!(started.elapsed() < 2 * SECOND);
+    qmp.execute("query-status", None).unwrap();
+}
+
+#[test]
+fn quit_then_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut qemu, mut qmp) = minimal_qemu(tmp.path());
+    qmp.execute("quit", None).unwrap();
+    let status = qemu.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let err = qmp.execute("query-status", None).unwrap_err();
+    assert!(matches!(err, QmpError::Closed), "{err:?}");
+}
+
+#[test]
+fn human_monitor_info_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    let text = human_monitor_command(&mut qmp, "info status").unwrap();
+    assert!(text.starts_with("VM status: "), "{text:?}");
+    let err = human_monitor_command(&mut qmp, "no-such-hmp-command").unwrap();
+    assert!(err.contains("unknown command"), "{err:?}");
+}
+
+#[test]
+fn silent_server_times_out_quickly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("silent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        // Hold the connection open without a word until the client gives up.
+        let mut reader = BufReader::new(stream);
+        let mut sink = String::new();
+        let _ = reader.read_line(&mut sink);
+    });
+    let started = Instant::now();
+    let err = Qmp::connect(&socket, Duration::from_millis(200))
+        .err()
+        .unwrap();
+    assert!(matches!(&err, QmpError::Timeout { command, .. } if command == "the greeting"));
+    assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+    server.join().unwrap();
+}
+
+/// A fake QEMU that answers each request with the given lines (`{id}` = the request's id).
+fn scripted_server(socket: &Path, replies: Vec<Vec<String>>) -> std::thread::JoinHandle<()> {
+    let listener = UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        writeln!(
+            writer,
+            r#"{{"QMP": {{"version": {{}}, "capabilities": []}}}}"#
+        )
+        .unwrap();
+        for lines in
+            std::iter::once(vec![r#"{"return": {}, "id": "{id}"}"#.to_owned()]).chain(replies)
+        {
+            let mut request = String::new();
+            if reader.read_line(&mut request).unwrap() == 0 {
+                return;
+            }
+            let request: Value = serde_json::from_str(&request).unwrap();
+            let id = request["id"].as_str().unwrap();
+            for line in lines {
+                writeln!(writer, "{}", line.replace("{id}", id)).unwrap();
+            }
+        }
+    })
+}
+
+#[test]
+fn events_before_the_answer_and_stale_answers_are_not_the_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("fake.sock");
+    let server = scripted_server(
+        &socket,
+        vec![vec![
+            r#"{"event": "POWERDOWN", "timestamp": {}}"#.into(),
+            r#"{"return": {"stale": true}, "id": "qcmdr-0"}"#.into(),
+            String::new(),
+            r#"{"return": {}, "id": "{id}"}"#.into(),
+            r#"{"event": "SHUTDOWN", "timestamp": {}}"#.into(),
+        ]],
+    );
+    let mut qmp = Qmp::connect(&socket, 5 * SECOND).unwrap();
+    let answer = qmp.execute("system_powerdown", None).unwrap();
+    assert_eq!(answer, json!({}));
+    qmp.wait_event("SHUTDOWN", 5 * SECOND).unwrap();
+    assert_eq!(event_names(&qmp.events()), ["POWERDOWN"]);
+    drop(qmp);
+    server.join().unwrap();
+}
+
+#[test]
+fn garbage_is_a_protocol_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("fake.sock");
+    let server = scripted_server(&socket, vec![vec!["this is not json".into()]]);
+    let mut qmp = Qmp::connect(&socket, 5 * SECOND).unwrap();
+    let err = qmp.execute("query-status", None).unwrap_err();
+    assert!(matches!(err, QmpError::Protocol(_)), "{err:?}");
+    drop(qmp);
+    server.join().unwrap();
+}
+
+/// The argv qcmdr builds, run for real: QEMU must accept every option, including socket
+/// paths with a comma (doubled in the option string), and create what the paths promise.
+#[test]
+fn built_argv_runs_and_its_sockets_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = StateDir::new(tmp.path().join("odd,dir").join(".qcmdr"));
+    let paths = state.vm("demo");
+    std::fs::create_dir_all(&paths.dir).unwrap();
+    let project = Project {
+        config_file: tmp.path().join("conf.lua"),
+        qemu_bin_dir: None,
+        ssh_base: vec![],
+        sync_engine: SyncEngine::Mutagen,
+        vms: vec![],
+    };
+    let vm = Vm {
+        name: "demo".into(),
+        arch: "x86_64".into(),
+        login_timeout: SECOND,
+        login_pattern: "login:".into(),
+        ssh_timeout: SECOND,
+        stop_timeout: SECOND,
+        wait_for: WaitFor::Nothing,
+        ssh: SshSpec {
+            host_name: "localhost".into(),
+            port: 22,
+            user: "root".into(),
+            identity_file: "id".into(),
+            options: vec![],
+        },
+        sync: vec![],
+        args: ["-machine", "none", "-display", "none", "-nodefaults"]
+            .map(String::from)
+            .to_vec(),
+        host_forwards: vec![],
+    };
+    let search_path = std::env::var_os("PATH").unwrap_or_default();
+    let argv = build_with_path(&project, &vm, &paths, &search_path);
+    assert!(Path::new(&argv[0]).is_absolute(), "{argv:?}");
+    let mut qemu = QemuGuard::spawn(&argv, paths.qemu_log.clone());
+    let mut qmp = qemu.connect(&paths.qmp_socket);
+
+    assert_eq!(
+        qmp.execute("query-name", None).unwrap(),
+        json!({"name": "demo"})
+    );
+    let pid = std::fs::read_to_string(&paths.pidfile).unwrap();
+    assert_eq!(pid.trim(), qemu.child.id().to_string());
+
+    let mut monitor = BufReader::new(UnixStream::connect(&paths.monitor_socket).unwrap());
+    monitor
+        .get_ref()
+        .set_read_timeout(Some(5 * SECOND))
+        .unwrap();
+    let mut banner = String::new();
+    monitor.read_line(&mut banner).unwrap();
+    assert!(
+        banner.contains("QEMU") && banner.contains("monitor"),
+        "{banner:?}"
+    );
+
+    // The serial chardev listens, and its log file exists from the start.
+    UnixStream::connect(&paths.serial_socket).unwrap();
+    assert!(paths.serial_log.exists());
+}
