@@ -3,6 +3,10 @@
 //! `locate` finds the file, `load` evaluates it with embedded Lua 5.4 (with the ancestor's `htt`
 //! helpers available) and validates the returned table, reporting every problem at once.
 
+mod did_you_mean;
+mod locate;
+mod shell_words;
+
 use std::path::{Path, PathBuf};
 
 use crate::model::Project;
@@ -18,14 +22,19 @@ pub enum ConfigError {
     Lua { file: PathBuf, message: String },
     /// The file evaluated, but its result is invalid. One line per problem.
     #[error("{file}: {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"), file = .file.display())]
-    Invalid { file: PathBuf, problems: Vec<String> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 /// Finds the config: `explicit` (`-c`), else `$QCMDR_CONFIG`, else `./conf.lua`, else
 /// `$XDG_CONFIG_HOME/qcmdr/conf.lua` (`~/.config/qcmdr/conf.lua`). Returns an absolute path.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
-    let _ = explicit;
-    todo!("config::locate")
+    // Without a current directory only an absolute -c/$QCMDR_CONFIG or the XDG path can work;
+    // "/" keeps those working and makes relative candidates simply not found.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    locate::locate_in(explicit, &|name| std::env::var(name).ok(), &cwd)
 }
 
 /// Evaluates and validates the config file at `path` (absolute).
