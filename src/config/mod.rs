@@ -4,7 +4,9 @@
 //! helpers available) and validates the returned table, reporting every problem at once.
 
 mod did_you_mean;
+mod hostfwd;
 mod locate;
+mod reserved;
 mod shell_words;
 
 use std::path::{Path, PathBuf};
