@@ -6,8 +6,10 @@
 mod did_you_mean;
 mod hostfwd;
 mod locate;
+mod lua_env;
 mod reserved;
 mod shell_words;
+mod value;
 
 use std::path::{Path, PathBuf};
 
