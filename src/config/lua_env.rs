@@ -5,8 +5,10 @@
 //! ancestor's `htt` helpers so old files load unchanged.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use mlua::{Lua, StdLib, Value};
+use regex::Regex;
 
 /// The `htt` prelude (validators and `stringify`), in Lua.
 const HTT: &str = include_str!("htt.lua");
@@ -85,9 +87,11 @@ pub(crate) fn describe_error(err: &mlua::Error, chunk_name: &str) -> String {
 }
 
 /// Lua prefixes errors with `chunk:line:`; `error("msg", 0)` and non-string errors do not.
-/// Such a message still has to say which file failed.
+/// Such a message still has to say which file failed. (An error from a `require`d module
+/// already names that module's file.)
 fn with_file(message: &str, chunk_name: &str) -> String {
-    if message.starts_with(chunk_name) {
+    static LOCATED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[^\n]*?:\d+: ").unwrap());
+    if message.starts_with(chunk_name) || LOCATED.is_match(message) {
         message.to_string()
     } else {
         format!("{chunk_name}: {message}")
@@ -102,26 +106,4 @@ fn first_user_frame(traceback: &str) -> Option<&str> {
             && !line.starts_with("htt:")
             && !line.starts_with("qcmdr:")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn explore() {
-        let lua = new_state(Path::new("/tmp/x/conf.lua")).unwrap();
-        for src in [
-            "return {",
-            "local x = nil\nreturn x.y",
-            "local function f()\n error('boom')\nend\nreturn f()",
-            "error('plain', 0)",
-            "error({a=1})",
-            "local is = htt.is\nlocal ok, err = is.list_of(is.table_with({name = is.string}))({{name=1}})\nif not ok then error(htt.str.stringify(err)) end",
-            "return require('nonexistent')",
-        ] {
-            let err = eval(&lua, src.as_bytes(), "conf.lua").unwrap_err();
-            eprintln!("=== {err:?}\n--- {}", describe_error(&err, "conf.lua"));
-        }
-    }
 }
