@@ -1,0 +1,155 @@
+//! `hostfwd=` rules in the user's QEMU words → the host ports QEMU will bind.
+//!
+//! Knowing them at load time lets qcmdr refuse two VMs that would fight over one port before
+//! either boots, instead of QEMU failing halfway through a multi-VM start.
+
+use crate::model::{HostForward, Protocol};
+
+/// Options whose value is a user-mode network spec that may carry `hostfwd=` rules.
+const NETWORK_OPTIONS: &[&str] = &["-netdev", "-nic", "-net"];
+
+/// Every `hostfwd=` rule in the values of `-netdev`/`-nic`/`-net` (or their `--` spellings).
+/// An error names the malformed rule.
+pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, String> {
+    let mut forwards = Vec::new();
+    for pair in words.windows(2) {
+        let option = pair[0].strip_prefix('-').unwrap_or(&pair[0]);
+        if !NETWORK_OPTIONS.contains(&option) && !NETWORK_OPTIONS.contains(&&*pair[0]) {
+            continue;
+        }
+        for item in pair[1].split(',') {
+            if let Some(rule) = item.strip_prefix("hostfwd=") {
+                forwards.push(parse(rule).map_err(|why| format!("{item}: {why}"))?);
+            }
+        }
+    }
+    Ok(forwards)
+}
+
+/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport` (QEMU's syntax; an empty protocol
+/// means tcp, an empty host address means every address).
+fn parse(rule: &str) -> Result<HostForward, String> {
+    const SHAPE: &str = "expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport";
+    let (protocol, rest) = rule.split_once(':').ok_or(SHAPE)?;
+    let protocol = match protocol {
+        "" | "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        other => return Err(format!("unknown protocol {other:?} (tcp or udp)")),
+    };
+    // The host part ends at the first '-' after the host address; an IPv6 address in brackets
+    // holds colons but no '-', so splitting after the brackets is safe.
+    let host_end = if rest.starts_with('[') {
+        rest.find(']').ok_or(SHAPE)? + 1
+    } else {
+        0
+    };
+    let dash = host_end + rest[host_end..].find('-').ok_or(SHAPE)?;
+    let (host, guest) = (&rest[..dash], &rest[dash + 1..]);
+    let (host_addr, host_port) = host.rsplit_once(':').ok_or(SHAPE)?;
+    let (_, guest_port) = guest.rsplit_once(':').ok_or(SHAPE)?;
+    Ok(HostForward {
+        protocol,
+        host_addr: host_addr.to_string(),
+        host_port: port(host_port, "host")?,
+        guest_port: port(guest_port, "guest")?,
+    })
+}
+
+fn port(text: &str, side: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!(
+            "{side} port {text:?} is not a port number (1-65535)"
+        )),
+    }
+}
+
+/// Whether two forwards would bind the same host socket: same protocol and port, and the same
+/// address or one of them on every address.
+pub(crate) fn clash(a: &HostForward, b: &HostForward) -> bool {
+    let any = |addr: &str| addr.is_empty() || addr == "0.0.0.0";
+    a.protocol == b.protocol
+        && a.host_port == b.host_port
+        && (a.host_addr == b.host_addr || any(&a.host_addr) || any(&b.host_addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn fwd(protocol: Protocol, host_addr: &str, host_port: u16, guest_port: u16) -> HostForward {
+        HostForward {
+            protocol,
+            host_addr: host_addr.into(),
+            host_port,
+            guest_port,
+        }
+    }
+
+    #[test]
+    fn finds_rules_in_every_network_option() {
+        let found = scan(&words(&[
+            "-m",
+            "256",
+            "-netdev",
+            "user,id=n0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=udp::5353-10.0.2.15:53",
+            "--nic",
+            "user,hostfwd=::8080-:80",
+            "-net",
+            "user,hostfwd=tcp:[::1]:2222-:22",
+        ]))
+        .unwrap();
+        assert_eq!(
+            found,
+            [
+                fwd(Protocol::Tcp, "127.0.0.1", 10022, 22),
+                fwd(Protocol::Udp, "", 5353, 53),
+                fwd(Protocol::Tcp, "", 8080, 80),
+                fwd(Protocol::Tcp, "[::1]", 2222, 22),
+            ]
+        );
+    }
+
+    #[test]
+    fn ignores_other_options() {
+        let found = scan(&words(&[
+            "-append",
+            "hostfwd=tcp::1-:2",
+            "-device",
+            "e1000",
+        ]));
+        assert_eq!(found.unwrap(), []);
+    }
+
+    #[test]
+    fn malformed_rules_are_named() {
+        let err = scan(&words(&["-netdev", "user,hostfwd=tcp::abc-:22"])).unwrap_err();
+        assert_eq!(
+            err,
+            r#"hostfwd=tcp::abc-:22: host port "abc" is not a port number (1-65535)"#
+        );
+        let err = scan(&words(&["-nic", "user,hostfwd=sctp::1-:2"])).unwrap_err();
+        assert_eq!(
+            err,
+            r#"hostfwd=sctp::1-:2: unknown protocol "sctp" (tcp or udp)"#
+        );
+        let err = scan(&words(&["-nic", "user,hostfwd=tcp::22"])).unwrap_err();
+        assert!(err.contains("expected [tcp|udp]:"), "{err}");
+    }
+
+    #[test]
+    fn clashes() {
+        let all = fwd(Protocol::Tcp, "", 22, 22);
+        let local = fwd(Protocol::Tcp, "127.0.0.1", 22, 2);
+        let other = fwd(Protocol::Tcp, "127.0.0.2", 22, 2);
+        assert!(clash(&all, &local));
+        assert!(clash(&local, &local));
+        assert!(!clash(&local, &other));
+        assert!(!clash(&all, &fwd(Protocol::Udp, "", 22, 22)));
+        assert!(!clash(&all, &fwd(Protocol::Tcp, "", 23, 22)));
+    }
+}

@@ -1,0 +1,184 @@
+//! One entry of `vms` → a [`Vm`], plus the facts cross-VM checks need.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use mlua::Value;
+use regex::Regex;
+
+use super::report::{Fields, Report, Scope};
+use super::sync::{self, Context};
+use super::{args, ssh, value};
+use crate::model::{HostForward, Vm, WaitFor};
+
+const KEYS: &[&str] = &[
+    "name",
+    "arch",
+    "login_timeout",
+    "login_pattern",
+    "ssh_timeout",
+    "stop_timeout",
+    "wait_for",
+    "ssh",
+    "sync",
+    "args",
+];
+const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
+
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z_][A-Za-z0-9_-]*$").unwrap());
+static ARCH: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z0-9_]+$").unwrap());
+
+/// What other VMs' checks need to know about this one, even when it has problems.
+pub(crate) struct Facts {
+    /// `vms[2] "livemig"` (or `vms[2]` without a usable name).
+    pub scope: String,
+    pub name: Option<String>,
+    /// `(HostName, Port)`.
+    pub ssh: Option<(String, u16)>,
+    pub forwards: Vec<HostForward>,
+}
+
+/// Validates `vms[index]` (1-based).
+pub(crate) fn check(
+    report: &mut Report,
+    index: usize,
+    value: &Value,
+    ctx: &Context<'_>,
+) -> (Option<Vm>, Facts) {
+    let bare = format!("vms[{index}]");
+    let Value::Table(table) = value else {
+        let mut scope = Scope::new(bare.clone(), report);
+        scope.problem(
+            "",
+            format!(
+                "expected a table like {{ name = \"demo\", arch = \"x86_64\", ... }}, got {}",
+                value::describe(value)
+            ),
+        );
+        return (None, facts(bare, None, None, Vec::new()));
+    };
+
+    // The name comes first: every other message is prefixed with it.
+    let mut name_scope = Scope::new(bare.clone(), report);
+    let mut f = Fields::new(&mut name_scope, "", table);
+    let name = match f.take("name") {
+        Some(v) => name_scope.text("name", &v).and_then(|name| {
+            if NAME.is_match(&name) {
+                Some(name)
+            } else {
+                name_scope.problem(
+                    "name",
+                    format!(
+                        "{name:?} is not a valid name (letters, digits, _ and -, \
+                         not starting with a digit or -)"
+                    ),
+                );
+                None
+            }
+        }),
+        None => {
+            name_scope.missing("name", "a string");
+            None
+        }
+    };
+    let label = match &name {
+        Some(name) => format!("{bare} {name:?}"),
+        None => bare,
+    };
+    let mut scope = Scope::new(label.clone(), report);
+    let s = &mut scope;
+
+    let arch = match f.take("arch") {
+        Some(v) => s.text("arch", &v).and_then(|arch| {
+            if ARCH.is_match(&arch) {
+                Some(arch)
+            } else {
+                s.problem(
+                    "arch",
+                    format!("{arch:?} is not an architecture name like \"x86_64\" or \"aarch64\""),
+                );
+                None
+            }
+        }),
+        None => {
+            s.missing("arch", "a string like \"x86_64\"");
+            None
+        }
+    };
+    let mut seconds = |s: &mut Scope<'_>, key: &str, default: u64| match f.take(key) {
+        Some(v) => s.seconds(key, &v),
+        None => Some(Duration::from_secs(default)),
+    };
+    let login_timeout = seconds(s, "login_timeout", 120);
+    let ssh_timeout = seconds(s, "ssh_timeout", 60);
+    let stop_timeout = seconds(s, "stop_timeout", 30);
+    let login_pattern = match f.take("login_pattern") {
+        Some(v) => s.non_empty_text("login_pattern", &v),
+        None => Some("login:".to_string()),
+    };
+    let wait_for = match f.take("wait_for") {
+        Some(v) => s
+            .choice("wait_for", &v, WAIT_FOR)
+            .map(|w| match w.as_str() {
+                "login" => WaitFor::Login,
+                "ssh" => WaitFor::Ssh,
+                "none" => WaitFor::Nothing,
+                _ => WaitFor::LoginAndSsh,
+            }),
+        None => Some(WaitFor::LoginAndSsh),
+    };
+    let ssh = match f.take("ssh") {
+        Some(v) => s.table("ssh", &v).and_then(|t| ssh::spec(s, "ssh", &t)),
+        None => {
+            s.missing(
+                "ssh",
+                "a table like { Port = 10022, User = \"root\", IdentityFile = \"...\" }",
+            );
+            None
+        }
+    };
+    let sync = match f.take("sync") {
+        Some(v) => sync::list(s, "sync", &v, ctx),
+        None => Some(Vec::new()),
+    };
+    let args = match f.take("args") {
+        Some(v) => args::words(s, "args", &v, ctx.env),
+        None => Some((Vec::new(), Vec::new())),
+    };
+    f.finish(s, KEYS);
+
+    let endpoint = ssh.as_ref().map(|ssh| (ssh.host_name.clone(), ssh.port));
+    let forwards = args.as_ref().map(|(_, fw)| fw.clone()).unwrap_or_default();
+    let facts = facts(label, name.clone(), endpoint, forwards);
+    let vm = (|| {
+        let (args, host_forwards) = args?;
+        Some(Vm {
+            name: name?,
+            arch: arch?,
+            login_timeout: login_timeout?,
+            login_pattern: login_pattern?,
+            ssh_timeout: ssh_timeout?,
+            stop_timeout: stop_timeout?,
+            wait_for: wait_for?,
+            ssh: ssh?,
+            sync: sync?,
+            args,
+            host_forwards,
+        })
+    })();
+    (vm, facts)
+}
+
+fn facts(
+    scope: String,
+    name: Option<String>,
+    ssh: Option<(String, u16)>,
+    forwards: Vec<HostForward>,
+) -> Facts {
+    Facts {
+        scope,
+        name,
+        ssh,
+        forwards,
+    }
+}
