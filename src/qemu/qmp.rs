@@ -38,7 +38,9 @@ pub enum QmpError {
     Closed,
 }
 
-/// An open, negotiated QMP session.
+/// An open, negotiated QMP session. QEMU serves one QMP client per socket at a time: hold a
+/// session only as long as needed.
+#[derive(Debug)]
 pub struct Qmp {
     stream: UnixStream,
     /// Bytes received but not yet forming a whole line.
