@@ -61,24 +61,36 @@ pub enum Command {
     },
     /// Run ssh on the VM through the private config: exactly `ssh -F <config> VM ARGS...`
     Ssh {
-        #[arg(value_name = "VM")]
-        vm: String,
-        /// ssh options and/or a remote command, passed to ssh untouched
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
-        args: Vec<String>,
+        /// The VM, then ssh options and/or a remote command, passed to ssh untouched
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "VM [ARGS]..."
+        )]
+        argv: Vec<String>,
     },
     /// Run a command in the VM with its argv preserved exactly; exit code is the command's
     Exec {
         #[arg(value_name = "VM")]
         vm: String,
-        #[arg(value_name = "CMD", required = true)]
-        command: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
-        args: Vec<String>,
+        /// The command and its arguments, each passed to the guest as one argument
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "CMD [ARGS]..."
+        )]
+        command: Vec<String>,
     },
     /// Run scp through the private config (`VM:path` names a file in the VM)
     Scp {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "ARGS"
+        )]
         args: Vec<String>,
     },
     /// Print shell completions

@@ -32,8 +32,16 @@ pub fn run(cli: &Cli, as_json: bool) -> Result<ExitCode, Failure> {
         println!("{}", json_out::document(json_out::LIST_SCHEMA, vms));
         return Ok(ExitCode::SUCCESS);
     }
-    let width = rows.iter().map(|(vm, _)| vm.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:8}  {:8}  {:>5}  SYNC", "NAME", "ARCH", "STATE", "SSH");
+    let width = rows
+        .iter()
+        .map(|(vm, _)| vm.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:width$}  {:8}  {:8}  {:>5}  SYNC",
+        "NAME", "ARCH", "STATE", "SSH"
+    );
     for (vm, (state, _, _)) in &rows {
         println!(
             "{:width$}  {:8}  {:8}  {:>5}  {}",

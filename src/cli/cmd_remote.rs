@@ -17,14 +17,16 @@ pub fn ssh(cli: &Cli, name: &str, args: &[String]) -> Result<ExitCode, Failure> 
     Err(replace_with(command))
 }
 
-pub fn exec(cli: &Cli, name: &str, program: &str, args: &[String]) -> Result<ExitCode, Failure> {
+pub fn exec(cli: &Cli, name: &str, argv: &[String]) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vm = running_vm(&ctx, name)?;
     // ssh joins its remote arguments with spaces for the guest's shell to re-parse: quote each
     // one so that the guest sees exactly this argv.
-    let words: Vec<&str> = std::iter::once(program).chain(args.iter().map(String::as_str)).collect();
-    let remote = shlex::try_join(words)
-        .map_err(|e| Failure::new(format!("cannot quote the command for the guest's shell: {e}")))?;
+    let remote = shlex::try_join(argv.iter().map(String::as_str)).map_err(|e| {
+        Failure::new(format!(
+            "cannot quote the command for the guest's shell: {e}"
+        ))
+    })?;
     let mut command = ctx.ssh_target(vm).command();
     command.arg(&vm.name).arg("--").arg(remote);
     Err(replace_with(command))

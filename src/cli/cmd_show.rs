@@ -38,7 +38,10 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
             "forwards": json_out::forwards(&vm.host_forwards),
             "paths": json_out::paths(&paths, &ssh_config),
         });
-        println!("{}", serde_json::to_string_pretty(&document).expect("valid JSON"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("valid JSON")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("name:          {}", vm.name);
@@ -58,7 +61,11 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
         println!(
             "forward:       {} {}:{} -> guest {}",
             forward.protocol.as_str(),
-            if forward.host_addr.is_empty() { "*" } else { &forward.host_addr },
+            if forward.host_addr.is_empty() {
+                "*"
+            } else {
+                &forward.host_addr
+            },
             forward.host_port,
             forward.guest_port
         );
@@ -94,7 +101,9 @@ pub fn ssh_config(cli: &Cli, names: &[String]) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let chosen = load::vms(&ctx, names, false)?;
     let mut project = ctx.project.clone();
-    project.vms.retain(|vm| chosen.iter().any(|c| c.name == vm.name));
+    project
+        .vms
+        .retain(|vm| chosen.iter().any(|c| c.name == vm.name));
     print!("{}", crate::ssh::config::render(&project, &ctx.state));
     Ok(ExitCode::SUCCESS)
 }

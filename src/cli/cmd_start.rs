@@ -56,7 +56,10 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("start worker panicked")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("start worker panicked"))
+            .collect()
     });
 
     let mut failed = false;
@@ -75,7 +78,13 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
                         &f.qemu_tail,
                         f.kept_running,
                     ),
-                    other => json_out::start_err(&vm.name, &Failure::from(other).to_string(), &[], &[], None),
+                    other => json_out::start_err(
+                        &vm.name,
+                        &Failure::from(other).to_string(),
+                        &[],
+                        &[],
+                        None,
+                    ),
                 });
             }
         }
@@ -83,7 +92,11 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
     if args.json.json {
         println!("{}", json_out::document(json_out::START_SCHEMA, documents));
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `demo: ready in 5.8 s (launch 0.1 s, login 5.2 s, ssh 0.5 s)`
@@ -125,7 +138,10 @@ fn report_failure(vm: &Vm, err: &StartError) {
         if lines.is_empty() {
             text.push_str(&format!("\n  {name} ({}) is empty", path.display()));
         } else {
-            text.push_str(&format!("\n  last lines of the {name} ({}):", path.display()));
+            text.push_str(&format!(
+                "\n  last lines of the {name} ({}):",
+                path.display()
+            ));
             for line in lines {
                 text.push_str(&format!("\n    | {line}"));
             }

@@ -15,8 +15,16 @@ pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failu
         println!("{}", json_out::document(json_out::STATUS_SCHEMA, documents));
         return Ok(ExitCode::SUCCESS);
     }
-    let width = statuses.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:8}  {:>7}  {:>8}  {:7}  PORTS", "NAME", "STATE", "PID", "UPTIME", "SSH");
+    let width = statuses
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:width$}  {:8}  {:>7}  {:>8}  {:7}  PORTS",
+        "NAME", "STATE", "PID", "UPTIME", "SSH"
+    );
     for s in &statuses {
         let state = match s.state {
             VmState::Running => style::good("running "),

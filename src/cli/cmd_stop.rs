@@ -45,7 +45,10 @@ pub fn stop_all(
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("stop worker panicked")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("stop worker panicked"))
+            .collect()
     });
     let mut failed = false;
     let mut documents = Vec::new();
@@ -63,7 +66,11 @@ pub fn stop_all(
     if as_json {
         println!("{}", json_out::document(json_out::STOP_SCHEMA, documents));
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn summary(report: &StopReport) -> String {

@@ -85,7 +85,13 @@ pub fn start_ok(report: &StartReport) -> Value {
     })
 }
 
-pub fn start_err(vm: &str, error: &str, serial_tail: &[String], qemu_tail: &[String], kept: Option<i32>) -> Value {
+pub fn start_err(
+    vm: &str,
+    error: &str,
+    serial_tail: &[String],
+    qemu_tail: &[String],
+    kept: Option<i32>,
+) -> Value {
     json!({
         "name": vm,
         "ok": false,

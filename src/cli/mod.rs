@@ -1,10 +1,6 @@
 //! Command-line interface: the only layer that parses arguments, prints, and knows terminals.
 
 mod args;
-mod exit;
-mod json;
-mod load;
-mod progress;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_list;
@@ -13,6 +9,10 @@ mod cmd_show;
 mod cmd_start;
 mod cmd_status;
 mod cmd_stop;
+mod exit;
+mod json;
+mod load;
+mod progress;
 mod style;
 
 use std::process::ExitCode;
@@ -44,8 +44,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Stop(args) => cmd_stop::run(cli, args),
         Command::Restart(args) => cmd_start::restart(cli, args),
         Command::Status { vms, json } => cmd_status::run(cli, vms, json.json),
-        Command::Ssh { vm, args } => cmd_remote::ssh(cli, vm, args),
-        Command::Exec { vm, command, args } => cmd_remote::exec(cli, vm, command, args),
+        Command::Ssh { argv } => cmd_remote::ssh(cli, &argv[0], &argv[1..]),
+        Command::Exec { vm, command } => cmd_remote::exec(cli, vm, command),
         Command::Scp { args } => cmd_remote::scp(cli, args),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }

@@ -18,7 +18,10 @@ impl DirWatch {
         inotify::add_watch(
             &fd,
             dir,
-            WatchFlags::CREATE | WatchFlags::MODIFY | WatchFlags::CLOSE_WRITE | WatchFlags::MOVED_TO,
+            WatchFlags::CREATE
+                | WatchFlags::MODIFY
+                | WatchFlags::CLOSE_WRITE
+                | WatchFlags::MOVED_TO,
         )?;
         Ok(DirWatch { fd })
     }

@@ -10,7 +10,7 @@ pub mod login_watch;
 pub mod ports;
 pub mod ssh_probe;
 pub mod start;
-pub mod stop;
 pub mod status;
+pub mod stop;
 pub mod terminal_text;
 pub mod wait_child;

@@ -146,7 +146,10 @@ mod tests {
         let f = forward(port);
         assert!(!can_bind(&f));
         let holder = find_holder(&f, &StateDir::new("/nonexistent/.qcmdr")).unwrap();
-        assert!(holder.contains(&format!("pid {}", std::process::id())), "{holder}");
+        assert!(
+            holder.contains(&format!("pid {}", std::process::id())),
+            "{holder}"
+        );
         drop(listener);
         assert!(can_bind(&f));
     }

@@ -42,7 +42,11 @@ pub fn probe(host: &str, port: u16, timeout: Duration) -> Banner {
                 Ok(n) => {
                     got += n;
                     if got == greeting.len() {
-                        break if &greeting == b"SSH-" { Banner::Ready } else { Banner::Closed };
+                        break if &greeting == b"SSH-" {
+                            Banner::Ready
+                        } else {
+                            Banner::Closed
+                        };
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -89,9 +93,18 @@ mod tests {
             let (second, _) = listener.accept().unwrap();
             drop(second);
         });
-        assert_eq!(probe("127.0.0.1", port, Duration::from_secs(2)), Banner::Ready);
-        assert_eq!(probe("127.0.0.1", port, Duration::from_secs(2)), Banner::Closed);
+        assert_eq!(
+            probe("127.0.0.1", port, Duration::from_secs(2)),
+            Banner::Ready
+        );
+        assert_eq!(
+            probe("127.0.0.1", port, Duration::from_secs(2)),
+            Banner::Closed
+        );
         server.join().unwrap();
-        assert_eq!(probe("127.0.0.1", port, Duration::from_secs(2)), Banner::Refused);
+        assert_eq!(
+            probe("127.0.0.1", port, Duration::from_secs(2)),
+            Banner::Refused
+        );
     }
 }

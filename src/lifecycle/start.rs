@@ -110,7 +110,8 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
-    create_private_dir(&paths.dir).map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
+    create_private_dir(&paths.dir)
+        .map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
     let _lock = lock::acquire(&paths.lock, &format!("qcmdr start {}", vm.name))?;
 
     match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
@@ -125,7 +126,10 @@ pub fn start(
             })
         }
         Identity::Stale { reason, .. } => {
-            observer.event(&vm.name, Event::Notice(format!("removed a stale pidfile: {reason}")));
+            observer.event(
+                &vm.name,
+                Event::Notice(format!("removed a stale pidfile: {reason}")),
+            );
             cleanup::remove_runtime_files(&paths);
         }
         Identity::NotRunning => cleanup::remove_runtime_files(&paths),
@@ -134,10 +138,13 @@ pub fn start(
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;
-    ctx.prepare_ssh().map_err(io_err("cannot write the private SSH config"))?;
+    ctx.prepare_ssh()
+        .map_err(io_err("cannot write the private SSH config"))?;
     if paths.uses_short_socket_dir() {
-        create_private_dir(&paths.socket_dir)
-            .map_err(io_err(format!("cannot create {}", paths.socket_dir.display())))?;
+        create_private_dir(&paths.socket_dir).map_err(io_err(format!(
+            "cannot create {}",
+            paths.socket_dir.display()
+        )))?;
     }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
@@ -221,7 +228,9 @@ impl Run<'_> {
                 let what = format!(
                     "no login prompt ({:?}) on the serial console within {:.0} s",
                     self.vm.login_pattern,
-                    login_deadline.saturating_duration_since(launched).as_secs_f64()
+                    login_deadline
+                        .saturating_duration_since(launched)
+                        .as_secs_f64()
                 );
                 self.wake_or_fail(login_deadline, &what)?;
             }
@@ -293,7 +302,10 @@ impl Run<'_> {
     fn wait(&self, deadline: Instant, with_files: bool) -> Wake {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let spec = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: 3600, tv_nsec: 0 });
+            let spec = Timespec::try_from(left).unwrap_or(Timespec {
+                tv_sec: 3600,
+                tv_nsec: 0,
+            });
             let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
             let mut fds = vec![
                 PollFd::new(&pidfd, PollFlags::IN),
@@ -360,7 +372,8 @@ impl Run<'_> {
             at: SystemTime::now(),
             took,
         });
-        self.observer.event(&self.vm.name, Event::StageDone { stage, took });
+        self.observer
+            .event(&self.vm.name, Event::StageDone { stage, took });
     }
 
     /// Stops what was launched (unless asked to keep it) and gathers the logs.
@@ -371,7 +384,8 @@ impl Run<'_> {
         };
         let keep = self.options.keep_running && !exited && !self.cancel.is_cancelled();
         if !keep && !exited {
-            self.observer.event(&self.vm.name, Event::Notice("stopping the VM".into()));
+            self.observer
+                .event(&self.vm.name, Event::Notice("stopping the VM".into()));
             self.kill();
         }
         if !keep {
@@ -402,16 +416,24 @@ impl Run<'_> {
 
 /// Failures that retrying cannot fix.
 fn is_fatal_ssh(problem: &str) -> bool {
-    ["Permission denied", "Host key verification failed", "no such identity", "Bad configuration"]
-        .iter()
-        .any(|needle| problem.contains(needle))
+    [
+        "Permission denied",
+        "Host key verification failed",
+        "no such identity",
+        "Bad configuration",
+    ]
+    .iter()
+    .any(|needle| problem.contains(needle))
 }
 
 fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
     let path = Path::new(binary);
     let usable = path.is_absolute()
         && fs::metadata(path)
-            .map(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            .map(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
             .unwrap_or(false);
     if usable {
         return Ok(());
@@ -432,5 +454,8 @@ fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
 
 /// The state dir holds sockets that control the VM: other users must not reach them.
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }

@@ -90,12 +90,18 @@ pub fn state_of(ctx: &Context, vm: &Vm) -> (VmState, Option<i32>, Option<String>
     let paths = ctx.paths(vm);
     let starting = lock::holder(&paths.lock).filter(|h| h.contains("qcmdr start"));
     match process::identify(&paths.pidfile) {
-        Ok(Identity::Running(p)) if starting.is_some() => (VmState::Starting, Some(p.pid()), starting),
+        Ok(Identity::Running(p)) if starting.is_some() => {
+            (VmState::Starting, Some(p.pid()), starting)
+        }
         Ok(Identity::Running(p)) => (VmState::Running, Some(p.pid()), None),
         _ if starting.is_some() => (VmState::Starting, None, starting),
         Ok(Identity::NotRunning) => (VmState::Stopped, None, None),
         Ok(Identity::Stale { pid, reason }) => (VmState::Stale, pid, Some(reason)),
-        Err(err) => (VmState::Stale, None, Some(format!("cannot read the pidfile: {err}"))),
+        Err(err) => (
+            VmState::Stale,
+            None,
+            Some(format!("cannot read the pidfile: {err}")),
+        ),
     }
 }
 
@@ -103,10 +109,12 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
     let paths = ctx.paths(vm);
     let (state, pid, detail) = state_of(ctx, vm);
     let uptime = match (state, pid) {
-        (VmState::Running | VmState::Starting, Some(pid)) => match process::verify(pid, &paths.pidfile) {
-            Identity::Running(p) => p.uptime(),
-            _ => None,
-        },
+        (VmState::Running | VmState::Starting, Some(pid)) => {
+            match process::verify(pid, &paths.pidfile) {
+                Identity::Running(p) => p.uptime(),
+                _ => None,
+            }
+        }
         _ => None,
     };
     let ssh = if state == VmState::Running {

@@ -102,7 +102,10 @@ pub fn stop(
             return Ok(report(None, None, None));
         }
         Identity::Stale { pid, reason } => {
-            observer.event(&vm.name, Event::Notice(format!("removed a stale pidfile: {reason}")));
+            observer.event(
+                &vm.name,
+                Event::Notice(format!("removed a stale pidfile: {reason}")),
+            );
             cleanup::remove_runtime_files(&paths);
             ctx.ssh_target(vm).close_master();
             return Ok(report(None, pid, Some(reason)));
@@ -152,20 +155,31 @@ fn shut_down(
 /// Gives up early when ssh fails (no sshd, no network) so that the next step starts at once.
 fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration) -> bool {
     let deadline = Instant::now() + graceful;
-    let mut command = ctx.ssh_target(vm).batch_command(SSH_STEP_CONNECT, "poweroff");
-    command.stdout(Stdio::null()).stderr(Stdio::null());
+    // poweroff usually kills the session before ssh can report success (exit 255), so the
+    // guest first says it took the order; ssh's output goes to a file, never to a pipe that a
+    // multiplexing master could hold open.
+    let transcript = ctx.paths(vm).dir.join("stop-ssh.log");
+    let Ok(out) = std::fs::File::create(&transcript) else {
+        return false;
+    };
+    let err = out.try_clone().ok();
+    let remote = format!("echo {POWEROFF_ACCEPTED}; poweroff");
+    let mut command = ctx.ssh_target(vm).batch_command(SSH_STEP_CONNECT, &remote);
+    command
+        .stdout(out)
+        .stderr(err.map(Stdio::from).unwrap_or_else(Stdio::null));
     let Ok(mut ssh) = command.spawn() else {
         return false;
     };
     let ended = match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
         Either::First => true,
         Either::Second => {
-            let handed_over = ssh.wait().map(|s| s.success()).unwrap_or(false);
-            if handed_over {
+            let _ = ssh.wait();
+            let said = std::fs::read_to_string(&transcript).unwrap_or_default();
+            if said.contains(POWEROFF_ACCEPTED) {
                 qemu.wait_exit(deadline.saturating_duration_since(Instant::now()))
             } else {
-                // The connection may also drop because the guest is already going down.
-                qemu.wait_exit(Duration::from_millis(300))
+                false
             }
         }
         Either::Neither => false,
@@ -174,6 +188,9 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     let _ = ssh.wait();
     ended
 }
+
+/// Printed by the guest right before it runs `poweroff`.
+const POWEROFF_ACCEPTED: &str = "qcmdr-poweroff-accepted";
 
 enum Either {
     First,
@@ -189,9 +206,15 @@ fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
     let deadline = Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let spec = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: 3600, tv_nsec: 0 });
+        let spec = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 3600,
+            tv_nsec: 0,
+        });
         let (a, b) = (first.pidfd(), second.pidfd());
-        let mut fds = [PollFd::new(&a, PollFlags::IN), PollFd::new(&b, PollFlags::IN)];
+        let mut fds = [
+            PollFd::new(&a, PollFlags::IN),
+            PollFd::new(&b, PollFlags::IN),
+        ];
         match poll(&mut fds, Some(&spec)) {
             Err(rustix::io::Errno::INTR) => continue,
             Ok(n) if n > 0 && !fds[0].revents().is_empty() => return Either::First,

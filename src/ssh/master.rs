@@ -36,8 +36,13 @@ impl SshTarget {
     pub fn batch_command(&self, connect_timeout: Duration, remote: &str) -> Command {
         let mut command = self.command();
         command
-            .args(["-o", "BatchMode=yes", "-o"])
-            .arg(format!("ConnectTimeout={}", connect_timeout.as_secs().max(1)))
+            // Uses a live master, but never becomes one: a master forked here would outlive
+            // the command and hold its output open.
+            .args(["-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o"])
+            .arg(format!(
+                "ConnectTimeout={}",
+                connect_timeout.as_secs().max(1)
+            ))
             .arg(&self.host)
             .arg("--")
             .arg(remote)
@@ -49,11 +54,23 @@ impl SshTarget {
     /// failed (Err with ssh's last words, also kept in `log`).
     pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), String> {
         self.clear_stale_master();
-        let log_file = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let log_file =
+            File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let status = self
             .command()
-            .args(["-f", "-N", "-o", "ControlMaster=yes", "-o", "BatchMode=yes", "-o"])
-            .arg(format!("ConnectTimeout={}", connect_timeout.as_secs().max(1)))
+            .args([
+                "-f",
+                "-N",
+                "-o",
+                "ControlMaster=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+            ])
+            .arg(format!(
+                "ConnectTimeout={}",
+                connect_timeout.as_secs().max(1)
+            ))
             .arg(&self.host)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
