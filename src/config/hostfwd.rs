@@ -5,16 +5,20 @@
 
 use crate::model::{HostForward, Protocol};
 
-/// Options whose value is a user-mode network spec that may carry `hostfwd=` rules.
-const NETWORK_OPTIONS: &[&str] = &["-netdev", "-nic", "-net"];
+/// Options whose value is a user-mode network spec that may carry `hostfwd=` rules (`-netdev`,
+/// `-nic`, `-net`), spelled after their first dash so `-x` and `--x` both match.
+const NETWORK_OPTIONS: &[&str] = &["netdev", "nic", "net"];
 
 /// Every `hostfwd=` rule in the values of `-netdev`/`-nic`/`-net` (or their `--` spellings).
 /// An error names the malformed rule.
 pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, String> {
     let mut forwards = Vec::new();
     for pair in words.windows(2) {
-        let option = pair[0].strip_prefix('-').unwrap_or(&pair[0]);
-        if !NETWORK_OPTIONS.contains(&option) && !NETWORK_OPTIONS.contains(&&*pair[0]) {
+        // QEMU accepts `--opt` for every `-opt`.
+        let option = pair[0]
+            .strip_prefix("--")
+            .or_else(|| pair[0].strip_prefix('-'));
+        if !option.is_some_and(|o| NETWORK_OPTIONS.contains(&o)) {
             continue;
         }
         for item in pair[1].split(',') {

@@ -52,6 +52,8 @@ mod tests {
     use std::collections::HashMap;
     use std::fs;
 
+    const HINT: &str = "(pass -c FILE, set QCMDR_CONFIG, or start from examples/conf.lua)";
+
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -147,7 +149,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "no config file found; looked for:\n  {}",
+                "no config file found; looked for:\n  {}\n{HINT}",
                 root.join("nope.lua").display()
             )
         );
@@ -163,7 +165,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "no config file found; looked for:\n  {}\n  {}",
+                "no config file found; looked for:\n  {}\n  {}\n{HINT}",
                 root.join("conf.lua").display(),
                 home.join(".config/qcmdr/conf.lua").display()
             )

@@ -24,7 +24,9 @@ pub(crate) fn new_state(config: &Path) -> Result<Lua, mlua::Error> {
     let dir = config.parent().unwrap_or(Path::new("/"));
     let package: mlua::Table = lua.globals().get("package")?;
     let default_path: String = package.get("path")?;
-    let dir = lua_pattern_safe(dir);
+    // A folder whose name holds `;` or `?` (package.path's separator and placeholder) cannot be
+    // expressed; `require` then simply does not find modules there.
+    let dir = dir.display();
     package.set(
         "path",
         format!("{dir}/?.lua;{dir}/?/init.lua;{default_path}"),
@@ -43,12 +45,6 @@ pub(crate) fn new_state(config: &Path) -> Result<Lua, mlua::Error> {
     .exec()?;
     lua.load(HTT).set_name("=htt").exec()?;
     Ok(lua)
-}
-
-/// `package.path` treats `;` as a separator and `?` as the module placeholder; a folder name
-/// containing them cannot be expressed, so they are left as-is (the search simply misses).
-fn lua_pattern_safe(dir: &Path) -> String {
-    dir.display().to_string()
 }
 
 /// Evaluates `source` as the chunk `@<chunk_name>` and returns its first result.

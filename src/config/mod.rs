@@ -25,7 +25,7 @@ use crate::model::Project;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// No config file in any of the places searched (listed in order).
-    #[error("no config file found; looked for:\n{}", .searched.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
+    #[error("no config file found; looked for:\n{}\n(pass -c FILE, set QCMDR_CONFIG, or start from examples/conf.lua)", .searched.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
     NotFound { searched: Vec<PathBuf> },
     /// The file could not be read.
     #[error("cannot read {}: {source}", .file.display())]

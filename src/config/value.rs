@@ -110,9 +110,7 @@ pub(crate) fn list_view(table: &Table) -> Result<Vec<Value>, String> {
     for pair in table.pairs::<Value, Value>() {
         let Ok((key, value)) = pair else { continue };
         match as_integer(&key) {
-            Some(i) if i >= 1 && matches!(key, Value::Integer(_) | Value::Number(_)) => {
-                items.push((i, value))
-            }
+            Some(i) if i >= 1 => items.push((i, value)),
             _ => others.push(key_text(&key)),
         }
     }
