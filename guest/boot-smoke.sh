@@ -14,6 +14,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=guest/qemu-lib.sh
 . "$HERE/qemu-lib.sh"
+require_host qemu-system-x86_64:qemu-system-x86 ssh:openssh-client scp:openssh-client rsync:rsync
 GUEST=$("$HERE/build.sh" "$@" | tail -n1)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/qcmdr-smoke.XXXXXX")

@@ -85,6 +85,13 @@ up_to_date() {
 kernel_pkg=$KERNEL_META
 
 up_to_date_msg() {
+    # Remove what a killed build left behind, unless a build is running right now.
+    local base
+    base=$(basename -- "$OUTDIR")
+    if compgen -G "$PARENT/.$base.tmp.*" >/dev/null && { exec 8>>"$OUTDIR.lock"; } 2>/dev/null &&
+        flock -n 8; then
+        rm -rf -- "$PARENT/.$base".tmp.* "$PARENT/.$base".old.*
+    fi
     log "guest up to date: $OUTDIR"
     printf '%s\n' "$OUTDIR"
     exit 0
@@ -95,10 +102,12 @@ if up_to_date; then up_to_date_msg; fi
 # ---------------------------------------------------------------------------
 # Host requirements.
 # ---------------------------------------------------------------------------
-missing=()
+missing=() pkgs=()
 need() { # PATH-or-command PACKAGE
-    if [[ $1 == /* ]]; then [[ -x $1 ]] || missing+=("$2 (for $1)")
-    else command -v "$1" >/dev/null 2>&1 || missing+=("$2 (for $1)"); fi
+    if [[ $1 == /* ]]; then [[ -x $1 ]] && return 0
+    else command -v "$1" >/dev/null 2>&1 && return 0; fi
+    missing+=("$1 (Debian package $2)")
+    [[ " ${pkgs[*]} " == *" $2 "* ]] || pkgs+=("$2")
 }
 need /bin/busybox busybox-static
 need /usr/sbin/sshd openssh-server
@@ -113,10 +122,12 @@ need apt-cache apt
 need dpkg-deb dpkg
 need flock util-linux
 if [[ -x /bin/busybox ]] && ldd /bin/busybox >/dev/null 2>&1; then
-    missing+=("busybox-static (/bin/busybox is dynamically linked: the 'busybox' package is installed instead)")
+    missing+=("a static /bin/busybox (Debian package busybox-static; the dynamic 'busybox' package is installed)")
+    pkgs+=(busybox-static)
 fi
 if ((${#missing[@]})); then
-    die "missing host packages; install them with: apt-get install <package>$(printf '\n  - %s' "${missing[@]}")"
+    die "missing on this host:$(printf '\n  - %s' "${missing[@]}")
+install with: apt-get install ${pkgs[*]}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -129,9 +140,12 @@ if ! flock -n 9; then
     flock 9
 fi
 if up_to_date; then up_to_date_msg; fi
+# We hold the lock, so leftovers of an earlier build that was killed are stale.
+rm -rf -- "$PARENT/.$(basename -- "$OUTDIR")".tmp.* "$PARENT/.$(basename -- "$OUTDIR")".old.*
 
 t_start=$(date +%s.%N)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/qcmdr-guest-work.XXXXXX")
+# Scratch space next to OUTDIR, so the stale-leftover cleanup above covers it too.
+WORK=$(mktemp -d "$PARENT/.$(basename -- "$OUTDIR").tmp.XXXXXX")
 STAGE=$(mktemp -d "$PARENT/.$(basename -- "$OUTDIR").tmp.XXXXXX")
 OLD=""
 cleanup() {
@@ -215,6 +229,17 @@ copy_with_libs() { # SRC [DEST-IN-GUEST]
     done < <(ldd "$src" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 }
 copy_with_libs /usr/sbin/sshd
+# OpenSSH >= 9.8 (Debian 13) splits the per-connection part out of sshd.
+for f in /usr/lib/openssh/sshd-session /usr/lib/openssh/sshd-auth; do
+    [[ -x $f ]] && copy_with_libs "$f"
+done
+# 'sshd -r' (no re-exec per connection) makes each SSH connection ~0.2 s
+# faster under TCG; OpenSSH 9.8 dropped re-exec-less mode, so only use it before.
+sshd_ver=$(/usr/sbin/sshd -V 2>&1 | sed -n 's/^OpenSSH_\([0-9]*\)\.\([0-9]*\).*/\1 \2/p' | head -n1)
+SSHD_FLAGS=""
+if [[ -n $sshd_ver ]] && read -r maj min <<<"$sshd_ver" && ((maj < 9 || (maj == 9 && min < 8))); then
+    SSHD_FLAGS="-r"
+fi
 copy_with_libs /usr/lib/openssh/sftp-server
 copy_with_libs "$(command -v rsync)" /usr/bin/rsync
 [[ -e $R/lib64/ld-linux-x86-64.so.2 ]] || die "dynamic loader was not copied"
@@ -332,7 +357,7 @@ ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
 if ! flag nosshd; then
-    /usr/sbin/sshd -E /var/log/sshd.log
+    /usr/sbin/sshd $SSHD_FLAGS -E /var/log/sshd.log
     # sshd writes its pid file once it listens: wait so SSH is up before 'login:'.
     i=0
     while [ ! -s /run/sshd.pid ] && [ \$i -lt 100 ]; do sleep 0.05; i=\$((i + 1)); done
@@ -342,6 +367,11 @@ fi
 if ! flag noacpi; then
     acpid -l /var/log/acpid.log
 fi
+
+# (No wait for eth0's operstate to read "up": linkwatch updates it up to 1 s
+# late, but the data path already works once 'ip link set up' has returned.)
+# Seconds since kernel start at which /etc/rc finished (for boot-time diagnosis).
+cut -d' ' -f1 /proc/uptime >/run/qcmdr-rc-done
 EOF
 chmod 0755 "$R/etc/rc"
 

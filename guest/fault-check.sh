@@ -12,6 +12,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/qemu-lib.sh"
 gdir=()
 if (($#)) && [[ $1 == */* || -d $1 ]]; then gdir=("$1"); shift; fi
+require_host qemu-system-x86_64:qemu-system-x86 ssh:openssh-client socat:socat
 GUEST=$("$HERE/build.sh" "${gdir[@]}" | tail -n1)
 CASES=("$@")
 ((${#CASES[@]})) || CASES=(normal noacpi nosshd noprompt die)

@@ -5,6 +5,18 @@
 # Needs: GUEST (dir with vmlinuz, initrd.gz, id_ed25519) and T (scratch dir).
 # Sets:  QPID, PORT, LOG (serial log), QMP (QMP socket path).
 
+# require_host CMD:PACKAGE... : exit with a clear message naming missing Debian packages.
+require_host() {
+    local spec pkgs=()
+    for spec in "$@"; do
+        command -v "${spec%%:*}" >/dev/null 2>&1 || pkgs+=("${spec#*:}")
+    done
+    if ((${#pkgs[@]})); then
+        echo "$(basename "$0"): missing host packages; install with: apt-get install ${pkgs[*]}" >&2
+        exit 1
+    fi
+}
+
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
