@@ -41,7 +41,7 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Print the private SSH config (pasteable into ~/.ssh/config)
+    /// Print the private SSH config (pasteable into ~/.ssh/config) and refresh its file
     SshConfig {
         #[arg(value_name = "VM")]
         vms: Vec<String>,

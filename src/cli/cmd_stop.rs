@@ -28,14 +28,13 @@ pub fn stop_all(
     as_json: bool,
 ) -> Result<ExitCode, Failure> {
     let progress = Progress::new(cli.quiet || as_json);
-    let before_shutdown = |_vm: &Vm| {};
     let results: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = vms
             .iter()
             .map(|vm| {
-                let (progress, before_shutdown) = (&progress, &before_shutdown);
+                let progress = &progress;
                 scope.spawn(move || {
-                    let result = stop::stop(ctx, vm, options, progress, before_shutdown);
+                    let result = stop::stop(ctx, vm, options, progress);
                     let line = match &result {
                         Ok(report) => summary(report),
                         Err(_) => String::new(),

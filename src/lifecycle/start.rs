@@ -71,6 +71,8 @@ pub enum StartError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
+    #[error("sync: {0}")]
+    Sync(#[source] crate::sync::SyncError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -138,6 +140,10 @@ pub fn start(
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;
+    let sync = !options.no_sync && !vm.sync.is_empty();
+    if sync {
+        crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
+    }
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
     if paths.uses_short_socket_dir() {
@@ -242,6 +248,13 @@ impl Run<'_> {
             let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
             self.wait_ssh(deadline)?;
             self.stage_done(Stage::Ssh);
+        }
+
+        if !self.options.no_sync && !self.vm.sync.is_empty() {
+            self.begin(Stage::Sync);
+            crate::sync::after_start(&self.ctx.project, &self.ctx.state, self.vm)
+                .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
+            self.stage_done(Stage::Sync);
         }
         Ok(())
     }

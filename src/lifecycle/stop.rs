@@ -74,16 +74,11 @@ pub enum StopError {
     Unkillable { pid: i32 },
 }
 
-/// Something to do once the VM is known to be running, before it is shut down (sync
-/// sessions are terminated here while the guest can still be reached).
-pub type BeforeShutdown<'a> = &'a (dyn Fn(&Vm) + Sync);
-
 pub fn stop(
     ctx: &Context,
     vm: &Vm,
     options: &StopOptions,
     observer: &dyn Observer,
-    before_shutdown: BeforeShutdown<'_>,
 ) -> Result<StopReport, StopError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
@@ -111,11 +106,18 @@ pub fn stop(
             return Ok(report(None, pid, Some(reason)));
         }
     };
-    before_shutdown(vm);
+    // Sync sessions end first, while the guest may still be reachable; Mutagen's terminate
+    // works without the guest too, so a failure here never blocks the stop.
+    if let Err(err) = crate::sync::before_stop(&ctx.project, &ctx.state, vm) {
+        observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
+    }
     let graceful = options.timeout.unwrap_or(vm.stop_timeout);
     let ended_by = shut_down(ctx, vm, &qemu, graceful, options.force, observer)?;
     ctx.ssh_target(vm).close_master();
     cleanup::remove_runtime_files(&paths);
+    if let Err(err) = crate::sync::after_stop(&ctx.project, &ctx.state) {
+        observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
+    }
     Ok(report(Some(ended_by), Some(qemu.pid()), None))
 }
 

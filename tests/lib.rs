@@ -1,0 +1,8 @@
+//! qcmdr's integration tests: the real binary, real QEMU, the real guest, real OpenSSH.
+//! Modules named `vm_*` boot VMs (nextest runs them in the `vm` group, two at a time).
+
+mod support;
+
+mod cli_config;
+mod vm_boot;
+mod vm_lifecycle;
