@@ -400,15 +400,31 @@ AllowTcpForwarding yes
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 
-# Host keys at build time (generating them at boot under TCG is slow and jittery).
-ssh-keygen -q -t ed25519 -N '' -C root@qcmdr-guest -f "$R/etc/ssh/ssh_host_ed25519_key"
-ssh-keygen -q -t ecdsa -b 256 -N '' -C root@qcmdr-guest -f "$R/etc/ssh/ssh_host_ecdsa_key"
-chmod 0600 "$R"/etc/ssh/ssh_host_*_key
-
+# Keys are generated at build time (host keys at boot under TCG would be slow
+# and jittery).  A rebuild keeps the keys of the guest it replaces, so tests
+# that booted the old guest, or read its key, keep working; delete OUTDIR to
+# get fresh keys.  The host keys are kept in OUTDIR/host-keys/ for that.
+key() { # TYPE DEST-PRIVATE-KEY COMMENT [OLD-PRIVATE-KEY]
+    local type=$1 dst=$2 comment=$3 old=${4:-}
+    if [[ -n $old && -s $old && -s $old.pub ]] &&
+        [[ $(ssh-keygen -y -f "$old" 2>/dev/null | cut -d' ' -f1-2) == "$(cut -d' ' -f1-2 "$old.pub")" ]]; then
+        cp -- "$old" "$dst" && cp -- "$old.pub" "$dst.pub"
+    else
+        case $type in
+            ecdsa) ssh-keygen -q -t ecdsa -b 256 -N '' -C "$comment" -f "$dst" ;;
+            *) ssh-keygen -q -t "$type" -N '' -C "$comment" -f "$dst" ;;
+        esac
+    fi
+    chmod 0600 "$dst"
+    chmod 0644 "$dst.pub"
+}
+mkdir -p "$STAGE/host-keys"
+for t in ed25519 ecdsa; do
+    key "$t" "$STAGE/host-keys/ssh_host_${t}_key" root@qcmdr-guest "$OUTDIR/host-keys/ssh_host_${t}_key"
+    cp -p -- "$STAGE/host-keys/ssh_host_${t}_key" "$STAGE/host-keys/ssh_host_${t}_key.pub" "$R/etc/ssh/"
+done
 # Client key pair for the host side; its public half is root's authorized key.
-ssh-keygen -q -t ed25519 -N '' -C qcmdr-test-client -f "$STAGE/id_ed25519"
-chmod 0600 "$STAGE/id_ed25519"
-chmod 0644 "$STAGE/id_ed25519.pub"
+key ed25519 "$STAGE/id_ed25519" qcmdr-test-client "$OUTDIR/id_ed25519"
 install -m 0600 "$STAGE/id_ed25519.pub" "$R/root/.ssh/authorized_keys"
 
 # ---------------------------------------------------------------------------
