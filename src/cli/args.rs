@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::complete;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "qcmdr",
@@ -36,14 +38,14 @@ pub enum Command {
     List(JsonFlag),
     /// Show a VM as resolved: QEMU command line, runtime paths
     Show {
-        #[arg(value_name = "VM")]
+        #[arg(value_name = "VM", add = complete::vms())]
         vm: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Print the private SSH config (pasteable into ~/.ssh/config) and refresh its file
     SshConfig {
-        #[arg(value_name = "VM")]
+        #[arg(value_name = "VM", add = complete::vms())]
         vms: Vec<String>,
     },
     /// Start VMs and wait until they are ready (login prompt, then SSH)
@@ -54,7 +56,7 @@ pub enum Command {
     Restart(StartArgs),
     /// State, PID, uptime and SSH health of VMs
     Status {
-        #[arg(value_name = "VM")]
+        #[arg(value_name = "VM", add = complete::vms())]
         vms: Vec<String>,
         #[command(flatten)]
         json: JsonFlag,
@@ -66,13 +68,14 @@ pub enum Command {
             trailing_var_arg = true,
             allow_hyphen_values = true,
             required = true,
-            value_name = "VM [ARGS]..."
+            value_name = "VM [ARGS]...",
+            add = complete::vms()
         )]
         argv: Vec<String>,
     },
     /// Run a command in the VM with its argv preserved exactly; exit code is the command's
     Exec {
-        #[arg(value_name = "VM")]
+        #[arg(value_name = "VM", add = complete::vms())]
         vm: String,
         /// The command and its arguments, each passed to the guest as one argument
         #[arg(
@@ -93,6 +96,36 @@ pub enum Command {
         )]
         args: Vec<String>,
     },
+    /// Attach the terminal to the VM's serial console (detach with Ctrl-])
+    Console {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+    },
+    /// Print the last lines of the VM's serial console log; -f follows it across restarts
+    Serial(LogArgs),
+    /// Print the last lines of QEMU's own output (stdout/stderr); -f follows it
+    Logs(LogArgs),
+    /// Run one HMP monitor command (e.g. `info block`); without one, attach to the monitor
+    Monitor {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        /// How long to wait for QEMU's answer, in seconds
+        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        timeout: f64,
+        /// The HMP command line, e.g. `info status`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Send one QMP command; print its `return` as JSON (events go to stderr)
+    Qmp(QmpArgs),
+    /// Run the VM's QEMU in the foreground under gdb, with the argv `start` would use
+    Gdb {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        /// Arguments for gdb, placed before `--args <QEMU argv>` (e.g. `-batch -ex run`)
+        #[arg(last = true, value_name = "GDB-ARGS")]
+        gdb_args: Vec<String>,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_name = "SHELL")]
@@ -109,7 +142,7 @@ pub struct JsonFlag {
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    #[arg(value_name = "VM", required_unless_present = "all")]
+    #[arg(value_name = "VM", required_unless_present = "all", add = complete::vms())]
     pub vms: Vec<String>,
     /// Every configured VM
     #[arg(long)]
@@ -129,7 +162,7 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    #[arg(value_name = "VM", required_unless_present = "all")]
+    #[arg(value_name = "VM", required_unless_present = "all", add = complete::vms())]
     pub vms: Vec<String>,
     /// Every configured VM
     #[arg(long)]
@@ -142,4 +175,39 @@ pub struct StopArgs {
     pub force: bool,
     #[command(flatten)]
     pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[arg(value_name = "VM", add = complete::vms())]
+    pub vm: String,
+    /// Keep printing what is appended, also across a restart of the VM
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many lines to print first
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QmpArgs {
+    #[arg(value_name = "VM", add = complete::vms())]
+    pub vm: String,
+    /// The QMP command, e.g. `query-status`
+    #[arg(value_name = "COMMAND")]
+    pub command: String,
+    /// The command's arguments as one JSON object, e.g. '{"device": "drive0"}'
+    #[arg(value_name = "JSON-ARGS", value_parser = json_object)]
+    pub arguments: Option<serde_json::Value>,
+    /// How long to wait for the greeting and for the answer, in seconds
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+fn json_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(other) => Err(format!("expected a JSON object, got {other}")),
+        Err(err) => Err(format!("not JSON: {err}")),
+    }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::{Cli, Failure};
 use crate::lifecycle::context::Context;
+use crate::lifecycle::status::VmState;
 use crate::model::Vm;
 use crate::runtime::paths::StateDir;
 
@@ -32,6 +33,19 @@ pub fn unknown_vm(ctx: &Context, name: &str) -> Failure {
         ctx.project.config_file.display(),
         ctx.project.vm_names().join(", ")
     ))
+}
+
+/// The VM called `name`, if it is running (or starting); otherwise an error that says how to
+/// start it.
+pub fn running_vm<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
+    let vm = vm(ctx, name)?;
+    match crate::lifecycle::status::state_of(ctx, vm).0 {
+        VmState::Running | VmState::Starting => Ok(vm),
+        state => Err(Failure::new(format!(
+            "VM {name:?} is not running ({}); start it with: qcmdr start {name}",
+            state.as_str()
+        ))),
+    }
 }
 
 /// `names` resolved (all VMs with `all`), each at most once, in the order given.

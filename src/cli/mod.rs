@@ -1,29 +1,40 @@
 //! Command-line interface: the only layer that parses arguments, prints, and knows terminals.
 
 mod args;
+mod attach;
 mod cmd_check;
 mod cmd_completions;
+mod cmd_console;
+mod cmd_gdb;
 mod cmd_list;
+mod cmd_logs;
+mod cmd_monitor;
+mod cmd_qmp;
 mod cmd_remote;
 mod cmd_show;
 mod cmd_start;
 mod cmd_status;
 mod cmd_stop;
+mod complete;
 mod exit;
 mod json;
 mod load;
 mod progress;
+mod qmp_session;
+mod raw_terminal;
 mod style;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 pub use args::Cli;
 use args::Command;
 pub use exit::Failure;
 
 pub fn main() -> ExitCode {
+    // `COMPLETE=<shell> qcmdr ...` answers a completion request and exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
@@ -47,6 +58,16 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Ssh { argv } => cmd_remote::ssh(cli, &argv[0], &argv[1..]),
         Command::Exec { vm, command } => cmd_remote::exec(cli, vm, command),
         Command::Scp { args } => cmd_remote::scp(cli, args),
+        Command::Console { vm } => cmd_console::run(cli, vm),
+        Command::Serial(args) => cmd_logs::run(cli, args, cmd_logs::Log::Serial),
+        Command::Logs(args) => cmd_logs::run(cli, args, cmd_logs::Log::Qemu),
+        Command::Monitor {
+            vm,
+            timeout,
+            command,
+        } => cmd_monitor::run(cli, vm, command, *timeout),
+        Command::Qmp(args) => cmd_qmp::run(cli, args),
+        Command::Gdb { vm, gdb_args } => cmd_gdb::run(cli, vm, gdb_args),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }
 }

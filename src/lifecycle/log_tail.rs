@@ -8,13 +8,27 @@ const TAIL_WINDOW: u64 = 256 * 1024;
 
 /// The last `count` non-empty-at-end lines of `path`; empty if the file does not exist.
 pub fn last_lines(path: &Path, count: usize) -> Vec<String> {
+    tail(path, count).lines
+}
+
+/// The last lines of a log and where the bytes they were read from end, so a follower can
+/// continue exactly there.
+#[derive(Debug, Default)]
+pub struct Tail {
+    pub lines: Vec<String>,
+    /// Length of the file as read (0 if it does not exist).
+    pub end: u64,
+}
+
+/// [`last_lines`] plus the offset it read up to.
+pub fn tail(path: &Path, count: usize) -> Tail {
     let Ok(mut file) = std::fs::File::open(path) else {
-        return Vec::new();
+        return Tail::default();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let start = len.saturating_sub(TAIL_WINDOW);
     if file.seek(SeekFrom::Start(start)).is_err() {
-        return Vec::new();
+        return Tail::default();
     }
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
@@ -24,5 +38,8 @@ pub fn last_lines(path: &Path, count: usize) -> Vec<String> {
         lines.pop();
     }
     let skip = lines.len().saturating_sub(count);
-    lines.split_off(skip)
+    Tail {
+        lines: lines.split_off(skip),
+        end: start + bytes.len() as u64,
+    }
 }

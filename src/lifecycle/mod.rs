@@ -1,9 +1,12 @@
 //! Starting, stopping and inspecting VMs. Emits events; never prints.
 pub mod cancel;
+pub mod clean_stream;
 pub mod cleanup;
 pub mod context;
 pub mod dir_watch;
 pub mod events;
+pub mod follow;
+pub mod foreground;
 pub mod launch;
 pub mod log_tail;
 pub mod login_watch;

@@ -439,7 +439,7 @@ fn is_fatal_ssh(problem: &str) -> bool {
     .any(|needle| problem.contains(needle))
 }
 
-fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
+pub(crate) fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
     let path = Path::new(binary);
     let usable = path.is_absolute()
         && fs::metadata(path)

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+/// What [`QmpError::Timeout`] names when the greeting never came (another client holds the
+/// socket, usually).
+pub const GREETING: &str = "the greeting";
+
 #[derive(Debug, thiserror::Error)]
 pub enum QmpError {
     #[error("cannot connect to QMP socket {}", socket.display())]
@@ -68,7 +72,7 @@ impl Qmp {
             greeting: Value::Null,
         };
         let deadline = Instant::now() + timeout;
-        let greeting = qmp.read_message(deadline, "the greeting", timeout)?;
+        let greeting = qmp.read_message(deadline, GREETING, timeout)?;
         if greeting.get("QMP").is_none() {
             return Err(QmpError::Protocol(format!(
                 "expected a greeting, got {greeting}"

@@ -1,0 +1,101 @@
+//! Running a VM's QEMU in the foreground under another program (gdb), with exactly the argv,
+//! sockets and logs `start` would give it, so a QEMU developer debugs the real configuration.
+//!
+//! [`prepare`] does what `start` does before launching (lock, refuse a running VM, clear stale
+//! files, check binary and ports, rotate logs); the caller runs its program; [`Prepared::finish`]
+//! removes the pidfile and sockets once that QEMU is gone. The lock is held in between.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::context::Context;
+use super::start::{check_binary, create_private_dir, StartError};
+use super::{cleanup, launch, ports};
+use crate::model::Vm;
+use crate::runtime::lock::{self, VmLock};
+use crate::runtime::paths::VmPaths;
+use crate::runtime::process::{self, Identity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForegroundError {
+    #[error("VM {vm} is already running (pid {pid}); stop it first: qcmdr stop {vm}")]
+    Running { vm: String, pid: i32 },
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// A VM ready to be launched in the foreground; holds the VM's lock while it lives.
+#[derive(Debug)]
+pub struct Prepared {
+    _lock: VmLock,
+    pub paths: VmPaths,
+    /// Exactly what `start` would run (`argv[0]` is the QEMU binary).
+    pub argv: Vec<String>,
+    /// Folder QEMU must run in (relative paths in the config mean the same as for `start`).
+    pub cwd: PathBuf,
+}
+
+/// What [`Prepared::finish`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// QEMU is gone; its pidfile and sockets were removed.
+    Cleaned,
+    /// QEMU still runs (e.g. gdb detached from it): its files were left alone.
+    StillRunning { pid: i32 },
+}
+
+/// Prepares `vm` for a foreground run by `purpose` (e.g. `qcmdr gdb demo`, recorded in the lock).
+pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, ForegroundError> {
+    let paths = ctx.paths(vm);
+    create_private_dir(&paths.dir).map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
+    let lock = lock::acquire(&paths.lock, purpose).map_err(StartError::from)?;
+    match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
+        Identity::Running(running) => {
+            return Err(ForegroundError::Running {
+                vm: vm.name.clone(),
+                pid: running.pid(),
+            })
+        }
+        Identity::Stale { .. } | Identity::NotRunning => cleanup::remove_runtime_files(&paths),
+    }
+    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+    check_binary(&argv[0], ctx)?;
+    ports::check_free(vm, &ctx.state).map_err(StartError::from)?;
+    if paths.uses_short_socket_dir() {
+        create_private_dir(&paths.socket_dir).map_err(io_err(format!(
+            "cannot create {}",
+            paths.socket_dir.display()
+        )))?;
+    }
+    launch::rotate_logs(&paths);
+    // QEMU's output goes to the foreground program's terminal; say so where people look for it.
+    fs::write(
+        &paths.qemu_log,
+        format!("{purpose}: QEMU ran in the foreground; its output went to that terminal\n"),
+    )
+    .map_err(io_err(format!("cannot write {}", paths.qemu_log.display())))?;
+    Ok(Prepared {
+        _lock: lock,
+        paths,
+        argv,
+        cwd: ctx.qemu_cwd(),
+    })
+}
+
+impl Prepared {
+    /// Call once the foreground program has ended; releases the lock.
+    pub fn finish(self) -> Finished {
+        match process::identify(&self.paths.pidfile) {
+            Ok(Identity::Running(running)) => Finished::StillRunning { pid: running.pid() },
+            _ => {
+                cleanup::remove_runtime_files(&self.paths);
+                Finished::Cleaned
+            }
+        }
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ForegroundError {
+    let context = context.into();
+    move |source| ForegroundError::Start(StartError::Io { context, source })
+}
