@@ -6,3 +6,4 @@ mod support;
 mod cli_config;
 mod vm_boot;
 mod vm_lifecycle;
+mod vm_ops;

@@ -113,7 +113,11 @@ pub enum Command {
         #[arg(long, value_name = "S", default_value_t = 10.0)]
         timeout: f64,
         /// The HMP command line, e.g. `info status`
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<String>,
     },
     /// Send one QMP command; print its `return` as JSON (events go to stderr)

@@ -28,6 +28,12 @@ pub fn run(shell: Shell) -> Result<ExitCode, Failure> {
     let program = std::env::current_exe()
         .map(|path| path.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "qcmdr".to_string());
-    completer.write_registration("COMPLETE", "qcmdr", "qcmdr", &program, &mut std::io::stdout())?;
+    completer.write_registration(
+        "COMPLETE",
+        "qcmdr",
+        "qcmdr",
+        &program,
+        &mut std::io::stdout(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

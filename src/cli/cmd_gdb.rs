@@ -19,16 +19,15 @@ pub fn run(cli: &Cli, name: &str, gdb_args: &[String]) -> Result<ExitCode, Failu
         .current_dir(&prepared.cwd)
         .status();
     let finished = prepared.finish();
-    let status = status.map_err(|e| {
-        Failure::new(format!(
-            "cannot run gdb: {e} (Debian: apt-get install gdb)"
-        ))
-    })?;
+    let status = status
+        .map_err(|e| Failure::new(format!("cannot run gdb: {e} (Debian: apt-get install gdb)")))?;
     if let Finished::StillRunning { pid } = finished {
         eprintln!(
             "QEMU (pid {pid}) still runs after gdb ended; stop it with: qcmdr stop {}",
             vm.name
         );
     }
-    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }

@@ -70,7 +70,10 @@ fn follow(path: &Path, offset: u64, vm: &str) -> Result<ExitCode, Failure> {
                 .write_all(text.push(&bytes).as_bytes())
                 .and_then(|()| out.flush()),
             Chunk::Rotated => {
-                eprintln!("--- {vm} was restarted: following the new {} ---", path.display());
+                eprintln!(
+                    "--- {vm} was restarted: following the new {} ---",
+                    path.display()
+                );
                 Ok(())
             }
         };

@@ -57,6 +57,9 @@ mod tests {
             config_option(words("qcmdr -- qcmdr --config=b.lua stop").into_iter()),
             Some(PathBuf::from("b.lua"))
         );
-        assert_eq!(config_option(words("qcmdr -- qcmdr start").into_iter()), None);
+        assert_eq!(
+            config_option(words("qcmdr -- qcmdr start").into_iter()),
+            None
+        );
     }
 }

@@ -199,7 +199,9 @@ mod tests {
         assert_eq!(relay(&socket, local, OPTIONS).unwrap(), End::InputClosed);
         drop(out_write);
         let mut seen = String::new();
-        std::fs::File::from(out_read).read_to_string(&mut seen).unwrap();
+        std::fs::File::from(out_read)
+            .read_to_string(&mut seen)
+            .unwrap();
         assert_eq!(seen, "ANSWER ME\n");
     }
 

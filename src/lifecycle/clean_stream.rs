@@ -46,7 +46,9 @@ fn escape_complete(sequence: &[u8]) -> bool {
     match sequence.get(1) {
         None => false,
         Some(b'[') => sequence[2..].iter().any(|b| (0x40..=0x7e).contains(b)),
-        Some(b']') => sequence[2..].contains(&0x07) || sequence[2..].windows(2).any(|w| w == b"\x1b\\"),
+        Some(b']') => {
+            sequence[2..].contains(&0x07) || sequence[2..].windows(2).any(|w| w == b"\x1b\\")
+        }
         Some(b'(' | b')') => sequence.len() >= 3,
         Some(_) => true,
     }
@@ -60,7 +62,12 @@ mod tests {
     fn split_escapes_and_characters_come_out_whole() {
         let mut stream = CleanStream::default();
         let mut out = String::new();
-        for piece in [&b"ok \x1b[0"[..], b";32mgreen\x1b", b"[0m \xe2\x9c", b"\x93\r\nlogin: "] {
+        for piece in [
+            &b"ok \x1b[0"[..],
+            b";32mgreen\x1b",
+            b"[0m \xe2\x9c",
+            b"\x93\r\nlogin: ",
+        ] {
             out.push_str(&stream.push(piece));
         }
         assert_eq!(out, "ok green ✓\nlogin: ");

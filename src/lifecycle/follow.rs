@@ -154,7 +154,10 @@ mod tests {
                 std::fs::rename(&path, &prev).unwrap();
                 old.write_all(b"last words\n").unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                File::create(&path).unwrap().write_all(b"new boot\n").unwrap();
+                File::create(&path)
+                    .unwrap()
+                    .write_all(b"new boot\n")
+                    .unwrap();
             })
         };
         let mut seen = Vec::new();

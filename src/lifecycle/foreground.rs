@@ -47,7 +47,8 @@ pub enum Finished {
 /// Prepares `vm` for a foreground run by `purpose` (e.g. `qcmdr gdb demo`, recorded in the lock).
 pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, ForegroundError> {
     let paths = ctx.paths(vm);
-    create_private_dir(&paths.dir).map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
+    create_private_dir(&paths.dir)
+        .map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
     let lock = lock::acquire(&paths.lock, purpose).map_err(StartError::from)?;
     match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
         Identity::Running(running) => {
