@@ -140,6 +140,7 @@ fn timespec(duration: Duration) -> Timespec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::cancel::Cancel;
     use std::os::fd::AsFd;
 
     const OPTIONS: Options = Options {
@@ -162,68 +163,52 @@ mod tests {
         (ours, peer)
     }
 
-    #[test]
-    fn detach_byte_ends_the_session_and_is_not_sent() {
-        let (socket, _peer) = shouting_peer();
+    /// Relays `typed` (then end of input) to `socket`; returns how it ended and what came back.
+    fn session(socket: &UnixStream, typed: &[u8], stop: &Cancel) -> (End, String) {
         let (in_read, in_write) = rustix::pipe::pipe().unwrap();
         let (out_read, out_write) = rustix::pipe::pipe().unwrap();
-        let cancel = crate::lifecycle::cancel::Cancel::new().unwrap();
-        rustix::io::write(&in_write, b"hi\x1dnot sent").unwrap();
-        let local = Local {
-            input: in_read.as_fd(),
-            output: out_write.as_fd(),
-            stop: cancel.fd(),
-        };
-        assert_eq!(relay(&socket, local, OPTIONS).unwrap(), End::Detached);
-        // The peer's answer to "hi" may still be in flight; it must never contain the rest.
-        drop(out_write);
-        std::thread::sleep(Duration::from_millis(50));
-        let mut seen = Vec::new();
-        let _ = std::fs::File::from(out_read).read_to_end(&mut seen);
-        assert!(!String::from_utf8_lossy(&seen).contains("NOT SENT"));
-    }
-
-    #[test]
-    fn input_eof_drains_the_answer_then_ends() {
-        let (socket, _peer) = shouting_peer();
-        let (in_read, in_write) = rustix::pipe::pipe().unwrap();
-        let (out_read, out_write) = rustix::pipe::pipe().unwrap();
-        let cancel = crate::lifecycle::cancel::Cancel::new().unwrap();
-        rustix::io::write(&in_write, b"answer me\n").unwrap();
+        rustix::io::write(&in_write, typed).unwrap();
         drop(in_write);
         let local = Local {
             input: in_read.as_fd(),
             output: out_write.as_fd(),
-            stop: cancel.fd(),
+            stop: stop.fd(),
         };
-        assert_eq!(relay(&socket, local, OPTIONS).unwrap(), End::InputClosed);
+        let end = relay(socket, local, OPTIONS).unwrap();
         drop(out_write);
         let mut seen = String::new();
         std::fs::File::from(out_read)
             .read_to_string(&mut seen)
             .unwrap();
+        (end, seen)
+    }
+
+    #[test]
+    fn detach_byte_ends_the_session_and_is_not_sent() {
+        let (socket, _peer) = shouting_peer();
+        let (end, seen) = session(&socket, b"hi\x1dnot sent", &Cancel::new().unwrap());
+        assert_eq!(end, End::Detached);
+        assert!(!seen.contains("NOT SENT"), "{seen}");
+    }
+
+    #[test]
+    fn input_eof_drains_the_answer_then_ends() {
+        let (socket, _peer) = shouting_peer();
+        let (end, seen) = session(&socket, b"answer me\n", &Cancel::new().unwrap());
+        assert_eq!(end, End::InputClosed);
         assert_eq!(seen, "ANSWER ME\n");
     }
 
     #[test]
     fn stop_and_peer_close_end_the_session() {
         let (socket, peer) = UnixStream::pair().unwrap();
-        let (in_read, _in_write) = rustix::pipe::pipe().unwrap();
-        let (_out_read, out_write) = rustix::pipe::pipe().unwrap();
-        let cancel = crate::lifecycle::cancel::Cancel::new().unwrap();
-        let local = Local {
-            input: in_read.as_fd(),
-            output: out_write.as_fd(),
-            stop: cancel.fd(),
-        };
-        cancel.trigger();
-        assert_eq!(relay(&socket, local, OPTIONS).unwrap(), End::Stopped);
-        let idle = crate::lifecycle::cancel::Cancel::new().unwrap();
+        let stop = Cancel::new().unwrap();
+        stop.trigger();
+        assert_eq!(session(&socket, b"", &stop).0, End::Stopped);
         drop(peer);
-        let local = Local {
-            stop: idle.fd(),
-            ..local
-        };
-        assert_eq!(relay(&socket, local, OPTIONS).unwrap(), End::PeerClosed);
+        assert_eq!(
+            session(&socket, b"", &Cancel::new().unwrap()).0,
+            End::PeerClosed
+        );
     }
 }

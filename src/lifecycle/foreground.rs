@@ -47,8 +47,10 @@ pub enum Finished {
 /// Prepares `vm` for a foreground run by `purpose` (e.g. `qcmdr gdb demo`, recorded in the lock).
 pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, ForegroundError> {
     let paths = ctx.paths(vm);
-    create_private_dir(&paths.dir)
-        .map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
+    // The socket folder is the VM folder itself unless that path is too long for sockets.
+    for dir in [&paths.dir, &paths.socket_dir] {
+        create_private_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+    }
     let lock = lock::acquire(&paths.lock, purpose).map_err(StartError::from)?;
     match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
         Identity::Running(running) => {
@@ -62,12 +64,6 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state).map_err(StartError::from)?;
-    if paths.uses_short_socket_dir() {
-        create_private_dir(&paths.socket_dir).map_err(io_err(format!(
-            "cannot create {}",
-            paths.socket_dir.display()
-        )))?;
-    }
     launch::rotate_logs(&paths);
     // QEMU's output goes to the foreground program's terminal; say so where people look for it.
     fs::write(
