@@ -414,3 +414,52 @@ fn vm_three_vms_start_and_stop_in_parallel() {
     assert!(pids.iter().all(|pid| !alive(*pid)));
     let _ = free_port();
 }
+
+#[test]
+fn vm_ssh_only_readiness_fails_fast_when_the_key_is_refused() {
+    let project = Project::new(vec![]);
+    let key = project.path().join("stranger_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let spec = VmSpec::new("demo")
+        .identity(&key)
+        .extra(r#"wait_for = "ssh", ssh_timeout = 100,"#);
+    project.write_named_config("conf.lua", &[spec], "");
+    let started = Instant::now();
+    let run = project.run(&["start", "demo", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("SSH login refused") && run.stderr.contains("Permission denied"),
+        "{run}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "refusal is final, not retried until the timeout"
+    );
+    let json = run.json();
+    assert_eq!(json["vms"][0]["ok"], false);
+    assert!(json["vms"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Permission denied"));
+    assert!(project.own_processes().is_empty(), "the VM was stopped");
+}
+
+#[test]
+fn vm_missing_qemu_binary_is_reported_before_anything_runs() {
+    let project = Project::with_top_level(
+        vec![VmSpec::new("demo")],
+        r#"qemu_bin_dir_fpath = "/nonexistent/qemu/build","#,
+    );
+    let run = project.run(&["start", "demo"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("QEMU binary /nonexistent/qemu/build/qemu-system-x86_64 not found in qemu_bin_dir_fpath"),
+        "{run}"
+    );
+    assert!(!project.vm_dir("demo").join("qemu.log").exists());
+}
