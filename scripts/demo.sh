@@ -12,8 +12,8 @@ qcmdr() { target/release/qcmdr -c examples/conf.lua "$@"; }
 # Never leave the demo VM behind, whatever fails below.
 trap 'qcmdr stop demo >/dev/null 2>&1 || true' EXIT
 
-set -x
-qcmdr start demo
-qcmdr ssh demo -- uname -a
-qcmdr status
-qcmdr stop demo
+run() { printf '\n$ qcmdr %s\n' "$*" >&2; qcmdr "$@"; }
+run start demo
+run ssh demo -- uname -a
+run status
+run stop demo
