@@ -201,7 +201,11 @@ fn vm_keep_running_leaves_qemu_for_a_post_mortem() {
     assert!(alive(pid));
     let status = project.ok(&["status", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "running");
-    project.ok(&["stop", "demo", "--force"]);
+    let stop = project.ok(&["stop", "demo", "--force"]);
+    assert!(
+        stop.stderr.contains("(by sigterm)"),
+        "--force skips the graceful steps:\n{stop}"
+    );
     assert!(!alive(pid));
 }
 
@@ -308,8 +312,9 @@ fn vm_stale_pidfile_of_an_unrelated_process_is_reported_and_that_process_left_al
     let project = Project::new(vec![VmSpec::new("demo")]);
     let mut stranger = Command::new("sleep").arg("300").spawn().unwrap();
     let pid = stranger.id() as i32;
+    let pidfile = project.vm_dir("demo").join("qemu.pid");
     fs::create_dir_all(project.vm_dir("demo")).unwrap();
-    fs::write(project.vm_dir("demo").join("qemu.pid"), format!("{pid}\n")).unwrap();
+    fs::write(&pidfile, format!("{pid}\n")).unwrap();
 
     let status = project.ok(&["status", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "stale");
@@ -323,9 +328,55 @@ fn vm_stale_pidfile_of_an_unrelated_process_is_reported_and_that_process_left_al
         alive(pid),
         "stop must never signal a process that is not this VM's QEMU"
     );
-    assert!(!project.vm_dir("demo").join("qemu.pid").exists());
+    assert!(!pidfile.exists());
+
+    // start cleans a stale pidfile up with a notice and boots as usual.
+    fs::write(&pidfile, format!("{pid}\n")).unwrap();
+    let start = project.ok(&["start", "demo"]);
+    assert!(start.stderr.contains("removed a stale pidfile"), "{start}");
+    assert!(start.stderr.contains("demo: ready in"), "{start}");
+    assert_ne!(project.pid("demo"), Some(pid));
+    project.ok(&["stop", "demo"]);
+    assert!(alive(pid));
     let _ = stranger.kill();
     let _ = stranger.wait();
+}
+
+#[test]
+fn vm_one_failing_vm_does_not_stop_the_others() {
+    let project = Project::new(vec![
+        VmSpec::new("good").extra(r#"wait_for = "none","#),
+        VmSpec::new("bad").qemu_arg("-device no-such-device-xyz"),
+    ]);
+    let run = project.run(&["start", "good", "bad", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let json = run.json();
+    let by_name = |name: &str| {
+        json["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("good")["ok"], true);
+    let good = by_name("good");
+    let stages: Vec<&str> = good["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["launch"],
+        "wait_for = none waits only for QEMU itself"
+    );
+    assert_eq!(by_name("bad")["ok"], false);
+    assert!(run.stderr.contains("bad: QEMU exited with code 1"), "{run}");
+    assert!(alive(project.pid("good").unwrap()));
+    project.ok(&["stop", "good", "--force"]);
 }
 
 #[test]
