@@ -12,6 +12,7 @@ Figures (medians over N boots unless said otherwise):
   stop lag        = (stop returned) - (QEMU exited, seen through a pidfd).
   ssh ratio       = qcmdr ssh demo true / ssh -F <config> demo true, warm master.
   status          = qcmdr status, 20 configured VMs, 3 running.
+  exit detection  = qcmdr start with a bad QEMU argument, minus QEMU alone with that argv.
 """
 
 import argparse
@@ -36,7 +37,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def vm_lua(name, port, guest):
+def vm_lua(name, port, guest, extra_arg=""):
     return f"""    {{
       name = "{name}", arch = "x86_64", login_timeout = 120,
       ssh = {{ Port = {port}, User = "root", IdentityFile = "{guest}/id_ed25519" }},
@@ -45,17 +46,18 @@ def vm_lua(name, port, guest):
         "-kernel {guest}/vmlinuz", "-initrd {guest}/initrd.gz",
         "-append", '"console=ttyS0 quiet"',
         "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device virtio-net-pci,netdev=net0",
+        {extra_arg}
       }},
     }},
 """
 
 
 class Bench:
-    def __init__(self, qcmdr, guest, vm_count=1):
+    def __init__(self, qcmdr, guest, vm_count=1, extra_arg=""):
         self.dir = tempfile.mkdtemp(prefix="qcmdr-bench")
         self.qcmdr = qcmdr
         self.names = ["demo"] + [f"vm{i:02}" for i in range(1, vm_count)]
-        vms = "".join(vm_lua(n, free_port(), guest) for n in self.names)
+        vms = "".join(vm_lua(n, free_port(), guest, extra_arg) for n in self.names)
         self.conf = os.path.join(self.dir, "conf.lua")
         with open(self.conf, "w") as f:
             f.write("return {\n  vms = {\n" + vms + "  },\n}\n")
@@ -217,6 +219,25 @@ def main():
         bench.ok("stop", "demo")
     finally:
         bench.cleanup()
+
+    broken = Bench(args.qcmdr, guest, extra_arg='"-device no-such-device-xyz",')
+    try:
+        show = broken.show()
+        os.makedirs(os.path.dirname(show["paths"]["serial_log"]), exist_ok=True)
+        direct, via = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run(show["argv"], cwd=show["cwd"], capture_output=True)
+            direct.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            if broken.cmd("start", "demo").returncode != 1:
+                sys.exit("a start with a bad QEMU argument did not fail")
+            via.append(time.perf_counter() - t)
+        lag = statistics.median(via) - statistics.median(direct)
+        print(f"QEMU exit -> start reports it (median)  {ms(lag)}   target <= 100 ms "
+              f"(start {ms(statistics.median(via)).strip()} vs QEMU alone {ms(statistics.median(direct)).strip()})")
+    finally:
+        broken.cleanup()
 
     many = Bench(args.qcmdr, guest, vm_count=20)
     try:
