@@ -79,7 +79,7 @@ up_to_date() {
     [[ -z $kver ]] && return 0
     [[ $st_kver == "$kernel_pkg=$kver" ]] || return 1
     # Same kernel, lists merely re-fetched: remember the new signature (best effort).
-    [[ -w $OUTDIR ]] && write_stamp "$OUTDIR" "$st_kver" 2>/dev/null || true
+    if [[ -w $OUTDIR ]]; then write_stamp "$OUTDIR" "$st_kver" 2>/dev/null || true; fi
     return 0
 }
 kernel_pkg=$KERNEL_META

@@ -36,7 +36,7 @@ case_normal() {
     echo "normal: system_powerdown ends QEMU (acpid path)"
     boot_guest ""
     need_login || return 0
-    local t=$(now)
+    local t; t=$(now)
     ssh_g true && echo "  ssh ok $(since "$t") s after the prompt" || bad "ssh failed"
     t=$(now)
     qmp system_powerdown >"$T/qmp.out" 2>&1 &
@@ -56,7 +56,7 @@ case_noacpi() {
     grep -q POWERDOWN "$T/qmp.out" || bad "no POWERDOWN event on QMP"
     if wait_exit 10; then bad "QEMU exited after system_powerdown"
     else pass "QEMU still running 10 s after system_powerdown"; fi
-    local t=$(now)
+    local t; t=$(now)
     ssh_g poweroff 2>/dev/null || true
     if wait_exit 15; then pass "ssh poweroff still works: QEMU exited $(since "$t") s after it"
     else bad "ssh poweroff did not end QEMU"; fi

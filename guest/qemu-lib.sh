@@ -34,6 +34,7 @@ boot_guest() {
     LOG=$T/serial.$PORT.log
     QMP=$T/qmp.$PORT.sock
     : >"$LOG"
+    # shellcheck disable=SC2034  # T_BOOT is used by the sourcing scripts
     T_BOOT=$(now)
     qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 256 \
         -kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.gz" \

@@ -161,3 +161,41 @@ impl Protocol {
         }
     }
 }
+
+/// Ready-made values for unit tests: a plausible VM and project to adjust with `..`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn vm(name: &str, port: u16) -> Vm {
+        Vm {
+            name: name.into(),
+            arch: "x86_64".into(),
+            login_timeout: Duration::from_secs(60),
+            login_pattern: "login:".into(),
+            ssh_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(30),
+            wait_for: WaitFor::LoginAndSsh,
+            ssh: SshSpec {
+                host_name: "localhost".into(),
+                port,
+                user: "root".into(),
+                identity_file: "~/.ssh/id".into(),
+                options: vec![],
+            },
+            sync: vec![],
+            args: vec![],
+            host_forwards: vec![],
+        }
+    }
+
+    pub fn project(config_file: &str, vms: Vec<Vm>) -> Project {
+        Project {
+            config_file: PathBuf::from(config_file),
+            qemu_bin_dir: None,
+            ssh_base: vec![],
+            sync_engine: SyncEngine::Mutagen,
+            vms,
+        }
+    }
+}

@@ -201,7 +201,11 @@ fn vm_keep_running_leaves_qemu_for_a_post_mortem() {
     assert!(alive(pid));
     let status = project.ok(&["status", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "running");
-    project.ok(&["stop", "demo", "--force"]);
+    let stop = project.ok(&["stop", "demo", "--force"]);
+    assert!(
+        stop.stderr.contains("(by sigterm)"),
+        "--force skips the graceful steps:\n{stop}"
+    );
     assert!(!alive(pid));
 }
 
@@ -308,8 +312,9 @@ fn vm_stale_pidfile_of_an_unrelated_process_is_reported_and_that_process_left_al
     let project = Project::new(vec![VmSpec::new("demo")]);
     let mut stranger = Command::new("sleep").arg("300").spawn().unwrap();
     let pid = stranger.id() as i32;
+    let pidfile = project.vm_dir("demo").join("qemu.pid");
     fs::create_dir_all(project.vm_dir("demo")).unwrap();
-    fs::write(project.vm_dir("demo").join("qemu.pid"), format!("{pid}\n")).unwrap();
+    fs::write(&pidfile, format!("{pid}\n")).unwrap();
 
     let status = project.ok(&["status", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "stale");
@@ -323,9 +328,55 @@ fn vm_stale_pidfile_of_an_unrelated_process_is_reported_and_that_process_left_al
         alive(pid),
         "stop must never signal a process that is not this VM's QEMU"
     );
-    assert!(!project.vm_dir("demo").join("qemu.pid").exists());
+    assert!(!pidfile.exists());
+
+    // start cleans a stale pidfile up with a notice and boots as usual.
+    fs::write(&pidfile, format!("{pid}\n")).unwrap();
+    let start = project.ok(&["start", "demo"]);
+    assert!(start.stderr.contains("removed a stale pidfile"), "{start}");
+    assert!(start.stderr.contains("demo: ready in"), "{start}");
+    assert_ne!(project.pid("demo"), Some(pid));
+    project.ok(&["stop", "demo"]);
+    assert!(alive(pid));
     let _ = stranger.kill();
     let _ = stranger.wait();
+}
+
+#[test]
+fn vm_one_failing_vm_does_not_stop_the_others() {
+    let project = Project::new(vec![
+        VmSpec::new("good").extra(r#"wait_for = "none","#),
+        VmSpec::new("bad").qemu_arg("-device no-such-device-xyz"),
+    ]);
+    let run = project.run(&["start", "good", "bad", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let json = run.json();
+    let by_name = |name: &str| {
+        json["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("good")["ok"], true);
+    let good = by_name("good");
+    let stages: Vec<&str> = good["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["launch"],
+        "wait_for = none waits only for QEMU itself"
+    );
+    assert_eq!(by_name("bad")["ok"], false);
+    assert!(run.stderr.contains("bad: QEMU exited with code 1"), "{run}");
+    assert!(alive(project.pid("good").unwrap()));
+    project.ok(&["stop", "good", "--force"]);
 }
 
 #[test]
@@ -413,4 +464,53 @@ fn vm_three_vms_start_and_stop_in_parallel() {
     }
     assert!(pids.iter().all(|pid| !alive(*pid)));
     let _ = free_port();
+}
+
+#[test]
+fn vm_ssh_only_readiness_fails_fast_when_the_key_is_refused() {
+    let project = Project::new(vec![]);
+    let key = project.path().join("stranger_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let spec = VmSpec::new("demo")
+        .identity(&key)
+        .extra(r#"wait_for = "ssh", ssh_timeout = 100,"#);
+    project.write_named_config("conf.lua", &[spec], "");
+    let started = Instant::now();
+    let run = project.run(&["start", "demo", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("SSH login refused") && run.stderr.contains("Permission denied"),
+        "{run}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "refusal is final, not retried until the timeout"
+    );
+    let json = run.json();
+    assert_eq!(json["vms"][0]["ok"], false);
+    assert!(json["vms"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Permission denied"));
+    assert!(project.own_processes().is_empty(), "the VM was stopped");
+}
+
+#[test]
+fn vm_missing_qemu_binary_is_reported_before_anything_runs() {
+    let project = Project::with_top_level(
+        vec![VmSpec::new("demo")],
+        r#"qemu_bin_dir_fpath = "/nonexistent/qemu/build","#,
+    );
+    let run = project.run(&["start", "demo"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("QEMU binary /nonexistent/qemu/build/qemu-system-x86_64 not found in qemu_bin_dir_fpath"),
+        "{run}"
+    );
+    assert!(!project.vm_dir("demo").join("qemu.log").exists());
 }

@@ -83,7 +83,15 @@ impl Observer for Progress {
     fn event(&self, vm: &str, event: Event) {
         match event {
             Event::Stage(stage) => self.set_status(vm, stage.waiting_text()),
-            Event::StageDone { .. } => {}
+            Event::StageDone { stage, took } => {
+                if let Mode::Lines = self.mode {
+                    self.println(&format!(
+                        "{vm}: {} done in {:.1} s",
+                        stage.as_str(),
+                        took.as_secs_f64()
+                    ));
+                }
+            }
             Event::Notice(text) => self.println(&format!("{vm}: {text}")),
         }
     }

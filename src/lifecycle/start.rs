@@ -31,8 +31,12 @@ pub const FAILURE_TAIL_LINES: usize = 20;
 /// SSH retry backoff: first and longest pause between attempts.
 const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
 const SSH_RETRY_MAX: Duration = Duration::from_millis(400);
-/// Bound of one banner probe and of ssh's own connect.
+/// Bound of ssh's own connect when opening the master.
 const SSH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
+/// the connection and then says nothing; a probe that waited longer would only delay the
+/// next, luckier one.
+const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -267,7 +271,7 @@ impl Run<'_> {
         let mut last_problem;
         loop {
             let banner = if use_banner {
-                ssh_probe::probe(&self.vm.ssh.host_name, self.vm.ssh.port, SSH_PROBE_TIMEOUT)
+                ssh_probe::probe(&self.vm.ssh.host_name, self.vm.ssh.port, BANNER_TIMEOUT)
             } else {
                 Banner::Ready
             };
@@ -286,7 +290,13 @@ impl Run<'_> {
                     _ => "the connection was closed before sshd greeted (sshd not running in the guest?)".into(),
                 };
             }
-            let retry_at = (Instant::now() + pause).min(deadline);
+            // A probe that timed out has already waited; the next one goes at once.
+            let pause_now = if banner == Banner::Timeout {
+                Duration::ZERO
+            } else {
+                pause
+            };
+            let retry_at = (Instant::now() + pause_now).min(deadline);
             match self.wait(retry_at, false) {
                 Wake::Exited => return Err(self.exited()),
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),

@@ -124,39 +124,20 @@ fn single_quoted(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{SshSpec, SyncEngine, WaitFor};
-    use std::time::Duration;
+    use crate::model::fixtures;
 
     fn project(qemu_bin_dir: Option<&str>) -> Project {
         Project {
-            config_file: PathBuf::from("/p/conf.lua"),
             qemu_bin_dir: qemu_bin_dir.map(PathBuf::from),
-            ssh_base: vec![],
-            sync_engine: SyncEngine::Mutagen,
-            vms: vec![],
+            ..fixtures::project("/p/conf.lua", vec![])
         }
     }
 
     fn vm(args: &[&str]) -> Vm {
-        Vm {
-            name: "demo".into(),
-            arch: "x86_64".into(),
-            login_timeout: Duration::from_secs(60),
-            login_pattern: "login:".into(),
-            ssh_timeout: Duration::from_secs(60),
-            stop_timeout: Duration::from_secs(30),
-            wait_for: WaitFor::LoginAndSsh,
-            ssh: SshSpec {
-                host_name: "localhost".into(),
-                port: 2222,
-                user: "u".into(),
-                identity_file: "~/.ssh/id".into(),
-                options: vec![],
-            },
-            sync: vec![],
-            args: args.iter().map(|s| s.to_string()).collect(),
-            host_forwards: vec![],
-        }
+        let mut vm = fixtures::vm("demo", 2222);
+        vm.ssh.user = "u".into();
+        vm.args = strings(args);
+        vm
     }
 
     fn strings(words: &[&str]) -> Vec<String> {

@@ -93,7 +93,7 @@ fn push_option(out: &mut String, name: &str, spelled_value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{SshSpec, SyncEngine, WaitFor};
+    use crate::model::fixtures;
     use std::collections::BTreeMap;
     use std::path::Path;
     use std::process::{Command, Stdio};
@@ -107,34 +107,16 @@ mod tests {
     }
 
     fn vm(name: &str, port: u16, options: Vec<SshOption>) -> Vm {
-        Vm {
-            name: name.into(),
-            arch: "x86_64".into(),
-            login_timeout: Duration::from_secs(60),
-            login_pattern: "login:".into(),
-            ssh_timeout: Duration::from_secs(60),
-            stop_timeout: Duration::from_secs(30),
-            wait_for: WaitFor::LoginAndSsh,
-            ssh: SshSpec {
-                host_name: "localhost".into(),
-                port,
-                user: "root".into(),
-                identity_file: "~/.ssh/qcmdr key".into(),
-                options,
-            },
-            sync: vec![],
-            args: vec![],
-            host_forwards: vec![],
-        }
+        let mut vm = fixtures::vm(name, port);
+        vm.ssh.identity_file = "~/.ssh/qcmdr key".into();
+        vm.ssh.options = options;
+        vm
     }
 
     fn project(base: Vec<SshOption>, vms: Vec<Vm>) -> Project {
         Project {
-            config_file: PathBuf::from("/home/u/proj/conf.lua"),
-            qemu_bin_dir: None,
             ssh_base: base,
-            sync_engine: SyncEngine::Mutagen,
-            vms,
+            ..fixtures::project("/home/u/proj/conf.lua", vms)
         }
     }
 

@@ -59,6 +59,8 @@ pub struct VmSpec {
     pub extra: String,
     /// Extra QEMU args (Lua string literals' contents), appended to the standard ones.
     pub qemu_args: Vec<String>,
+    /// Private key to log in with; default: the guest's authorized key.
+    pub identity: Option<PathBuf>,
 }
 
 impl VmSpec {
@@ -69,7 +71,13 @@ impl VmSpec {
             kernel_args: String::new(),
             extra: String::new(),
             qemu_args: Vec::new(),
+            identity: None,
         }
+    }
+
+    pub fn identity(mut self, key: &Path) -> Self {
+        self.identity = Some(key.to_path_buf());
+        self
     }
 
     pub fn port(mut self, port: u16) -> Self {
@@ -95,11 +103,15 @@ impl VmSpec {
 
     pub fn lua(&self) -> String {
         let qemu_args: String = self.qemu_args.iter().map(|a| format!("{a:?}, ")).collect();
+        let identity = match &self.identity {
+            Some(key) => format!("{:?}", key.to_str().unwrap()),
+            None => "guest .. \"/id_ed25519\"".to_string(),
+        };
         format!(
             r#"    {{
       name = "{name}", arch = "x86_64", login_timeout = 90, ssh_timeout = 60, stop_timeout = 20,
       {extra}
-      ssh = {{ Port = {port}, User = "root", IdentityFile = guest .. "/id_ed25519" }},
+      ssh = {{ Port = {port}, User = "root", IdentityFile = {identity} }},
       args = {{
         "-machine q35,accel=tcg", "-cpu max", "-m 256", "-display none",
         "-kernel " .. guest .. "/vmlinuz", "-initrd " .. guest .. "/initrd.gz",
@@ -114,6 +126,7 @@ impl VmSpec {
             extra = self.extra,
             kernel_args = self.kernel_args,
             qemu_args = qemu_args,
+            identity = identity,
         )
     }
 }

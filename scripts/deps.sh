@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qcmdr's demo and tests need, only those missing (idempotent).
+# Uses sudo when not run as root.
+set -euo pipefail
+
+PACKAGES=(
+  qemu-system-x86   # the emulator
+  openssh-client    # ssh/scp used by qcmdr
+  openssh-server    # sshd copied into the test guest (no service is enabled on the host)
+  busybox-static    # the guest's userland
+  cpio              # packs the guest's initramfs
+  rsync             # sync engine, also copied into the guest
+  gdb               # `qcmdr gdb`
+  python3           # Mutagen test double
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) != 0 ]]; then
+  sudo=(sudo)
+fi
+echo "installing: ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+# --no-install-recommends: the emulator's GUI and audio stacks are not needed.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
