@@ -47,19 +47,7 @@ fn vm_full_cycle_start_reach_copy_status_stop() {
     assert_eq!(exec.stdout, "a  b\n$HOME\nit's\n");
     let failing = project.run(&["exec", "demo", "sh", "-c", "exit 7"]);
     assert_eq!(failing.code, 7, "{failing}");
-    let piped = Run::of(
-        project
-            .command(&["exec", "demo", "tr", "a-z", "A-Z"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(b"streamed\n")?;
-                child.wait_with_output()
-            })
-            .unwrap(),
-    );
+    let piped = project.run_with_input(&["exec", "demo", "tr", "a-z", "A-Z"], b"streamed\n");
     assert_eq!(piped.stdout, "STREAMED\n", "{piped}");
 
     // scp round trip through the private config.

@@ -166,19 +166,7 @@ fn vm_monitor_qmp_and_logs_on_a_running_vm() {
     project.ok(&["qmp", "demo", "query-status"]);
 
     // The interactive monitor with piped input: QEMU's readline monitor answers, then EOF ends it.
-    let piped = project
-        .command(&["monitor", "demo"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"info status\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let piped = crate::support::Run::of(piped);
+    let piped = project.run_with_input(&["monitor", "demo"], b"info status\n");
     assert_eq!(piped.code, 0, "{piped}");
     assert!(
         piped.stdout.contains("QEMU") && piped.stdout.contains("monitor"),

@@ -209,6 +209,20 @@ impl Project {
         Run::of(self.command(args).output().expect("run qcmdr"))
     }
 
+    /// Runs with `input` on stdin (then end of file), both output streams captured.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run qcmdr");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Run::of(child.wait_with_output().expect("wait for qcmdr"))
+    }
+
     /// Runs and asserts success, with both streams in the panic message otherwise.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
