@@ -30,5 +30,14 @@ if [[ $(id -u) != 0 ]]; then
 fi
 echo "installing: ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
-# --no-install-recommends: the emulator's GUI and audio stacks are not needed.
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+install() {
+  # --no-install-recommends: the emulator's GUI and audio stacks are not needed.
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+# apt can refuse a combined request that it resolves one package at a time (seen with
+# backported packages on the machine), so fall back to single installs.
+if ! install "${missing[@]}"; then
+  for package in "${missing[@]}"; do
+    install "$package"
+  done
+fi

@@ -72,12 +72,19 @@ impl Qmp {
             greeting: Value::Null,
         };
         let deadline = Instant::now() + timeout;
-        let greeting = qmp.read_message(deadline, GREETING, timeout)?;
-        if greeting.get("QMP").is_none() {
-            return Err(QmpError::Protocol(format!(
-                "expected a greeting, got {greeting}"
-            )));
-        }
+        // QEMU may queue an event (e.g. RESUME as the machine starts) ahead of the greeting.
+        let greeting = loop {
+            let message = qmp.read_message(deadline, GREETING, timeout)?;
+            if message.get("QMP").is_some() {
+                break message;
+            }
+            if message.get("event").is_none() {
+                return Err(QmpError::Protocol(format!(
+                    "expected a greeting, got {message}"
+                )));
+            }
+            qmp.events.push_back(message);
+        };
         qmp.greeting = greeting;
         qmp.execute("qmp_capabilities", None)?;
         Ok(qmp)

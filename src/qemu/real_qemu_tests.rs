@@ -189,11 +189,23 @@ fn silent_server_times_out_quickly() {
 
 /// A fake QEMU that answers each request with the given lines (`{id}` = the request's id).
 fn scripted_server(socket: &Path, replies: Vec<Vec<String>>) -> std::thread::JoinHandle<()> {
+    scripted_server_after(socket, vec![], replies)
+}
+
+/// Like [`scripted_server`], with `preamble` lines sent before the greeting.
+fn scripted_server_after(
+    socket: &Path,
+    preamble: Vec<String>,
+    replies: Vec<Vec<String>>,
+) -> std::thread::JoinHandle<()> {
     let listener = UnixListener::bind(socket).unwrap();
     std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
+        for line in preamble {
+            writeln!(writer, "{line}").unwrap();
+        }
         writeln!(
             writer,
             r#"{{"QMP": {{"version": {{}}, "capabilities": []}}}}"#
@@ -234,6 +246,28 @@ fn events_before_the_answer_and_stale_answers_are_not_the_answer() {
     assert_eq!(answer, json!({}));
     qmp.wait_event("SHUTDOWN", 5 * SECOND).unwrap();
     assert_eq!(event_names(&qmp.events()), ["POWERDOWN"]);
+    drop(qmp);
+    server.join().unwrap();
+}
+
+/// Seen with a real QEMU: a RESUME queued while the client connected arrives first.
+#[test]
+fn an_event_before_the_greeting_is_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("fake.sock");
+    let server = scripted_server_after(
+        &socket,
+        vec![r#"{"event": "RESUME", "timestamp": {}}"#.into()],
+        vec![vec![
+            r#"{"return": {"status": "running"}, "id": "{id}"}"#.into()
+        ]],
+    );
+    let mut qmp = Qmp::connect(&socket, 5 * SECOND).unwrap();
+    assert_eq!(
+        qmp.execute("query-status", None).unwrap()["status"],
+        "running"
+    );
+    assert_eq!(event_names(&qmp.events()), ["RESUME"]);
     drop(qmp);
     server.join().unwrap();
 }
