@@ -35,6 +35,15 @@ pub fn run(cli: &Cli, args: &LogArgs, log: Log) -> Result<ExitCode, Failure> {
         )));
     }
     let tail = log_tail::tail(path, args.lines);
+    if tail.end == 0 {
+        // Say so on stderr: an empty answer alone looks like a broken command.
+        let waiting = if args.follow {
+            "; waiting for output"
+        } else {
+            ""
+        };
+        eprintln!("{} is empty{waiting}", path.display());
+    }
     let mut out = std::io::stdout().lock();
     for line in &tail.lines {
         if writeln!(out, "{line}").is_err() {
