@@ -4,11 +4,13 @@ mod args;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_list;
+mod cmd_mutagen;
 mod cmd_remote;
 mod cmd_show;
 mod cmd_start;
 mod cmd_status;
 mod cmd_stop;
+mod cmd_sync;
 mod exit;
 mod json;
 mod load;
@@ -47,6 +49,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Ssh { argv } => cmd_remote::ssh(cli, &argv[0], &argv[1..]),
         Command::Exec { vm, command } => cmd_remote::exec(cli, vm, command),
         Command::Scp { args } => cmd_remote::scp(cli, args),
+        Command::Sync(command) => cmd_sync::run(cli, command),
+        Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }
 }

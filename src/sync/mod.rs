@@ -69,6 +69,29 @@ pub fn after_start(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), S
     Ok(())
 }
 
+/// `sync flush`: brings the guest up to date now. Mutagen sessions are flushed; when one is
+/// missing (a start with `--no-sync`, a terminated session) they are all created afresh, the
+/// same way `start` does. rsync entries run once.
+pub fn flush(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
+    let with_mutagen = entries(vm, SyncEngine::Mutagen);
+    if !with_mutagen.is_empty() {
+        let mutagen = Mutagen::prepare(project, state)?;
+        let existing = sessions::list(&mutagen, &vm.name)?;
+        let complete = with_mutagen.iter().all(|(index, _)| {
+            let name = sessions::session_name(&vm.name, *index);
+            existing.iter().any(|s| s.name == name)
+        });
+        if complete {
+            sessions::flush(&mutagen, vm, &with_mutagen)?;
+        } else {
+            sessions::open(&mutagen, state, vm, &with_mutagen)?;
+        }
+    }
+    entries(vm, SyncEngine::Rsync)
+        .into_iter()
+        .try_for_each(|(index, spec)| rsync::run(state, &vm.name, index, spec).map(drop))
+}
+
 /// Before the VM is shut down (also when the guest is unreachable, or already gone): ends
 /// its Mutagen sessions, if it may have any.
 pub fn before_stop(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
