@@ -6,3 +6,6 @@ mod support;
 mod cli_config;
 mod vm_boot;
 mod vm_lifecycle;
+mod vm_sync;
+#[path = "sync_mutagen.rs"]
+mod vm_sync_mutagen;
