@@ -415,3 +415,31 @@ fn vm_missing_mutagen_is_reported_before_qemu_is_launched() {
     );
     assert!(project.own_processes().is_empty());
 }
+
+#[test]
+fn vm_mutagen_passthrough_keeps_the_daemon_socket_short_under_a_deep_state_dir() {
+    let (project, _, _) = two_entry_project();
+    let fake = Fake::new(&project);
+    let deep = project
+        .path()
+        .join("a-rather-long-folder-name/".repeat(4))
+        .join("state");
+    let run = Run::of(
+        fake.command(&project, &["mutagen", "sync", "list"])
+            .env("QCMDR_STATE_DIR", &deep)
+            .output()
+            .unwrap(),
+    );
+    // The double refuses a socket path of 108 bytes or more, as Mutagen's daemon fails then.
+    assert_eq!(run.code, 0, "{run}");
+    let calls = fake.take_calls();
+    let data = PathBuf::from(calls[0].env["MUTAGEN_DATA_DIRECTORY"].clone().unwrap());
+    assert!(
+        data.join("daemon/daemon.sock").as_os_str().len() < 108,
+        "{data:?}"
+    );
+    assert_eq!(
+        calls[0].env["MUTAGEN_SSH_PATH"].as_deref(),
+        Some(deep.join("mutagen/ssh").to_str().unwrap())
+    );
+}
