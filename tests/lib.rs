@@ -7,3 +7,5 @@ mod cli_config;
 mod vm_boot;
 mod vm_lifecycle;
 mod vm_ops;
+mod vm_sync;
+mod vm_sync_mutagen;

@@ -130,10 +130,44 @@ pub enum Command {
         #[arg(last = true, value_name = "GDB-ARGS")]
         gdb_args: Vec<String>,
     },
+    /// File sync with VMs: status, flush, watch
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Run mutagen with qcmdr's private data directory and SSH setup; arguments untouched
+    #[command(disable_help_flag = true)]
+    Mutagen {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Per sync entry: engine, endpoints, state, and problems in plain words
+    Status {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vms: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Sync now: flush the VM's Mutagen sessions, run its rsync entries
+    Flush {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+    },
+    /// Keep the VM's rsync entries in sync with local changes until Ctrl-C or the VM stops
+    Watch {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
     },
 }
 

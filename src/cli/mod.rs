@@ -9,12 +9,14 @@ mod cmd_gdb;
 mod cmd_list;
 mod cmd_logs;
 mod cmd_monitor;
+mod cmd_mutagen;
 mod cmd_qmp;
 mod cmd_remote;
 mod cmd_show;
 mod cmd_start;
 mod cmd_status;
 mod cmd_stop;
+mod cmd_sync;
 mod complete;
 mod exit;
 mod json;
@@ -68,6 +70,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         } => cmd_monitor::run(cli, vm, command, *timeout),
         Command::Qmp(args) => cmd_qmp::run(cli, args),
         Command::Gdb { vm, gdb_args } => cmd_gdb::run(cli, vm, gdb_args),
+        Command::Sync(command) => cmd_sync::run(cli, command),
+        Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }
 }

@@ -1,8 +1,10 @@
 //! A VM's `sync` list: host folders mirrored into the guest.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use mlua::Value;
+use regex::Regex;
 
 use super::report::{Fields, Scope};
 use crate::model::{SyncEngine, SyncSpec};
@@ -159,4 +161,31 @@ fn patterns(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<Vec<Stri
         }
     }
     ok.then_some(out)
+}
+
+/// Mutagen sessions are named `<vm>-<n>` and labelled `qcmdr.vm=<vm>`: a session name takes a
+/// letter first, then letters, digits and `-`; a label value ends in a letter or digit and is
+/// at most 63 characters long.
+static MUTAGEN_NAMEABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$").unwrap());
+
+/// False (with a problem reported) if the VM uses Mutagen but its name cannot name sessions.
+pub(crate) fn mutagen_can_name(
+    scope: &mut Scope<'_>,
+    path: &str,
+    vm: &str,
+    specs: &[SyncSpec],
+) -> bool {
+    if MUTAGEN_NAMEABLE.is_match(vm) || specs.iter().all(|s| s.engine != SyncEngine::Mutagen) {
+        return true;
+    }
+    scope.problem(
+        path,
+        format!(
+            "the VM name {vm:?} cannot name Mutagen sessions (a letter first, then letters, \
+             digits or -, ending in a letter or digit, at most 63 characters); rename the VM \
+             or use engine = \"rsync\""
+        ),
+    );
+    false
 }

@@ -138,7 +138,10 @@ pub(crate) fn check(
         }
     };
     let sync = match f.take("sync") {
-        Some(v) => sync::list(s, "sync", &v, ctx),
+        Some(v) => sync::list(s, "sync", &v, ctx).filter(|specs| match &name {
+            Some(name) => sync::mutagen_can_name(s, "sync", name, specs),
+            None => true,
+        }),
         None => Some(Vec::new()),
     };
     let args = match f.take("args") {

@@ -94,6 +94,8 @@ pub fn stop(
         Identity::Running(qemu) => qemu,
         Identity::NotRunning => {
             cleanup::remove_runtime_files(&paths);
+            // A guest that powered itself off leaves its sync sessions behind.
+            end_sync(ctx, vm, observer);
             return Ok(report(None, None, None));
         }
         Identity::Stale { pid, reason } => {
@@ -103,22 +105,47 @@ pub fn stop(
             );
             cleanup::remove_runtime_files(&paths);
             ctx.ssh_target(vm).close_master();
+            end_sync(ctx, vm, observer);
             return Ok(report(None, pid, Some(reason)));
         }
     };
     // Sync sessions end first, while the guest may still be reachable; Mutagen's terminate
     // works without the guest too, so a failure here never blocks the stop.
-    if let Err(err) = crate::sync::before_stop(&ctx.project, &ctx.state, vm) {
-        observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
-    }
+    notice_sync_error(
+        vm,
+        observer,
+        crate::sync::before_stop(&ctx.project, &ctx.state, vm),
+    );
     let graceful = options.timeout.unwrap_or(vm.stop_timeout);
     let ended_by = shut_down(ctx, vm, &qemu, graceful, options.force, observer)?;
     ctx.ssh_target(vm).close_master();
     cleanup::remove_runtime_files(&paths);
-    if let Err(err) = crate::sync::after_stop(&ctx.project, &ctx.state) {
+    notice_sync_error(
+        vm,
+        observer,
+        crate::sync::after_stop(&ctx.project, &ctx.state),
+    );
+    Ok(report(Some(ended_by), Some(qemu.pid()), None))
+}
+
+/// Both sync hooks, for a VM whose QEMU is already gone.
+fn end_sync(ctx: &Context, vm: &Vm, observer: &dyn Observer) {
+    notice_sync_error(
+        vm,
+        observer,
+        crate::sync::before_stop(&ctx.project, &ctx.state, vm),
+    );
+    notice_sync_error(
+        vm,
+        observer,
+        crate::sync::after_stop(&ctx.project, &ctx.state),
+    );
+}
+
+fn notice_sync_error(vm: &Vm, observer: &dyn Observer, result: Result<(), crate::sync::SyncError>) {
+    if let Err(err) = result {
         observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
     }
-    Ok(report(Some(ended_by), Some(qemu.pid()), None))
 }
 
 fn shut_down(

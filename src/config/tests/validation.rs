@@ -375,6 +375,24 @@ fn sync_entries_are_checked() {
 }
 
 #[test]
+fn mutagen_needs_a_vm_name_that_can_name_sessions() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(fx.root.join("src")).unwrap();
+    let problems = fx.problems(
+        r#"return { vms = {
+          vm { name = "my_vm", sync = { { source = "src", dest = "/x" } } },
+          vm { name = "_r", ssh = { Port = 2, User = "u", IdentityFile = "k" }, sync = { { source = "src", dest = "/x", engine = "rsync" } } },
+        } }"#,
+    );
+    assert_eq!(
+        problems,
+        [
+            r#"vms[1] "my_vm": sync: the VM name "my_vm" cannot name Mutagen sessions (a letter first, then letters, digits or -, ending in a letter or digit, at most 63 characters); rename the VM or use engine = "rsync""#
+        ]
+    );
+}
+
+#[test]
 fn sync_source_expands_variables() {
     let fx = Fixture::new();
     std::fs::create_dir_all(fx.root.join("images/x")).unwrap();

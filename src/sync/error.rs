@@ -1,0 +1,52 @@
+//! What can go wrong while syncing, worded for the person who has to fix it.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(
+        "Mutagen is not installed (no `mutagen` on PATH); install it \
+         (https://mutagen.io/documentation/introduction/installation) or sync with rsync: \
+         set engine = \"rsync\" on the entry, or sync_engine = \"rsync\" at the top of the config"
+    )]
+    MutagenMissing,
+    #[error(
+        "rsync is not installed (no `rsync` on PATH); install it (Debian: apt-get install rsync)"
+    )]
+    RsyncMissing,
+    #[error(
+        "VM {0:?} has no rsync entries to watch (Mutagen entries sync continuously by themselves)"
+    )]
+    NothingToWatch(String),
+    /// A failure of one `sync` entry; `entry` names it as the config does.
+    #[error("{entry}: {source}")]
+    Entry {
+        entry: String,
+        #[source]
+        source: Box<SyncError>,
+    },
+    /// A helper (mutagen, rsync, ssh) ran and failed; `said` is its own explanation.
+    #[error("`{command}` failed: {said}")]
+    Tool { command: String, said: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SyncError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> SyncError {
+        let context = context.into();
+        move |source| SyncError::Io { context, source }
+    }
+
+    /// Attributes this failure to one entry of the config.
+    pub(crate) fn for_entry(self, entry: String) -> SyncError {
+        SyncError::Entry {
+            entry,
+            source: Box::new(self),
+        }
+    }
+}
