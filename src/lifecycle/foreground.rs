@@ -9,11 +9,12 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::context::Context;
-use super::start::{check_binary, create_private_dir, StartError};
+use super::start::{check_binary, StartError};
 use super::{cleanup, launch, ports};
 use crate::model::Vm;
 use crate::runtime::lock::{self, VmLock};
 use crate::runtime::paths::VmPaths;
+use crate::runtime::private_dir;
 use crate::runtime::process::{self, Identity};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
     let paths = ctx.paths(vm);
     // The socket folder is the VM folder itself unless that path is too long for sockets.
     for dir in [&paths.dir, &paths.socket_dir] {
-        create_private_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+        private_dir::ensure(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     }
     let lock = lock::acquire(&paths.lock, purpose).map_err(StartError::from)?;
     match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {

@@ -6,7 +6,6 @@
 //! guest next to nothing.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +23,7 @@ use super::{cleanup, launch, log_tail};
 use crate::model::Vm;
 use crate::runtime::lock::{self, LockError};
 use crate::runtime::paths::VmPaths;
+use crate::runtime::private_dir;
 use crate::runtime::process::{self, Identity, ProcessHandle};
 
 /// Lines of each log shown when a start fails.
@@ -116,7 +116,7 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
-    create_private_dir(&paths.dir)
+    private_dir::ensure(&paths.dir)
         .map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
     let _lock = lock::acquire(&paths.lock, &format!("qcmdr start {}", vm.name))?;
 
@@ -151,7 +151,7 @@ pub fn start(
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
     if paths.uses_short_socket_dir() {
-        create_private_dir(&paths.socket_dir).map_err(io_err(format!(
+        private_dir::ensure(&paths.socket_dir).map_err(io_err(format!(
             "cannot create {}",
             paths.socket_dir.display()
         )))?;
@@ -473,12 +473,4 @@ pub(crate) fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError
         binary: binary.to_string(),
         hint,
     })
-}
-
-/// The state dir holds sockets that control the VM: other users must not reach them.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }

@@ -1,4 +1,5 @@
 //! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
 pub mod lock;
 pub mod paths;
+pub mod private_dir;
 pub mod process;

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
+/// Longest wait for a dying process's remaining threads (normally milliseconds).
+const ZOMBIE_SETTLE: Duration = Duration::from_secs(2);
+
 /// A process watched and signalled through a pidfd: a verified QEMU, or a child of ours.
 #[derive(Debug)]
 pub struct ProcessHandle {
@@ -67,6 +70,11 @@ pub fn verify(pid: i32, pidfile: &Path) -> Identity {
         Err(err) => return stale(format!("cannot open process {pid}: {err}")),
     };
     if is_zombie(pid) {
+        // The leader of a multi-threaded process (QEMU) turns zombie before its other threads
+        // are gone, and its files (sockets, forwarded ports) close only with the last one.
+        // The pidfd becomes readable exactly then: wait for that, so that whoever acts on
+        // "stale" next (a new start binding the same ports) finds everything released.
+        ProcessHandle { pid, pidfd }.wait_exit(ZOMBIE_SETTLE);
         return stale(format!("process {pid} has exited"));
     }
     let Some(cmdline) = read_settled_cmdline(pid) else {

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use super::atomic_file::write_if_changed;
 use super::config_value::{literal_path, single_argument, spell};
-use super::private_dir;
 use crate::model::{Project, SshOption, Vm};
 use crate::runtime::paths::StateDir;
+use crate::runtime::private_dir;
 
 /// The whole file: one `Host <vm>` block per VM, then `Host *` with the base options and
 /// qcmdr's defaults. Deterministic.

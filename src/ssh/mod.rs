@@ -3,5 +3,4 @@ mod atomic_file;
 pub mod config;
 pub mod config_value;
 pub mod master;
-pub mod private_dir;
 pub mod wrappers;

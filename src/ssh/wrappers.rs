@@ -13,8 +13,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::write_if_changed;
-use super::private_dir;
 use crate::runtime::paths::StateDir;
+use crate::runtime::private_dir;
 
 /// Second line of every wrapper; how the PATH search recognises (and skips) a wrapper.
 const MARKER: &str = "# qcmdr wrapper";

@@ -38,7 +38,7 @@ impl Mutagen {
         crate::ssh::config::write(project, state)
             .and_then(|_| crate::ssh::wrappers::install(state))
             .map_err(SyncError::io("cannot write the private SSH setup"))?;
-        crate::ssh::private_dir::ensure(&mutagen.data_dir).map_err(SyncError::io(format!(
+        crate::runtime::private_dir::ensure(&mutagen.data_dir).map_err(SyncError::io(format!(
             "cannot create {}",
             mutagen.data_dir.display()
         )))?;
