@@ -428,3 +428,27 @@ fn vm_mutagen_passthrough_keeps_the_daemon_socket_short_under_a_deep_state_dir()
         Some(deep.join("mutagen/ssh").to_str().unwrap())
     );
 }
+
+#[test]
+fn vm_mutagen_failed_flush_rolls_back_and_keep_running_leaves_the_vm() {
+    let (project, _, b) = two_entry_project();
+    let fake = Fake::new(&project);
+    let run = Run::of(
+        fake.command(&project, &["start", "demo", "--keep-running"])
+            .env("FAKE_MUTAGEN_FAIL_FLUSH", "demo-1")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run}");
+    // The entry whose session could not sync is named, with what Mutagen said.
+    let entry = format!("sync[2] ({} → demo:/root/b dir)", b.display());
+    assert!(run.stderr.contains(&entry), "{run}");
+    assert!(run.stderr.contains("not connected"), "{run}");
+    // Both sessions just created are gone again; the VM was kept for a post-mortem.
+    assert_eq!(sessions(&project), Vec::<Value>::new());
+    assert!(run.stderr.contains("QEMU left running"), "{run}");
+    let pid = project.pid("demo").expect("kept running");
+    assert!(alive(pid));
+    fake.ok(&project, &["stop", "demo"]);
+    assert!(!alive(pid));
+}
