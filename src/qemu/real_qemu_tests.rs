@@ -41,7 +41,9 @@ impl QemuGuard {
     fn connect(&mut self, socket: &Path) -> Qmp {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match Qmp::connect(socket, 5 * SECOND) {
+            // Generous: on a loaded 2-core machine (VM tests running beside) a QEMU can take
+            // seconds to answer; the bound only matters when something is really wrong.
+            match Qmp::connect(socket, 30 * SECOND) {
                 Ok(qmp) => return qmp,
                 Err(QmpError::Connect { .. }) if Instant::now() < deadline => {
                     if let Some(status) = self.child.try_wait().unwrap() {
