@@ -389,7 +389,10 @@ fn vm_second_concurrent_start_names_the_lock_holder() {
     // Meanwhile status says the VM is starting, and who starts it.
     let status = project.ok(&["status", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "starting", "{status}");
-    assert!(status["vms"][0]["detail"].as_str().unwrap().contains("qcmdr start demo"));
+    assert!(status["vms"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("qcmdr start demo"));
     let second = project.run(&["start", "demo"]);
     assert_eq!(second.code, 1, "{second}");
     assert!(

@@ -11,6 +11,7 @@ pub mod launch;
 pub mod log_tail;
 pub mod login_watch;
 pub mod ports;
+mod readiness;
 pub mod ssh_probe;
 pub mod start;
 pub mod status;

@@ -1,0 +1,289 @@
+//! The readiness race of one launched QEMU: its exit (pidfd), the pidfile and the serial log
+//! (inotify) and Ctrl-C (a pipe) in one `poll`, then SSH with a cheap banner probe and a short
+//! backoff. Nothing sleeps a fixed time.
+
+use std::fs;
+use std::process::Child;
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+use super::cancel::Cancel;
+use super::context::Context;
+use super::dir_watch::DirWatch;
+use super::events::{Event, Observer, Stage};
+use super::login_watch::LoginWatch;
+use super::ssh_probe::{self, Banner};
+use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LINES};
+use super::{cleanup, log_tail};
+use crate::model::Vm;
+use crate::runtime::paths::VmPaths;
+use crate::runtime::process::ProcessHandle;
+
+/// SSH retry backoff: first and longest pause between attempts.
+const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
+const SSH_RETRY_MAX: Duration = Duration::from_millis(400);
+/// Bound of ssh's own connect when opening the master.
+const SSH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
+/// the connection and then says nothing; a probe that waited longer would only delay the
+/// next, luckier one.
+const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Why the wait ended early; turned into a [`Failure`].
+pub(super) enum NotReady {
+    Exited(String),
+    Other(String),
+}
+
+/// One launched QEMU on its way to ready.
+pub(super) struct Run<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) vm: &'a Vm,
+    pub(super) paths: &'a VmPaths,
+    pub(super) options: &'a StartOptions,
+    pub(super) observer: &'a dyn Observer,
+    pub(super) cancel: &'a Cancel,
+    pub(super) child: Child,
+    pub(super) process: ProcessHandle,
+    pub(super) watch: DirWatch,
+    pub(super) stages: Vec<StageMark>,
+    pub(super) stage_started: Instant,
+}
+
+/// What woke a wait.
+enum Wake {
+    Exited,
+    Changed,
+    Cancelled,
+    Deadline,
+}
+
+impl Run<'_> {
+    pub(super) fn wait_ready(&mut self, launched: Instant) -> Result<(), NotReady> {
+        let overall = self.options.timeout.map(|t| launched + t);
+        let login_deadline = overall.unwrap_or(launched + self.vm.login_timeout);
+
+        // Launch: the pidfile proves QEMU got past option parsing.
+        while !self.pidfile_written() {
+            self.wake_or_fail(login_deadline, "QEMU did not write its pidfile")?;
+        }
+        self.stage_done(Stage::Launch);
+
+        if self.vm.wait_for.login() {
+            self.begin(Stage::Login);
+            let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
+            while !login.check() {
+                let what = format!(
+                    "no login prompt ({:?}) on the serial console within {:.0} s",
+                    self.vm.login_pattern,
+                    login_deadline
+                        .saturating_duration_since(launched)
+                        .as_secs_f64()
+                );
+                self.wake_or_fail(login_deadline, &what)?;
+            }
+            self.stage_done(Stage::Login);
+        }
+
+        if self.vm.wait_for.ssh() {
+            self.begin(Stage::Ssh);
+            let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
+            self.wait_ssh(deadline)?;
+            self.stage_done(Stage::Ssh);
+        }
+
+        if !self.options.no_sync && !self.vm.sync.is_empty() {
+            self.begin(Stage::Sync);
+            crate::sync::after_start(&self.ctx.project, &self.ctx.state, self.vm)
+                .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
+            self.stage_done(Stage::Sync);
+        }
+        Ok(())
+    }
+
+    fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
+        let target = self.ctx.ssh_target(self.vm);
+        let use_banner = ssh_probe::applies_to(&self.ctx.project, self.vm);
+        let master_log = self.paths.dir.join("ssh-master.log");
+        let mut pause = SSH_RETRY_FIRST;
+        let mut last_problem;
+        loop {
+            let banner = if use_banner {
+                ssh_probe::probe(&self.vm.ssh.host_name, self.vm.ssh.port, BANNER_TIMEOUT)
+            } else {
+                Banner::Ready
+            };
+            if banner == Banner::Ready {
+                match target.open_master(&master_log, SSH_PROBE_TIMEOUT) {
+                    Ok(()) => return Ok(()),
+                    Err(problem) if is_fatal_ssh(&problem) => {
+                        return Err(NotReady::Other(format!("SSH login refused: {problem}")))
+                    }
+                    Err(problem) => last_problem = problem,
+                }
+            } else {
+                last_problem = match banner {
+                    Banner::Refused => format!("nothing listens on {}:{}", self.vm.ssh.host_name, self.vm.ssh.port),
+                    Banner::Timeout => "sshd did not greet in time".into(),
+                    _ => "the connection was closed before sshd greeted (sshd not running in the guest?)".into(),
+                };
+            }
+            // A probe that timed out has already waited; the next one goes at once.
+            let pause_now = if banner == Banner::Timeout {
+                Duration::ZERO
+            } else {
+                pause
+            };
+            let retry_at = (Instant::now() + pause_now).min(deadline);
+            match self.wait(retry_at, false) {
+                Wake::Exited => return Err(self.exited()),
+                Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
+                _ if Instant::now() >= deadline => {
+                    return Err(NotReady::Other(format!(
+                        "SSH not ready within {:.0} s: {last_problem}",
+                        self.vm.ssh_timeout.as_secs_f64()
+                    )))
+                }
+                _ => {}
+            }
+            pause = (pause * 2).min(SSH_RETRY_MAX);
+        }
+    }
+
+    /// Waits for the next event before `deadline`; errors end the start.
+    fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
+        match self.wait(deadline, true) {
+            Wake::Changed => Ok(()),
+            Wake::Exited => Err(self.exited()),
+            Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
+            Wake::Deadline => Err(NotReady::Other(on_deadline.to_string())),
+        }
+    }
+
+    fn wait(&self, deadline: Instant, with_files: bool) -> Wake {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let spec = Timespec::try_from(left).unwrap_or(Timespec {
+                tv_sec: 3600,
+                tv_nsec: 0,
+            });
+            let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
+            let mut fds = vec![
+                PollFd::new(&pidfd, PollFlags::IN),
+                PollFd::new(&cancel, PollFlags::IN),
+            ];
+            if with_files {
+                fds.push(PollFd::new(&files, PollFlags::IN));
+            }
+            match poll(&mut fds, Some(&spec)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) | Ok(0) => {
+                    if Instant::now() >= deadline {
+                        return Wake::Deadline;
+                    }
+                }
+                Ok(_) => {
+                    if !fds[1].revents().is_empty() {
+                        return Wake::Cancelled;
+                    }
+                    if !fds[0].revents().is_empty() {
+                        return Wake::Exited;
+                    }
+                    self.watch.drain();
+                    return Wake::Changed;
+                }
+            }
+        }
+    }
+
+    fn pidfile_written(&self) -> bool {
+        fs::read_to_string(&self.paths.pidfile)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+            == Some(self.process.pid())
+    }
+
+    fn exited(&mut self) -> NotReady {
+        let status = self.child.wait().ok();
+        let code = match status {
+            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(code), _) => format!("code {code}"),
+                (None, Some(signal)) => format!("signal {signal}"),
+                _ => s.to_string(),
+            },
+            None => "unknown status".into(),
+        };
+        let said = log_tail::last_lines(&self.paths.qemu_log, 3).join(" / ");
+        if said.is_empty() {
+            NotReady::Exited(format!("QEMU exited with {code}"))
+        } else {
+            NotReady::Exited(format!("QEMU exited with {code}: {said}"))
+        }
+    }
+
+    fn begin(&mut self, stage: Stage) {
+        self.stage_started = Instant::now();
+        self.observer.event(&self.vm.name, Event::Stage(stage));
+    }
+
+    fn stage_done(&mut self, stage: Stage) {
+        let took = self.stage_started.elapsed();
+        self.stages.push(StageMark {
+            stage,
+            at: SystemTime::now(),
+            took,
+        });
+        self.observer
+            .event(&self.vm.name, Event::StageDone { stage, took });
+    }
+
+    /// Stops what was launched (unless asked to keep it) and gathers the logs.
+    pub(super) fn fail(mut self, why: NotReady) -> StartError {
+        let (reason, exited) = match why {
+            NotReady::Exited(reason) => (reason, true),
+            NotReady::Other(reason) => (reason, false),
+        };
+        let keep = self.options.keep_running && !exited && !self.cancel.is_cancelled();
+        if !keep && !exited {
+            self.observer
+                .event(&self.vm.name, Event::Notice("stopping the VM".into()));
+            self.kill();
+        }
+        if !keep {
+            self.ctx.ssh_target(self.vm).close_master();
+            cleanup::remove_runtime_files(self.paths);
+        }
+        StartError::NotReady(Box::new(Failure {
+            reason,
+            serial_log: self.paths.serial_log.clone(),
+            serial_tail: log_tail::last_lines(&self.paths.serial_log, FAILURE_TAIL_LINES),
+            qemu_log: self.paths.qemu_log.clone(),
+            qemu_tail: log_tail::last_lines(&self.paths.qemu_log, FAILURE_TAIL_LINES),
+            kept_running: keep.then(|| self.process.pid()),
+        }))
+    }
+
+    /// QEMU is our child here: SIGTERM lets it flush and unlink; SIGKILL if it hangs.
+    fn kill(&mut self) {
+        use rustix::process::Signal;
+        let _ = self.process.signal(Signal::TERM);
+        if !self.process.wait_exit(Duration::from_secs(3)) {
+            let _ = self.process.signal(Signal::KILL);
+            self.process.wait_exit(Duration::from_secs(5));
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Failures that retrying cannot fix.
+fn is_fatal_ssh(problem: &str) -> bool {
+    [
+        "Permission denied",
+        "Host key verification failed",
+        "no such identity",
+        "Bad configuration",
+    ]
+    .iter()
+    .any(|needle| problem.contains(needle))
+}
