@@ -6,7 +6,6 @@ use std::process::{Command, ExitCode};
 
 use super::{load, Cli, Failure};
 use crate::lifecycle::context::Context;
-use crate::lifecycle::status::{state_of, VmState};
 use crate::model::Vm;
 
 pub fn ssh(cli: &Cli, name: &str, args: &[String]) -> Result<ExitCode, Failure> {
@@ -54,19 +53,10 @@ fn remote_vm_name<'a>(ctx: &Context, arg: &'a str) -> Option<&'a str> {
     ctx.project.vm(host).map(|_| host)
 }
 
+/// The running VM `name`, with the private SSH files written for the tool about to use them.
 fn running_vm<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
-    let vm = load::vm(ctx, name)?;
-    match state_of(ctx, vm) {
-        (VmState::Running | VmState::Starting, _, _) => {}
-        (state, _, _) => {
-            return Err(Failure::new(format!(
-                "VM {name:?} is not running ({}); start it with: qcmdr start {name}",
-                state.as_str()
-            )))
-        }
-    }
-    ctx.prepare_ssh()
-        .map_err(|e| Failure::new(format!("cannot write the private SSH config: {e}")))?;
+    let vm = load::running_vm(ctx, name)?;
+    load::prepare_ssh(ctx)?;
     Ok(vm)
 }
 

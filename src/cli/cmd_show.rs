@@ -101,8 +101,7 @@ pub fn ssh_config(cli: &Cli, names: &[String]) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let chosen = load::vms(&ctx, names, false)?;
     // The private file (used by the wrappers and by `ssh -F`) always matches what is printed.
-    ctx.prepare_ssh()
-        .map_err(|e| Failure::new(format!("cannot write the private SSH config: {e}")))?;
+    load::prepare_ssh(&ctx)?;
     let mut project = ctx.project.clone();
     project
         .vms

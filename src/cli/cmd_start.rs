@@ -9,6 +9,7 @@ use super::progress::Progress;
 use super::{cmd_stop, json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::cancel::Cancel;
 use crate::lifecycle::context::Context;
+use crate::lifecycle::parallel;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
@@ -40,26 +41,11 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
     ctrlc::set_handler(move || on_signal.trigger())
         .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
     let progress = Progress::new(cli.quiet || args.json.json);
-    let results: Vec<(&Vm, Result<StartReport, StartError>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = vms
-            .iter()
-            .map(|vm| {
-                let (options, progress, cancel) = (&options, &progress, &cancel);
-                scope.spawn(move || {
-                    let result = start::start(ctx, vm, options, progress, cancel);
-                    if let Ok(report) = &result {
-                        progress.finish(&vm.name, &summary(report));
-                    } else {
-                        progress.finish(&vm.name, "");
-                    }
-                    (*vm, result)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("start worker panicked"))
-            .collect()
+    let results: Vec<(&Vm, Result<StartReport, StartError>)> = parallel::each(vms, |vm| {
+        let result = start::start(ctx, vm, &options, &progress, &cancel);
+        let line = result.as_ref().map(summary).unwrap_or_default();
+        progress.finish(&vm.name, &line);
+        (*vm, result)
     });
 
     let mut failed = false;

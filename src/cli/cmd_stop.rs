@@ -7,6 +7,7 @@ use super::args::StopArgs;
 use super::progress::Progress;
 use super::{json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
+use crate::lifecycle::parallel;
 use crate::lifecycle::stop::{self, StopOptions, StopReport};
 use crate::model::Vm;
 
@@ -28,26 +29,11 @@ pub fn stop_all(
     as_json: bool,
 ) -> Result<ExitCode, Failure> {
     let progress = Progress::new(cli.quiet || as_json);
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = vms
-            .iter()
-            .map(|vm| {
-                let progress = &progress;
-                scope.spawn(move || {
-                    let result = stop::stop(ctx, vm, options, progress);
-                    let line = match &result {
-                        Ok(report) => summary(report),
-                        Err(_) => String::new(),
-                    };
-                    progress.finish(&vm.name, &line);
-                    (*vm, result)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("stop worker panicked"))
-            .collect()
+    let results = parallel::each(vms, |vm| {
+        let result = stop::stop(ctx, vm, options, &progress);
+        let line = result.as_ref().map(summary).unwrap_or_default();
+        progress.finish(&vm.name, &line);
+        (*vm, result)
     });
     let mut failed = false;
     let mut documents = Vec::new();

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::args::SyncCommand;
 use super::{json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
+use crate::lifecycle::status::state_of;
 use crate::model::Vm;
 use crate::runtime::process::{self, Identity, ProcessHandle};
 use crate::sync::status::EntryStatus;
@@ -33,12 +34,7 @@ fn qemu_of(ctx: &Context, vm: &Vm) -> Option<ProcessHandle> {
 }
 
 fn running_qemu(ctx: &Context, vm: &Vm) -> Result<ProcessHandle, Failure> {
-    qemu_of(ctx, vm).ok_or_else(|| {
-        Failure::new(format!(
-            "VM {:?} is not running; start it with: qcmdr start {}",
-            vm.name, vm.name
-        ))
-    })
+    qemu_of(ctx, vm).ok_or_else(|| load::not_running(&vm.name, state_of(ctx, vm).0))
 }
 
 fn with_entries<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
@@ -170,8 +166,7 @@ fn watch(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vm = with_entries(&ctx, name)?;
     let qemu = running_qemu(&ctx, vm)?;
-    ctx.prepare_ssh()
-        .map_err(|e| Failure::new(format!("cannot write the private SSH config: {e}")))?;
+    load::prepare_ssh(&ctx)?;
     let watch = Watch::new(&ctx.state, vm, qemu)?;
     let interrupt = watch.interrupter();
     ctrlc::set_handler(move || interrupt.trigger())

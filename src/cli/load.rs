@@ -41,11 +41,21 @@ pub fn running_vm<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
     let vm = vm(ctx, name)?;
     match crate::lifecycle::status::state_of(ctx, vm).0 {
         VmState::Running | VmState::Starting => Ok(vm),
-        state => Err(Failure::new(format!(
-            "VM {name:?} is not running ({}); start it with: qcmdr start {name}",
-            state.as_str()
-        ))),
+        state => Err(not_running(name, state)),
     }
+}
+
+pub fn not_running(name: &str, state: VmState) -> Failure {
+    Failure::new(format!(
+        "VM {name:?} is not running ({}); start it with: qcmdr start {name}",
+        state.as_str()
+    ))
+}
+
+/// The private SSH files, written before a tool that reads them runs.
+pub fn prepare_ssh(ctx: &Context) -> Result<(), Failure> {
+    ctx.prepare_ssh()
+        .map_err(|e| Failure::new(format!("cannot write the private SSH config: {e}")))
 }
 
 /// `names` resolved (all VMs with `all`), each at most once, in the order given.

@@ -7,7 +7,9 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
+
+use crate::runtime::poll_until::poll_until;
 use rustix::io::Errno;
 
 /// Why a relay ended.
@@ -50,7 +52,6 @@ pub fn relay(socket: &UnixStream, local: Local<'_>, options: Options) -> std::io
     // Set once the input has ended: from then on only the peer's output is copied.
     let mut quiet_until: Option<Instant> = None;
     loop {
-        let timeout = quiet_until.map(|t| timespec(t.saturating_duration_since(Instant::now())));
         let mut fds = vec![
             PollFd::new(&local.stop, PollFlags::IN),
             PollFd::new(socket, PollFlags::IN),
@@ -58,11 +59,8 @@ pub fn relay(socket: &UnixStream, local: Local<'_>, options: Options) -> std::io
         if quiet_until.is_none() {
             fds.push(PollFd::new(&local.input, PollFlags::IN));
         }
-        match poll(&mut fds, timeout.as_ref()) {
-            Err(Errno::INTR) => continue,
-            Err(err) => return Err(err.into()),
-            Ok(0) => return Ok(End::InputClosed),
-            Ok(_) => {}
+        if !poll_until(&mut fds, quiet_until)? {
+            return Ok(End::InputClosed);
         }
         if !fds[0].revents().is_empty() {
             return Ok(End::Stopped);
@@ -128,13 +126,6 @@ fn is_disconnect(err: &std::io::Error) -> bool {
         err.kind(),
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
     )
-}
-
-fn timespec(duration: Duration) -> Timespec {
-    Timespec::try_from(duration).unwrap_or(Timespec {
-        tv_sec: 3600,
-        tv_nsec: 0,
-    })
 }
 
 #[cfg(test)]

@@ -36,7 +36,6 @@ impl Context {
 
     /// Writes the private ssh_config and wrappers; every SSH use goes through them.
     pub fn prepare_ssh(&self) -> std::io::Result<()> {
-        crate::ssh::config::write(&self.project, &self.state)?;
-        crate::ssh::wrappers::install(&self.state)
+        crate::ssh::prepare(&self.project, &self.state)
     }
 }

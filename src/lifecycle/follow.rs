@@ -9,7 +9,9 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::{PollFd, PollFlags};
+
+use crate::runtime::poll_until::poll_until;
 
 use super::dir_watch::DirWatch;
 
@@ -74,11 +76,7 @@ impl Follow {
                 PollFd::new(&stop, PollFlags::IN),
                 PollFd::new(&changes, PollFlags::IN),
             ];
-            match poll(&mut fds, None) {
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(err.into()),
-                Ok(_) => {}
-            }
+            poll_until(&mut fds, None)?;
             if !fds[0].revents().is_empty() {
                 return Ok(None);
             }

@@ -1,20 +1,21 @@
 //! Running a VM's QEMU in the foreground under another program (gdb), with exactly the argv,
 //! sockets and logs `start` would give it, so a QEMU developer debugs the real configuration.
 //!
-//! [`prepare`] does what `start` does before launching (lock, refuse a running VM, clear stale
-//! files, check binary and ports, rotate logs); the caller runs its program; [`Prepared::finish`]
+//! [`prepare`] does what `start` does before launching (`prelaunch::prepare`, then rotating the
+//! logs) and refuses a running VM; the caller runs its program; [`Prepared::finish`]
 //! removes the pidfile and sockets once that QEMU is gone. The lock is held in between.
 
 use std::fs;
 use std::path::PathBuf;
 
 use super::context::Context;
-use super::start::{check_binary, StartError};
-use super::{cleanup, launch, ports};
+use super::events::Silent;
+use super::prelaunch::{self, Prelaunch};
+use super::start::StartError;
+use super::{cleanup, launch};
 use crate::model::Vm;
-use crate::runtime::lock::{self, VmLock};
+use crate::runtime::lock::VmLock;
 use crate::runtime::paths::VmPaths;
-use crate::runtime::private_dir;
 use crate::runtime::process::{self, Identity};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,31 +48,25 @@ pub enum Finished {
 
 /// Prepares `vm` for a foreground run by `purpose` (e.g. `qcmdr gdb demo`, recorded in the lock).
 pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, ForegroundError> {
-    let paths = ctx.paths(vm);
-    // The socket folder is the VM folder itself unless that path is too long for sockets.
-    for dir in [&paths.dir, &paths.socket_dir] {
-        private_dir::ensure(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-    }
-    let lock = lock::acquire(&paths.lock, purpose).map_err(StartError::from)?;
-    match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
-        Identity::Running(running) => {
+    let (lock, paths, argv) = match prelaunch::prepare(ctx, vm, purpose, &Silent)? {
+        Prelaunch::Running { pid } => {
             return Err(ForegroundError::Running {
                 vm: vm.name.clone(),
-                pid: running.pid(),
+                pid,
             })
         }
-        Identity::Stale { .. } | Identity::NotRunning => cleanup::remove_runtime_files(&paths),
-    }
-    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-    check_binary(&argv[0], ctx)?;
-    ports::check_free(vm, &ctx.state).map_err(StartError::from)?;
+        Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
+    };
     launch::rotate_logs(&paths);
     // QEMU's output goes to the foreground program's terminal; say so where people look for it.
     fs::write(
         &paths.qemu_log,
         format!("{purpose}: QEMU ran in the foreground; its output went to that terminal\n"),
     )
-    .map_err(io_err(format!("cannot write {}", paths.qemu_log.display())))?;
+    .map_err(prelaunch::io_err(format!(
+        "cannot write {}",
+        paths.qemu_log.display()
+    )))?;
     Ok(Prepared {
         _lock: lock,
         paths,
@@ -91,9 +86,4 @@ impl Prepared {
             }
         }
     }
-}
-
-fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ForegroundError {
-    let context = context.into();
-    move |source| ForegroundError::Start(StartError::Io { context, source })
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 
 use super::cancel::Cancel;
 use super::context::Context;
@@ -18,6 +18,7 @@ use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LI
 use super::{cleanup, log_tail};
 use crate::model::Vm;
 use crate::runtime::paths::VmPaths;
+use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
 
 /// SSH retry backoff: first and longest pause between attempts.
@@ -93,7 +94,7 @@ impl Run<'_> {
             self.stage_done(Stage::Ssh);
         }
 
-        if !self.options.no_sync && !self.vm.sync.is_empty() {
+        if self.options.syncs(self.vm) {
             self.begin(Stage::Sync);
             crate::sync::after_start(&self.ctx.project, &self.ctx.state, self.vm)
                 .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
@@ -162,37 +163,21 @@ impl Run<'_> {
     }
 
     fn wait(&self, deadline: Instant, with_files: bool) -> Wake {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let spec = Timespec::try_from(left).unwrap_or(Timespec {
-                tv_sec: 3600,
-                tv_nsec: 0,
-            });
-            let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
-            let mut fds = vec![
-                PollFd::new(&pidfd, PollFlags::IN),
-                PollFd::new(&cancel, PollFlags::IN),
-            ];
-            if with_files {
-                fds.push(PollFd::new(&files, PollFlags::IN));
-            }
-            match poll(&mut fds, Some(&spec)) {
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) | Ok(0) => {
-                    if Instant::now() >= deadline {
-                        return Wake::Deadline;
-                    }
-                }
-                Ok(_) => {
-                    if !fds[1].revents().is_empty() {
-                        return Wake::Cancelled;
-                    }
-                    if !fds[0].revents().is_empty() {
-                        return Wake::Exited;
-                    }
-                    self.watch.drain();
-                    return Wake::Changed;
-                }
+        let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
+        let mut fds = vec![
+            PollFd::new(&pidfd, PollFlags::IN),
+            PollFd::new(&cancel, PollFlags::IN),
+        ];
+        if with_files {
+            fds.push(PollFd::new(&files, PollFlags::IN));
+        }
+        match poll_until(&mut fds, Some(deadline)) {
+            Ok(false) | Err(_) => Wake::Deadline,
+            Ok(true) if !fds[1].revents().is_empty() => Wake::Cancelled,
+            Ok(true) if !fds[0].revents().is_empty() => Wake::Exited,
+            Ok(true) => {
+                self.watch.drain();
+                Wake::Changed
             }
         }
     }

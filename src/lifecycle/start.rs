@@ -1,22 +1,20 @@
-//! `start`: everything that can be checked before QEMU runs (lock, running or stale, binary,
-//! ports, private folders), then the launch; `readiness` then learns as early as physically
-//! possible whether the VM came up.
+//! `start`: the pre-launch checks (`prelaunch`), what only a background start needs (sync
+//! engines, the SSH files, the folder watch), the launch itself; `readiness` then learns as
+//! early as physically possible whether the VM came up.
 
-use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cancel::Cancel;
 use super::context::Context;
 use super::dir_watch::DirWatch;
 use super::events::{Event, Observer, Stage};
-use super::ports::{self, PortTaken};
+use super::launch;
+use super::ports::PortTaken;
+use super::prelaunch::{self, io_err, Prelaunch};
 use super::readiness::Run;
-use super::{cleanup, launch};
 use crate::model::Vm;
-use crate::runtime::lock::{self, LockError};
-use crate::runtime::private_dir;
-use crate::runtime::process::{self, Identity, ProcessHandle};
+use crate::runtime::lock::LockError;
+use crate::runtime::process::ProcessHandle;
 
 /// Lines of each log shown when a start fails.
 pub const FAILURE_TAIL_LINES: usize = 20;
@@ -29,6 +27,13 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
+}
+
+impl StartOptions {
+    /// Whether this start syncs files into `vm`.
+    pub fn syncs(&self, vm: &Vm) -> bool {
+        !self.no_sync && !vm.sync.is_empty()
+    }
 }
 
 /// When a stage completed.
@@ -83,11 +88,6 @@ pub struct Failure {
     pub kept_running: Option<i32>,
 }
 
-fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-    let context = context.into();
-    move |source| StartError::Io { context, source }
-}
-
 /// Starts one VM and waits until it is ready (or fails, in which case QEMU is stopped unless
 /// `keep_running`).
 pub fn start(
@@ -98,47 +98,25 @@ pub fn start(
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
-    let paths = ctx.paths(vm);
-    private_dir::ensure(&paths.dir)
-        .map_err(io_err(format!("cannot create {}", paths.dir.display())))?;
-    let _lock = lock::acquire(&paths.lock, &format!("qcmdr start {}", vm.name))?;
-
-    match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
-        Identity::Running(running) => {
+    let purpose = format!("qcmdr start {}", vm.name);
+    let (_lock, paths, argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+        Prelaunch::Running { pid } => {
             return Ok(StartReport {
                 vm: vm.name.clone(),
-                pid: running.pid(),
+                pid,
                 already_running: true,
                 launched_at: None,
                 stages: Vec::new(),
                 total: started.elapsed(),
             })
         }
-        Identity::Stale { reason, .. } => {
-            observer.event(
-                &vm.name,
-                Event::Notice(format!("removed a stale pidfile: {reason}")),
-            );
-            cleanup::remove_runtime_files(&paths);
-        }
-        Identity::NotRunning => cleanup::remove_runtime_files(&paths),
-    }
-
-    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-    check_binary(&argv[0], ctx)?;
-    ports::check_free(vm, &ctx.state)?;
-    let sync = !options.no_sync && !vm.sync.is_empty();
-    if sync {
+        Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
+    };
+    if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
-    if paths.uses_short_socket_dir() {
-        private_dir::ensure(&paths.socket_dir).map_err(io_err(format!(
-            "cannot create {}",
-            paths.socket_dir.display()
-        )))?;
-    }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
 
@@ -172,30 +150,4 @@ pub fn start(
         }),
         Err(reason) => Err(run.fail(reason)),
     }
-}
-
-pub(crate) fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
-    let path = Path::new(binary);
-    let usable = path.is_absolute()
-        && fs::metadata(path)
-            .map(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-            })
-            .unwrap_or(false);
-    if usable {
-        return Ok(());
-    }
-    let hint = match &ctx.project.qemu_bin_dir {
-        Some(dir) => format!(
-            " in qemu_bin_dir_fpath ({}); fix qemu_bin_dir_fpath in {} or remove it to search PATH",
-            dir.display(),
-            ctx.project.config_file.display()
-        ),
-        None => " on PATH; install QEMU (Debian: apt-get install qemu-system-x86) or set qemu_bin_dir_fpath".into(),
-    };
-    Err(StartError::MissingBinary {
-        binary: binary.to_string(),
-        hint,
-    })
 }

@@ -73,16 +73,7 @@ pub struct VmStatus {
 
 /// Status of `vms`, SSH checked in parallel; in the order given.
 pub fn status(ctx: &Context, vms: &[&Vm]) -> Vec<VmStatus> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = vms
-            .iter()
-            .map(|vm| scope.spawn(move || one(ctx, vm)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("status worker panicked"))
-            .collect()
-    })
+    super::parallel::each(vms, |vm| one(ctx, vm))
 }
 
 /// State and PID only, without touching SSH (for `list` and for other commands' checks).

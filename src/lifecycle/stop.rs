@@ -7,7 +7,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::Signal;
 
 use super::cleanup;
@@ -16,6 +16,7 @@ use super::events::{Event, Observer};
 use crate::model::Vm;
 use crate::qemu::qmp::Qmp;
 use crate::runtime::lock::{self, LockError};
+use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{self, Identity, ProcessHandle};
 
 /// How long SSH gets to connect and hand over `poweroff`.
@@ -232,24 +233,15 @@ fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
     let Ok(second) = ProcessHandle::from_child(second) else {
         return Either::Neither;
     };
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let spec = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: 3600,
-            tv_nsec: 0,
-        });
-        let (a, b) = (first.pidfd(), second.pidfd());
-        let mut fds = [
-            PollFd::new(&a, PollFlags::IN),
-            PollFd::new(&b, PollFlags::IN),
-        ];
-        match poll(&mut fds, Some(&spec)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Ok(n) if n > 0 && !fds[0].revents().is_empty() => return Either::First,
-            Ok(n) if n > 0 => return Either::Second,
-            _ => return Either::Neither,
-        }
+    let (a, b) = (first.pidfd(), second.pidfd());
+    let mut fds = [
+        PollFd::new(&a, PollFlags::IN),
+        PollFd::new(&b, PollFlags::IN),
+    ];
+    match poll_until(&mut fds, Some(Instant::now() + limit)) {
+        Ok(true) if !fds[0].revents().is_empty() => Either::First,
+        Ok(true) => Either::Second,
+        _ => Either::Neither,
     }
 }
 

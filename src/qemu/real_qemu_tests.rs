@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::argv::build_with_path;
 use super::hmp::human_monitor_command;
 use super::qmp::{Qmp, QmpError};
-use crate::model::{Project, SshSpec, SyncEngine, Vm, WaitFor};
+use crate::model::{fixtures, Vm, WaitFor};
 use crate::runtime::paths::StateDir;
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -294,33 +294,13 @@ fn built_argv_runs_and_its_sockets_answer() {
     let state = StateDir::new(tmp.path().join("odd,dir").join(".qcmdr"));
     let paths = state.vm("demo");
     std::fs::create_dir_all(&paths.dir).unwrap();
-    let project = Project {
-        config_file: tmp.path().join("conf.lua"),
-        qemu_bin_dir: None,
-        ssh_base: vec![],
-        sync_engine: SyncEngine::Mutagen,
-        vms: vec![],
-    };
+    let project = fixtures::project(tmp.path().join("conf.lua").to_str().unwrap(), vec![]);
     let vm = Vm {
-        name: "demo".into(),
-        arch: "x86_64".into(),
-        login_timeout: SECOND,
-        login_pattern: "login:".into(),
-        ssh_timeout: SECOND,
-        stop_timeout: SECOND,
         wait_for: WaitFor::Nothing,
-        ssh: SshSpec {
-            host_name: "localhost".into(),
-            port: 22,
-            user: "root".into(),
-            identity_file: "id".into(),
-            options: vec![],
-        },
-        sync: vec![],
         args: ["-machine", "none", "-display", "none", "-nodefaults"]
             .map(String::from)
             .to_vec(),
-        host_forwards: vec![],
+        ..fixtures::vm("demo", 22)
     };
     let search_path = std::env::var_os("PATH").unwrap_or_default();
     let argv = build_with_path(&project, &vm, &paths, &search_path);

@@ -1,5 +1,6 @@
 //! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
 pub mod lock;
 pub mod paths;
+pub mod poll_until;
 pub mod private_dir;
 pub mod process;

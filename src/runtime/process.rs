@@ -12,7 +12,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use super::poll_until::poll_until;
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
 /// Longest wait for a dying process's remaining threads (normally milliseconds).
@@ -118,21 +119,9 @@ impl ProcessHandle {
     /// Blocks until the process exits or `timeout` passes; true if it exited. Event-driven:
     /// the kernel wakes us the moment the process ends.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
-            let spec = Timespec::try_from(left).unwrap_or(Timespec {
-                tv_sec: i64::MAX / 2,
-                tv_nsec: 0,
-            });
-            match poll(&mut fds, Some(&spec)) {
-                Ok(0) => return false,
-                Ok(_) => return true,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return true,
-            }
-        }
+        let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
+        // A pidfd that cannot be polled any more belongs to a process that is gone.
+        poll_until(&mut fds, Some(Instant::now() + timeout)).unwrap_or(true)
     }
 
     /// Sends `signal` through the pidfd; a process that already exited is not an error.

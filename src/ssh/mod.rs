@@ -4,3 +4,13 @@ pub mod config;
 pub mod config_value;
 pub mod master;
 pub mod wrappers;
+
+use crate::model::Project;
+use crate::runtime::paths::StateDir;
+
+/// Writes the private ssh_config and the wrappers that use it; every SSH use (qcmdr's own,
+/// Mutagen's, a user's tools) goes through them. Cheap when nothing changed.
+pub fn prepare(project: &Project, state: &StateDir) -> std::io::Result<()> {
+    config::write(project, state)?;
+    wrappers::install(state)
+}

@@ -35,8 +35,7 @@ impl Mutagen {
     /// which must all exist before a call may autostart the daemon.
     pub fn prepare(project: &Project, state: &StateDir) -> Result<Self, SyncError> {
         let mutagen = Self::find(state)?;
-        crate::ssh::config::write(project, state)
-            .and_then(|_| crate::ssh::wrappers::install(state))
+        crate::ssh::prepare(project, state)
             .map_err(SyncError::io("cannot write the private SSH setup"))?;
         crate::runtime::private_dir::ensure(&mutagen.data_dir).map_err(SyncError::io(format!(
             "cannot create {}",
