@@ -36,12 +36,15 @@ impl Progress {
         }
     }
 
-    /// Prints a finished VM's line (above any spinners) and removes its spinner.
+    /// Prints a finished VM's line (above any spinners; none when empty, e.g. for a failure
+    /// reported separately) and removes its spinner.
     pub fn finish(&self, vm: &str, line: &str) {
         if let Some(bar) = self.bars.lock().unwrap().remove(vm) {
             bar.finish_and_clear();
         }
-        self.println(line);
+        if !line.is_empty() {
+            self.println(line);
+        }
     }
 
     pub fn println(&self, line: &str) {
