@@ -77,6 +77,7 @@ pub fn start_ok(report: &StartReport) -> Value {
         "launched_at": report.launched_at.map(timestamp),
         "stages": report.stages.iter().map(|mark| json!({
             "stage": mark.stage.as_str(),
+            "started_at": mark.at.checked_sub(mark.took).map(timestamp),
             "at": timestamp(mark.at),
             "took_s": seconds(mark.took),
         })).collect::<Vec<_>>(),

@@ -15,6 +15,7 @@ pub mod ports;
 pub mod prelaunch;
 mod readiness;
 pub mod ssh_probe;
+mod ssh_stage;
 pub mod start;
 pub mod status;
 pub mod stop;

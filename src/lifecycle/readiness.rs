@@ -1,8 +1,11 @@
 //! The readiness race of one launched QEMU: its exit (pidfd), the pidfile and the serial log
-//! (inotify) and Ctrl-C (a pipe) in one `poll`, then SSH with a cheap banner probe and a short
-//! backoff. Nothing sleeps a fixed time.
+//! (inotify), Ctrl-C (a pipe) and the SSH side ([`SshStage`]: banner probes, then the master
+//! login) in one `poll`. SSH is tried from the moment the pidfile is written, alongside the
+//! login watch, so its key exchange is paid while the guest finishes booting instead of after
+//! the prompt. Nothing sleeps a fixed time.
 
 use std::fs;
+use std::os::fd::BorrowedFd;
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,23 +16,14 @@ use super::context::Context;
 use super::dir_watch::DirWatch;
 use super::events::{Event, Observer, Stage};
 use super::login_watch::LoginWatch;
-use super::ssh_probe::{self, Banner};
+use super::ssh_probe;
+use super::ssh_stage::{SshStage, Step};
 use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LINES};
 use super::{cleanup, log_tail};
 use crate::model::Vm;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
-
-/// SSH retry backoff: first and longest pause between attempts.
-const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
-const SSH_RETRY_MAX: Duration = Duration::from_millis(400);
-/// Bound of ssh's own connect when opening the master.
-const SSH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
-/// the connection and then says nothing; a probe that waited longer would only delay the
-/// next, luckier one.
-const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why the wait ended early; turned into a [`Failure`].
 pub(super) enum NotReady {
@@ -71,28 +65,7 @@ impl Run<'_> {
         }
         self.stage_done(Stage::Launch);
 
-        if self.vm.wait_for.login() {
-            self.begin(Stage::Login);
-            let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
-            while !login.check() {
-                let what = format!(
-                    "no login prompt ({:?}) on the serial console within {:.0} s",
-                    self.vm.login_pattern,
-                    login_deadline
-                        .saturating_duration_since(launched)
-                        .as_secs_f64()
-                );
-                self.wake_or_fail(login_deadline, &what)?;
-            }
-            self.stage_done(Stage::Login);
-        }
-
-        if self.vm.wait_for.ssh() {
-            self.begin(Stage::Ssh);
-            let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
-            self.wait_ssh(deadline)?;
-            self.stage_done(Stage::Ssh);
-        }
+        self.login_and_ssh(launched, overall, login_deadline)?;
 
         if self.options.syncs(self.vm) {
             self.begin(Stage::Sync);
@@ -103,58 +76,113 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
-        let target = self.ctx.ssh_target(self.vm);
-        let use_banner = ssh_probe::applies_to(&self.ctx.project, self.vm);
-        let master_log = self.paths.dir.join("ssh-master.log");
-        let mut pause = SSH_RETRY_FIRST;
-        let mut last_problem;
+    /// The login prompt and SSH, side by side; done when every awaited one has arrived, in
+    /// whichever order. `ssh_timeout` counts from the prompt (or, without a login stage, from
+    /// now): before the prompt, `login_timeout` bounds both.
+    fn login_and_ssh(
+        &mut self,
+        launched: Instant,
+        overall: Option<Instant>,
+        login_deadline: Instant,
+    ) -> Result<(), NotReady> {
+        let began = Instant::now();
+        let mut login = self
+            .vm
+            .wait_for
+            .login()
+            .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
+        let mut ssh = self.vm.wait_for.ssh().then(|| {
+            SshStage::new(
+                self.ctx.ssh_target(self.vm),
+                &self.vm.ssh.host_name,
+                self.vm.ssh.port,
+                ssh_probe::applies_to(&self.ctx.project, self.vm),
+                self.paths.dir.join("ssh-master.log"),
+            )
+        });
+        if login.is_some() {
+            self.begin(Stage::Login);
+        }
+        if ssh.is_some() {
+            self.begin(Stage::Ssh);
+        }
+        let ssh_clock = |from: Instant| overall.unwrap_or(from + self.vm.ssh_timeout);
+        let mut ssh_deadline = login.is_none().then(|| ssh_clock(began));
+        let mut ssh_seen = false;
         loop {
-            let banner = if use_banner {
-                ssh_probe::probe(&self.vm.ssh.host_name, self.vm.ssh.port, BANNER_TIMEOUT)
-            } else {
-                Banner::Ready
-            };
-            if banner == Banner::Ready {
-                match target.open_master(&master_log, SSH_PROBE_TIMEOUT) {
-                    Ok(()) => return Ok(()),
-                    Err(problem) if is_fatal_ssh(&problem) => {
+            if login.as_mut().is_some_and(LoginWatch::check) {
+                login = None;
+                self.stage_done_since(Stage::Login, began);
+                ssh_deadline = Some(ssh_clock(Instant::now()));
+            }
+            if let Some(stage) = ssh.as_mut() {
+                match stage.advance() {
+                    Step::Pending => {}
+                    Step::Ready => {
+                        ssh = None;
+                        ssh_seen = true;
+                        self.stage_done_since(Stage::Ssh, began);
+                    }
+                    Step::Refused(problem) => {
                         return Err(NotReady::Other(format!("SSH login refused: {problem}")))
                     }
-                    Err(problem) => last_problem = problem,
                 }
-            } else {
-                last_problem = match banner {
-                    Banner::Refused => format!("nothing listens on {}:{}", self.vm.ssh.host_name, self.vm.ssh.port),
-                    Banner::Timeout => "sshd did not greet in time".into(),
-                    _ => "the connection was closed before sshd greeted (sshd not running in the guest?)".into(),
-                };
             }
-            // A probe that timed out has already waited; the next one goes at once.
-            let pause_now = if banner == Banner::Timeout {
-                Duration::ZERO
-            } else {
-                pause
-            };
-            let retry_at = (Instant::now() + pause_now).min(deadline);
-            match self.wait(retry_at, false) {
+            if login.is_none() && ssh.is_none() {
+                return Ok(());
+            }
+
+            let now = Instant::now();
+            if login.is_some() && now >= login_deadline {
+                let mut what = format!(
+                    "no login prompt ({:?}) on the serial console within {:.0} s",
+                    self.vm.login_pattern,
+                    login_deadline
+                        .saturating_duration_since(launched)
+                        .as_secs_f64()
+                );
+                match &ssh {
+                    Some(stage) => {
+                        what.push_str(&format!("; SSH not ready either: {}", stage.last_problem))
+                    }
+                    None if ssh_seen => what.push_str(
+                        "; SSH did answer (does login_pattern match the guest's prompt?)",
+                    ),
+                    None => {}
+                }
+                return Err(NotReady::Other(what));
+            }
+            if let (Some(stage), Some(deadline)) = (&ssh, ssh_deadline) {
+                if now >= deadline {
+                    return Err(NotReady::Other(format!(
+                        "SSH not ready within {:.0} s: {}",
+                        self.vm.ssh_timeout.as_secs_f64(),
+                        stage.last_problem
+                    )));
+                }
+            }
+
+            let wake_at = [
+                login.as_ref().map(|_| login_deadline),
+                ssh.as_ref().and(ssh_deadline),
+                ssh.as_ref().and_then(SshStage::wake_at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("a pending stage has a deadline");
+            let ssh_fd = ssh.as_ref().and_then(SshStage::poll_fd);
+            match self.wait(wake_at, login.is_some(), ssh_fd) {
                 Wake::Exited => return Err(self.exited()),
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
-                _ if Instant::now() >= deadline => {
-                    return Err(NotReady::Other(format!(
-                        "SSH not ready within {:.0} s: {last_problem}",
-                        self.vm.ssh_timeout.as_secs_f64()
-                    )))
-                }
-                _ => {}
+                Wake::Changed | Wake::Deadline => {}
             }
-            pause = (pause * 2).min(SSH_RETRY_MAX);
         }
     }
 
     /// Waits for the next event before `deadline`; errors end the start.
     fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
-        match self.wait(deadline, true) {
+        match self.wait(deadline, true, None) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
@@ -162,7 +190,13 @@ impl Run<'_> {
         }
     }
 
-    fn wait(&self, deadline: Instant, with_files: bool) -> Wake {
+    /// Waits for QEMU's exit, Ctrl-C, a change in the VM folder (if `with_files`) or `extra`.
+    fn wait(
+        &self,
+        deadline: Instant,
+        with_files: bool,
+        extra: Option<(BorrowedFd<'_>, PollFlags)>,
+    ) -> Wake {
         let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
         let mut fds = vec![
             PollFd::new(&pidfd, PollFlags::IN),
@@ -171,12 +205,17 @@ impl Run<'_> {
         if with_files {
             fds.push(PollFd::new(&files, PollFlags::IN));
         }
+        if let Some((fd, flags)) = extra {
+            fds.push(PollFd::from_borrowed_fd(fd, flags));
+        }
         match poll_until(&mut fds, Some(deadline)) {
             Ok(false) | Err(_) => Wake::Deadline,
             Ok(true) if !fds[1].revents().is_empty() => Wake::Cancelled,
             Ok(true) if !fds[0].revents().is_empty() => Wake::Exited,
             Ok(true) => {
-                self.watch.drain();
+                if with_files {
+                    self.watch.drain();
+                }
                 Wake::Changed
             }
         }
@@ -213,7 +252,12 @@ impl Run<'_> {
     }
 
     fn stage_done(&mut self, stage: Stage) {
-        let took = self.stage_started.elapsed();
+        self.stage_done_since(stage, self.stage_started);
+    }
+
+    /// Marks `stage` done; it began at `started` (stages that overlap each have their own).
+    fn stage_done_since(&mut self, stage: Stage, started: Instant) {
+        let took = started.elapsed();
         self.stages.push(StageMark {
             stage,
             at: SystemTime::now(),
@@ -259,16 +303,4 @@ impl Run<'_> {
         }
         let _ = self.child.wait();
     }
-}
-
-/// Failures that retrying cannot fix.
-fn is_fatal_ssh(problem: &str) -> bool {
-    [
-        "Permission denied",
-        "Host key verification failed",
-        "no such identity",
-        "Bad configuration",
-    ]
-    .iter()
-    .any(|needle| problem.contains(needle))
 }

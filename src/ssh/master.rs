@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// How to reach one VM through the private config.
@@ -50,14 +50,14 @@ impl SshTarget {
         command
     }
 
-    /// Opens the master in the background. Returns once authentication succeeded (Ok) or
-    /// failed (Err with ssh's last words, also kept in `log`).
-    pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), String> {
-        self.clear_stale_master();
+    /// Starts opening the master in the background without waiting for it: the returned
+    /// `ssh` exits once authentication succeeded (status 0, the master stays behind) or
+    /// failed; [`SshTarget::master_outcome`] then tells which. Call
+    /// [`SshTarget::clear_stale_master`] once before the first attempt.
+    pub fn spawn_master(&self, log: &Path, connect_timeout: Duration) -> Result<Child, String> {
         let log_file =
             File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let status = self
-            .command()
+        self.command()
             .args([
                 "-f",
                 "-N",
@@ -75,8 +75,13 @@ impl SshTarget {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
-            .status()
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
+            .spawn()
+            .map_err(|e| format!("cannot run ssh: {e}"))
+    }
+
+    /// Ok once the `ssh` of [`SshTarget::spawn_master`] exited with `status` after logging
+    /// in; otherwise ssh's last words (also kept in `log`).
+    pub fn master_outcome(status: ExitStatus, log: &Path) -> Result<(), String> {
         if status.success() {
             Ok(())
         } else {
