@@ -171,8 +171,8 @@ impl Run<'_> {
             .flatten()
             .min()
             .expect("a pending stage has a deadline");
-            let ssh_fd = ssh.as_ref().and_then(SshStage::poll_fd);
-            match self.wait(wake_at, login.is_some(), ssh_fd) {
+            let ssh_fds = ssh.as_ref().map(SshStage::poll_fds).unwrap_or_default();
+            match self.wait(wake_at, login.is_some(), &ssh_fds) {
                 Wake::Exited => return Err(self.exited()),
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
                 Wake::Changed | Wake::Deadline => {}
@@ -182,7 +182,7 @@ impl Run<'_> {
 
     /// Waits for the next event before `deadline`; errors end the start.
     fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
-        match self.wait(deadline, true, None) {
+        match self.wait(deadline, true, &[]) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
@@ -190,12 +190,12 @@ impl Run<'_> {
         }
     }
 
-    /// Waits for QEMU's exit, Ctrl-C, a change in the VM folder (if `with_files`) or `extra`.
+    /// Waits for QEMU's exit, Ctrl-C, a change in the VM folder (if `with_files`) or one of `extra`.
     fn wait(
         &self,
         deadline: Instant,
         with_files: bool,
-        extra: Option<(BorrowedFd<'_>, PollFlags)>,
+        extra: &[(BorrowedFd<'_>, PollFlags)],
     ) -> Wake {
         let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
         let mut fds = vec![
@@ -205,9 +205,11 @@ impl Run<'_> {
         if with_files {
             fds.push(PollFd::new(&files, PollFlags::IN));
         }
-        if let Some((fd, flags)) = extra {
-            fds.push(PollFd::from_borrowed_fd(fd, flags));
-        }
+        fds.extend(
+            extra
+                .iter()
+                .map(|(fd, flags)| PollFd::from_borrowed_fd(*fd, *flags)),
+        );
         match poll_until(&mut fds, Some(deadline)) {
             Ok(false) | Err(_) => Wake::Deadline,
             Ok(true) if !fds[1].revents().is_empty() => Wake::Cancelled,

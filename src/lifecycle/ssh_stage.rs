@@ -15,9 +15,18 @@ use super::ssh_probe::{Banner, BannerProbe};
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::master::SshTarget;
 
-/// Retry backoff: first and longest pause between attempts.
+/// Backoff: the first pause, and the longest between master logins (each costs an `ssh`
+/// process and guest CPU) and between banner probes. A probe is a TCP connect: before the
+/// guest's network is up QEMU's user network holds it without passing anything on, after
+/// that the guest's kernel answers it, and only once sshd listens does the guest fork for
+/// it; so probes are started more often than logins, which puts sshd's first greeting
+/// within `PROBE_MAX` of its start.
 const RETRY_FIRST: Duration = Duration::from_millis(25);
 const RETRY_MAX: Duration = Duration::from_millis(400);
+const PROBE_MAX: Duration = Duration::from_millis(100);
+/// Probes kept in flight at once; a newer one replaces the oldest (a connection made before
+/// the guest's network was up is the one least likely to be answered).
+const PROBES_IN_FLIGHT: usize = 4;
 /// Bound of ssh's own connect when opening the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
@@ -36,9 +45,14 @@ pub(super) enum Step {
 }
 
 enum State {
-    /// The next attempt is due at this time.
-    Pause(Instant),
-    Probing(BannerProbe),
+    /// Banner probes, a new one at `next_at` and then on the backoff, each kept until it
+    /// answers or times out: a connection made before the guest's network was up can hang
+    /// while a fresh one would already be greeted. Without the banner probe (`use_banner`
+    /// false) the master login itself is tried at `next_at`.
+    Probing {
+        probes: Vec<BannerProbe>,
+        next_at: Instant,
+    },
     /// The master login runs; its `ssh` exits when it has logged in or failed.
     Login {
         child: Child,
@@ -78,26 +92,34 @@ impl SshStage {
             port,
             use_banner,
             master_log,
-            state: State::Pause(Instant::now()),
+            state: State::Probing {
+                probes: Vec::new(),
+                next_at: Instant::now(),
+            },
             pause: RETRY_FIRST,
             last_problem: "no attempt finished yet".into(),
         }
     }
 
-    /// The descriptor whose readiness moves this stage on, if any.
-    pub(super) fn poll_fd(&self) -> Option<(BorrowedFd<'_>, PollFlags)> {
+    /// The descriptors whose readiness moves this stage on.
+    pub(super) fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
         match &self.state {
-            State::Probing(probe) => probe.poll_fd(),
-            State::Login { exit, .. } => Some((exit.pidfd(), PollFlags::IN)),
-            State::Pause(_) | State::Ready | State::Refused(_) => None,
+            State::Probing { probes, .. } => {
+                probes.iter().filter_map(BannerProbe::poll_fd).collect()
+            }
+            State::Login { exit, .. } => vec![(exit.pidfd(), PollFlags::IN)],
+            State::Ready | State::Refused(_) => Vec::new(),
         }
     }
 
     /// When this stage must be moved on even if nothing happened.
     pub(super) fn wake_at(&self) -> Option<Instant> {
         match &self.state {
-            State::Pause(at) => Some(*at),
-            State::Probing(probe) => probe.deadline(),
+            State::Probing { probes, next_at } => probes
+                .iter()
+                .filter_map(BannerProbe::deadline)
+                .chain([*next_at])
+                .min(),
             State::Login { .. } | State::Ready | State::Refused(_) => None,
         }
     }
@@ -108,26 +130,42 @@ impl SshStage {
             let next = match &mut self.state {
                 State::Ready => return Step::Ready,
                 State::Refused(problem) => return Step::Refused(problem.clone()),
-                State::Pause(at) if Instant::now() < *at => return Step::Pending,
-                State::Pause(_) if self.use_banner => {
-                    State::Probing(BannerProbe::start(&self.host, self.port, BANNER_TIMEOUT))
-                }
-                State::Pause(_) => match self.login() {
-                    Ok(state) => state,
-                    Err(problem) => self.retry(problem, false),
-                },
-                State::Probing(probe) => match probe.advance() {
-                    None => return Step::Pending,
-                    Some(Banner::Ready) => match self.login() {
-                        Ok(state) => state,
-                        Err(problem) => self.retry(problem, false),
-                    },
-                    Some(banner) => {
-                        let problem = self.banner_problem(banner);
-                        // A probe that timed out has waited already: the next one goes at once.
-                        self.retry(problem, banner == Banner::Timeout)
+                State::Probing { probes, next_at } => {
+                    let now = Instant::now();
+                    if now >= *next_at {
+                        if !self.use_banner {
+                            self.state = self.login();
+                            continue;
+                        }
+                        if probes.len() == PROBES_IN_FLIGHT {
+                            probes.remove(0);
+                        }
+                        probes.push(BannerProbe::start(&self.host, self.port, BANNER_TIMEOUT));
+                        let pause = self.pause.min(PROBE_MAX);
+                        *next_at = now + pause;
+                        self.pause = (self.pause * 2).min(RETRY_MAX);
                     }
-                },
+                    let mut greeted = false;
+                    let mut problem = None;
+                    probes.retain_mut(|probe| match probe.advance() {
+                        None => true,
+                        Some(Banner::Ready) => {
+                            greeted = true;
+                            false
+                        }
+                        Some(banner) => {
+                            problem = Some(banner_problem(banner, &self.host, self.port));
+                            false
+                        }
+                    });
+                    if let Some(problem) = problem {
+                        self.last_problem = problem;
+                    }
+                    if !greeted {
+                        return Step::Pending;
+                    }
+                    self.login()
+                }
                 State::Login { child, exit } => {
                     if !exit.has_exited() {
                         return Step::Pending;
@@ -138,7 +176,7 @@ impl SshStage {
                     };
                     match outcome {
                         Ok(()) => State::Ready,
-                        Err(problem) => self.retry(problem, false),
+                        Err(problem) => self.retry(problem),
                     }
                 }
             };
@@ -146,54 +184,55 @@ impl SshStage {
         }
     }
 
-    /// Ends a master login still in flight (the start failed or was interrupted).
-    pub(super) fn abandon(&mut self) {
-        if let State::Login { child, .. } = &mut self.state {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.state = State::Pause(Instant::now());
-    }
-
-    fn login(&self) -> Result<State, String> {
-        let child = self
-            .target
-            .spawn_master(&self.master_log, CONNECT_TIMEOUT)?;
+    /// Starts the master login (dropping any probes still in flight).
+    fn login(&mut self) -> State {
+        let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
+            Ok(child) => child,
+            Err(problem) => return self.retry(problem),
+        };
         match ProcessHandle::from_child(child.id() as i32) {
-            Ok(exit) => Ok(State::Login { child, exit }),
+            Ok(exit) => State::Login { child, exit },
             Err(err) => {
                 let mut child = child;
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(format!("cannot watch ssh: {err}"))
+                self.retry(format!("cannot watch ssh: {err}"))
             }
         }
     }
 
-    /// The pause before the next attempt, or the end of the stage if `problem` is final.
-    fn retry(&mut self, problem: String, at_once: bool) -> State {
+    /// Back to the backoff, or the end of the stage if `problem` is final.
+    fn retry(&mut self, problem: String) -> State {
         if is_fatal(&problem) {
             return State::Refused(problem);
         }
         self.last_problem = problem;
-        let pause = if at_once { Duration::ZERO } else { self.pause };
+        let next_at = Instant::now() + self.pause;
         self.pause = (self.pause * 2).min(RETRY_MAX);
-        State::Pause(Instant::now() + pause)
-    }
-
-    fn banner_problem(&self, banner: Banner) -> String {
-        match banner {
-            Banner::Refused => format!("nothing listens on {}:{}", self.host, self.port),
-            Banner::Timeout => "sshd did not greet in time".into(),
-            _ => "the connection was closed before sshd greeted (sshd not running in the guest?)"
-                .into(),
+        State::Probing {
+            probes: Vec::new(),
+            next_at,
         }
     }
 }
 
+fn banner_problem(banner: Banner, host: &str, port: u16) -> String {
+    match banner {
+        Banner::Refused => format!("nothing listens on {host}:{port}"),
+        Banner::Timeout => "sshd did not greet in time".into(),
+        _ => {
+            "the connection was closed before sshd greeted (sshd not running in the guest?)".into()
+        }
+    }
+}
+
+/// A master login still in flight when the start ends otherwise (failure, Ctrl-C) is ended.
 impl Drop for SshStage {
     fn drop(&mut self) {
-        self.abandon();
+        if let State::Login { child, .. } = &mut self.state {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
