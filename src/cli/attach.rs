@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::raw_terminal::RawTerminal;
 use super::Failure;
 use crate::console::relay::{self, End, Local, Options};
-use crate::lifecycle::cancel::Cancel;
+use crate::runtime::cancel::Cancel;
 
 /// `Ctrl-]`, as in telnet and `virsh console`.
 pub const DETACH_KEY: u8 = 0x1d;

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use super::args::LogArgs;
 use super::{load, Cli, Failure};
-use crate::lifecycle::cancel::Cancel;
-use crate::lifecycle::clean_stream::CleanStream;
-use crate::lifecycle::follow::{Chunk, Follow};
-use crate::lifecycle::log_tail;
+use crate::logs::clean_stream::CleanStream;
+use crate::logs::follow::{Chunk, Follow};
+use crate::logs::log_tail;
+use crate::runtime::cancel::Cancel;
 
 /// Which of a VM's logs.
 #[derive(Debug, Clone, Copy)]

@@ -1,4 +1,4 @@
-//! `qcmdr show VM` (the resolved VM and its exact QEMU command line) and `qcmdr ssh-config`.
+//! `qcmdr show VM`: the resolved VM and its exact QEMU command line.
 
 use std::process::ExitCode;
 
@@ -94,18 +94,5 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
     ] {
         println!("  {key:15} {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn ssh_config(cli: &Cli, names: &[String]) -> Result<ExitCode, Failure> {
-    let ctx = load::context(cli)?;
-    let chosen = load::vms(&ctx, names, false)?;
-    // The private file (used by the wrappers and by `ssh -F`) always matches what is printed.
-    load::prepare_ssh(&ctx)?;
-    let mut project = ctx.project.clone();
-    project
-        .vms
-        .retain(|vm| chosen.iter().any(|c| c.name == vm.name));
-    print!("{}", crate::ssh::config::render(&project, &ctx.state));
     Ok(ExitCode::SUCCESS)
 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::args::StartArgs;
 use super::progress::Progress;
 use super::{cmd_stop, json as json_out, load, style, Cli, Failure};
-use crate::lifecycle::cancel::Cancel;
 use crate::lifecycle::context::Context;
-use crate::lifecycle::parallel;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
+use crate::runtime::cancel::Cancel;
+use crate::runtime::parallel;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;

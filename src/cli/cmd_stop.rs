@@ -7,9 +7,9 @@ use super::args::StopArgs;
 use super::progress::Progress;
 use super::{json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
-use crate::lifecycle::parallel;
 use crate::lifecycle::stop::{self, StopOptions, StopReport};
 use crate::model::Vm;
+use crate::runtime::parallel;
 
 pub fn run(cli: &Cli, args: &StopArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;

@@ -5,16 +5,32 @@
 use std::fs;
 use std::path::Path;
 
-use super::cleanup;
-use super::context::Context;
-use super::events::{Event, Observer};
-use super::ports;
-use super::start::StartError;
+use crate::lifecycle::cleanup;
+use crate::lifecycle::context::Context;
+use crate::lifecycle::events::{Event, Observer};
+use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
-use crate::runtime::lock::{self, VmLock};
+use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
 use crate::runtime::private_dir;
 use crate::runtime::process::{self, Identity};
+
+/// Why a VM may not be launched; nothing was launched and nothing left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum PrelaunchError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(transparent)]
+    PortTaken(#[from] PortTaken),
+    #[error("QEMU binary {binary} not found{hint}")]
+    MissingBinary { binary: String, hint: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// What [`prepare`] found.
 #[derive(Debug)]
@@ -38,7 +54,7 @@ pub fn prepare(
     vm: &Vm,
     purpose: &str,
     observer: &dyn Observer,
-) -> Result<Prelaunch, StartError> {
+) -> Result<Prelaunch, PrelaunchError> {
     let paths = ctx.paths(vm);
     // The socket folder is the VM folder itself unless that path is too long for sockets.
     for dir in [&paths.dir, &paths.socket_dir] {
@@ -64,12 +80,13 @@ pub fn prepare(
     Ok(Prelaunch::Ready { lock, paths, argv })
 }
 
-pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+/// Wraps an I/O error with what was being done, for `map_err`.
+pub fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PrelaunchError {
     let context = context.into();
-    move |source| StartError::Io { context, source }
+    move |source| PrelaunchError::Io { context, source }
 }
 
-fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
+fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
     let path = Path::new(binary);
     let usable = path.is_absolute()
         && fs::metadata(path)
@@ -89,7 +106,7 @@ fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
         ),
         None => " on PATH; install QEMU (Debian: apt-get install qemu-system-x86) or set qemu_bin_dir_fpath".into(),
     };
-    Err(StartError::MissingBinary {
+    Err(PrelaunchError::MissingBinary {
         binary: binary.to_string(),
         hint,
     })
