@@ -3,6 +3,7 @@
 //! parallel.
 pub mod cancel;
 pub mod dir_watch;
+pub mod executable;
 pub mod lock;
 pub mod parallel;
 pub mod paths;

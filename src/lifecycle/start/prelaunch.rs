@@ -2,7 +2,6 @@
 //! VM's lock, find out whether it runs already, clear what a dead run left behind, and check
 //! everything that would otherwise make QEMU fail late (binary, host ports, private folders).
 
-use std::fs;
 use std::path::Path;
 
 use crate::lifecycle::cleanup;
@@ -10,6 +9,7 @@ use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
 use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
+use crate::runtime::executable::is_executable;
 use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
 use crate::runtime::private_dir;
@@ -88,14 +88,7 @@ pub fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Prel
 
 fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
     let path = Path::new(binary);
-    let usable = path.is_absolute()
-        && fs::metadata(path)
-            .map(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-            })
-            .unwrap_or(false);
-    if usable {
+    if path.is_absolute() && is_executable(path) {
         return Ok(());
     }
     let hint = match &ctx.project.qemu_bin_dir {
