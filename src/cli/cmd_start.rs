@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use super::args::StartArgs;
 use super::progress::Progress;
-use super::{cmd_stop, json as json_out, load, style, Cli, Failure};
+use super::{cmd_stop, interrupt, json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
-use crate::runtime::cancel::Cancel;
 use crate::runtime::parallel;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
@@ -35,11 +34,8 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
         keep_running: args.keep_running,
         no_sync: args.no_sync,
     };
-    let cancel = Cancel::new()?;
-    let on_signal = cancel.clone();
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU it was starting.
-    ctrlc::set_handler(move || on_signal.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    let cancel = interrupt::cancel_on_signal()?;
     let progress = Progress::new(cli.quiet || args.json.json);
     let results: Vec<(&Vm, Result<StartReport, StartError>)> = parallel::each(vms, |vm| {
         let result = start::start(ctx, vm, &options, &progress, &cancel);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::args::SyncCommand;
-use super::{json as json_out, load, style, Cli, Failure};
+use super::{interrupt, json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::state_of;
 use crate::model::Vm;
@@ -167,10 +167,7 @@ fn watch(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
     let vm = with_entries(&ctx, name)?;
     let qemu = running_qemu(&ctx, vm)?;
     load::prepare_ssh(&ctx)?;
-    let watch = Watch::new(&ctx.state, vm, qemu)?;
-    let interrupt = watch.interrupter();
-    ctrlc::set_handler(move || interrupt.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    let watch = Watch::new(&ctx.state, vm, qemu, interrupt::cancel_on_signal()?)?;
     let say = |line: String| {
         if !cli.quiet {
             eprintln!("{}: {line}", vm.name);

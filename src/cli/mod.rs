@@ -20,6 +20,7 @@ mod cmd_stop;
 mod cmd_sync;
 mod complete;
 mod exit;
+mod interrupt;
 mod json;
 mod load;
 mod progress;

@@ -18,6 +18,19 @@ use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
 /// Longest wait for a dying process's remaining threads (normally milliseconds).
 const ZOMBIE_SETTLE: Duration = Duration::from_secs(2);
+/// QEMU handles SIGTERM as a clean quit (flushing disks, unlinking its files); it gets this
+/// long before SIGKILL, and SIGKILL this long to take effect.
+pub const SIGTERM_GRACE: Duration = Duration::from_secs(5);
+pub const SIGKILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How [`ProcessHandle::terminate`] ended the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminated {
+    BySigterm,
+    BySigkill,
+    /// Still there after SIGKILL: stuck in the kernel (state D).
+    Survived,
+}
 
 /// A process watched and signalled through a pidfd: a verified QEMU, or a child of ours.
 #[derive(Debug)]
@@ -129,6 +142,22 @@ impl ProcessHandle {
         match pidfd_send_signal(&self.pidfd, signal) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// SIGTERM, a wait of [`SIGTERM_GRACE`], then SIGKILL if it still runs; `before_kill` is
+    /// called right before the SIGKILL (to say so).
+    pub fn terminate(&self, before_kill: impl FnOnce()) -> Terminated {
+        let _ = self.signal(Signal::TERM);
+        if self.wait_exit(SIGTERM_GRACE) {
+            return Terminated::BySigterm;
+        }
+        before_kill();
+        let _ = self.signal(Signal::KILL);
+        if self.wait_exit(SIGKILL_GRACE) {
+            Terminated::BySigkill
+        } else {
+            Terminated::Survived
         }
     }
 

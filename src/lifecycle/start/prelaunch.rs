@@ -6,14 +6,14 @@ use std::path::Path;
 
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
-use crate::lifecycle::events::{Event, Observer};
+use crate::lifecycle::events::Observer;
 use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
 use crate::runtime::executable::is_executable;
 use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
 use crate::runtime::private_dir;
-use crate::runtime::process::{self, Identity};
+use crate::runtime::process::Identity;
 
 /// Why a VM may not be launched; nothing was launched and nothing left behind.
 #[derive(Debug, thiserror::Error)]
@@ -61,18 +61,10 @@ pub fn prepare(
         private_dir::ensure(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     }
     let lock = lock::acquire(&paths.lock, purpose)?;
-    match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
-        Identity::Running(running) => return Ok(Prelaunch::Running { pid: running.pid() }),
-        Identity::Stale { reason, .. } => {
-            observer.event(
-                &vm.name,
-                Event::Notice(format!("removed a stale pidfile: {reason}")),
-            );
-            cleanup::remove_runtime_files(&paths);
-            // A master left from the crashed run would otherwise linger on the old connection.
-            ctx.ssh_target(vm).close_master();
-        }
-        Identity::NotRunning => cleanup::remove_runtime_files(&paths),
+    let identity =
+        cleanup::identify_clearing(ctx, vm, observer).map_err(io_err("cannot read the pidfile"))?;
+    if let Identity::Running(running) = identity {
+        return Ok(Prelaunch::Running { pid: running.pid() });
     }
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;

@@ -247,14 +247,9 @@ impl Run<'_> {
         }))
     }
 
-    /// QEMU is our child here: SIGTERM lets it flush and unlink; SIGKILL if it hangs.
+    /// QEMU is our child here: once it is gone, reap it.
     fn kill(&mut self) {
-        use rustix::process::Signal;
-        let _ = self.process.signal(Signal::TERM);
-        if !self.process.wait_exit(Duration::from_secs(3)) {
-            let _ = self.process.signal(Signal::KILL);
-            self.process.wait_exit(Duration::from_secs(5));
-        }
+        self.process.terminate(|| {});
         let _ = self.child.wait();
     }
 }
