@@ -23,6 +23,7 @@ mod exit;
 mod interrupt;
 mod json;
 mod load;
+mod per_vm;
 mod progress;
 mod qmp_session;
 mod raw_terminal;
