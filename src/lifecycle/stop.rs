@@ -14,6 +14,7 @@ use super::context::Context;
 use super::events::{Event, Observer};
 use crate::model::Vm;
 use crate::qemu::qmp::Qmp;
+use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::lock::{self, LockError};
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{Identity, ProcessHandle, Terminated};
@@ -182,10 +183,12 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     command
         .stdout(out)
         .stderr(err.map(Stdio::from).unwrap_or_else(Stdio::null));
-    let Ok(mut ssh) = command.spawn() else {
+    let Ok(ssh) = command.spawn() else {
         return false;
     };
-    let ended = match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
+    let mut ssh = KillOnDrop(ssh);
+    // The ssh is killed (if still there) and reaped on the way out.
+    match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
         Either::First => true,
         Either::Second => {
             let _ = ssh.wait();
@@ -197,10 +200,7 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
             }
         }
         Either::Neither => false,
-    };
-    let _ = ssh.kill();
-    let _ = ssh.wait();
-    ended
+    }
 }
 
 /// Printed by the guest right before it runs `poweroff`.

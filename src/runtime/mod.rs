@@ -4,6 +4,7 @@
 pub mod cancel;
 pub mod dir_watch;
 pub mod executable;
+pub mod kill_on_drop;
 pub mod lock;
 pub mod parallel;
 pub mod paths;

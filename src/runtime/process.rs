@@ -249,15 +249,8 @@ pub fn remove_files<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::kill_on_drop::KillOnDrop;
     use std::process::{Command, Stdio};
-
-    struct Reaped(std::process::Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 
     #[test]
     fn missing_pidfile_means_not_running() {
@@ -272,7 +265,7 @@ mod tests {
     fn unrelated_live_process_is_stale_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("qemu.pid");
-        let child = Reaped(Command::new("sleep").arg("30").spawn().unwrap());
+        let child = KillOnDrop(Command::new("sleep").arg("30").spawn().unwrap());
         fs::write(&pidfile, format!("{}\n", child.0.id())).unwrap();
         match identify(&pidfile).unwrap() {
             Identity::Stale { pid, reason } => {
