@@ -247,3 +247,107 @@ fn is_fatal(problem: &str) -> bool {
     .iter()
     .any(|needle| problem.contains(needle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn refusals_are_final_and_dropped_connections_are_retried() {
+        assert!(is_fatal("root@127.0.0.1: Permission denied (publickey)."));
+        assert!(is_fatal("Host key verification failed."));
+        assert!(!is_fatal(
+            "kex_exchange_identification: read: Connection reset by peer"
+        ));
+        assert!(!is_fatal("Connection closed by 127.0.0.1 port 2222"));
+        assert!(!is_fatal(
+            "ssh: connect to host 127.0.0.1 port 2222: Connection refused"
+        ));
+    }
+
+    /// A server that greets like sshd and then hangs up: every master login fails in a way
+    /// that can pass, so the stage must go back to probing and try again, never block, and
+    /// leave no `ssh` behind.
+    #[test]
+    fn a_greeting_server_that_hangs_up_is_retried_with_real_ssh() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+            }
+        });
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host fake\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  \
+                 ControlPath {}/%C\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("ssh-master.log");
+        let mut stage = SshStage::new(
+            SshTarget::new(&config, "fake"),
+            "127.0.0.1",
+            port,
+            true,
+            log.clone(),
+        );
+        let until = Instant::now() + Duration::from_secs(4);
+        let mut logins = std::collections::HashSet::new();
+        while Instant::now() < until {
+            let step_started = Instant::now();
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            assert!(
+                step_started.elapsed() < Duration::from_millis(500),
+                "advance blocked"
+            );
+            if let State::Login { child, .. } = &stage.state {
+                logins.insert(child.id());
+            }
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let wake = stage.wake_at().unwrap_or(until).min(until);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
+        }
+        assert!(
+            logins.len() >= 2,
+            "the master login was retried ({} attempts): {}",
+            logins.len(),
+            stage.last_problem
+        );
+        assert!(
+            accepted.load(Ordering::SeqCst) >= 4,
+            "probes and logins connected"
+        );
+        // ssh's own words ("Connection closed by 127.0.0.1 port N", "... Broken pipe").
+        assert!(
+            stage.last_problem.contains(&format!("port {port}")) && !is_fatal(&stage.last_problem),
+            "{}",
+            stage.last_problem
+        );
+        let ssh_pid = match &stage.state {
+            State::Login { child, .. } => Some(child.id()),
+            _ => None,
+        };
+        drop(stage);
+        if let Some(pid) = ssh_pid {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(stat.is_empty(), "ssh {pid} outlived the stage: {stat}");
+        }
+    }
+}
