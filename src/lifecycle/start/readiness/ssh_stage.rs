@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use rustix::event::PollFlags;
 
 use super::ssh_probe::{Banner, BannerProbe};
+use crate::error_chain::chain;
 use crate::runtime::process::ProcessHandle;
-use crate::ssh::master::SshTarget;
+use crate::ssh::master::{MasterError, SshTarget};
 
 /// Backoff: the first pause, and the longest between master logins (each costs an `ssh`
 /// process and guest CPU) and between banner probes. A probe is a TCP connect: before the
@@ -170,13 +171,12 @@ impl SshStage {
                     if !exit.has_exited() {
                         return Step::Pending;
                     }
-                    let outcome = match child.wait() {
-                        Ok(status) => SshTarget::master_outcome(status, &self.master_log),
-                        Err(err) => Err(format!("cannot wait for ssh: {err}")),
-                    };
-                    match outcome {
-                        Ok(()) => State::Ready,
-                        Err(problem) => self.retry(problem),
+                    match child.wait() {
+                        Ok(status) => match SshTarget::master_outcome(status, &self.master_log) {
+                            Ok(()) => State::Ready,
+                            Err(err) => self.retry(err),
+                        },
+                        Err(err) => self.retry_after(format!("cannot wait for ssh: {err}")),
                     }
                 }
             };
@@ -188,7 +188,7 @@ impl SshStage {
     fn login(&mut self) -> State {
         let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
             Ok(child) => child,
-            Err(problem) => return self.retry(problem),
+            Err(err) => return self.retry(err),
         };
         match ProcessHandle::from_child(child.id() as i32) {
             Ok(exit) => State::Login { child, exit },
@@ -196,16 +196,21 @@ impl SshStage {
                 let mut child = child;
                 let _ = child.kill();
                 let _ = child.wait();
-                self.retry(format!("cannot watch ssh: {err}"))
+                self.retry_after(format!("cannot watch ssh: {err}"))
             }
         }
     }
 
-    /// Back to the backoff, or the end of the stage if `problem` is final.
-    fn retry(&mut self, problem: String) -> State {
-        if is_fatal(&problem) {
-            return State::Refused(problem);
+    /// The end of the stage if sshd turned the login away, else back to the backoff.
+    fn retry(&mut self, err: MasterError) -> State {
+        match err {
+            MasterError::Refused { said } => State::Refused(said),
+            other => self.retry_after(chain(&other)),
         }
+    }
+
+    /// Back to the backoff after a failure that can pass.
+    fn retry_after(&mut self, problem: String) -> State {
         self.last_problem = problem;
         let next_at = Instant::now() + self.pause;
         self.pause = (self.pause * 2).min(RETRY_MAX);
@@ -236,18 +241,6 @@ impl Drop for SshStage {
     }
 }
 
-/// Failures that retrying cannot fix.
-fn is_fatal(problem: &str) -> bool {
-    [
-        "Permission denied",
-        "Host key verification failed",
-        "no such identity",
-        "Bad configuration",
-    ]
-    .iter()
-    .any(|needle| problem.contains(needle))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,19 +248,6 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-
-    #[test]
-    fn refusals_are_final_and_dropped_connections_are_retried() {
-        assert!(is_fatal("root@127.0.0.1: Permission denied (publickey)."));
-        assert!(is_fatal("Host key verification failed."));
-        assert!(!is_fatal(
-            "kex_exchange_identification: read: Connection reset by peer"
-        ));
-        assert!(!is_fatal("Connection closed by 127.0.0.1 port 2222"));
-        assert!(!is_fatal(
-            "ssh: connect to host 127.0.0.1 port 2222: Connection refused"
-        ));
-    }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
     /// that can pass, so the stage must go back to probing and try again, never block, and
@@ -336,7 +316,7 @@ mod tests {
         );
         // ssh's own words ("Connection closed by 127.0.0.1 port N", "... Broken pipe").
         assert!(
-            stage.last_problem.contains(&format!("port {port}")) && !is_fatal(&stage.last_problem),
+            stage.last_problem.contains(&format!("port {port}")),
             "{}",
             stage.last_problem
         );
