@@ -314,14 +314,18 @@ chmod 0755 "$R/init"
 cat >"$R/sbin/qcmdr-getty" <<'EOF'
 #!/bin/sh
 read -r cmdline </proc/cmdline
-# qcmdr.sshdelay=N: sshd starts N seconds after the (first) getty, in its own session so
-# that the getty's hangup of ttyS0 cannot reach it.
+# qcmdr.sshdelay=N: sshd starts N seconds after the (first) getty, in its own session and
+# ignoring SIGHUP from the start, so that the getty's hangup of ttyS0 (which may come before
+# setsid ran) cannot end it.
 for word in $cmdline; do
     case $word in
     qcmdr.sshdelay=*)
         if [ ! -e /run/qcmdr-sshdelay ]; then
             : >/run/qcmdr-sshdelay
-            (setsid sh -c "sleep ${word#*=}; exec /sbin/qcmdr-sshd" </dev/null >/dev/null 2>&1 &)
+            (
+                trap '' HUP
+                setsid sh -c "sleep ${word#*=}; exec /sbin/qcmdr-sshd" </dev/null >/dev/null 2>&1 &
+            )
         fi
         ;;
     esac
