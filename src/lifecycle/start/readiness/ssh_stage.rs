@@ -1,18 +1,19 @@
 //! The SSH side of the readiness race as a state machine that never blocks: banner probes on
 //! a short backoff until sshd greets, then the master login as a child process. It hands the
-//! readiness loop one descriptor to poll (the probe's socket or the login's pidfd) and the
+//! readiness loop the descriptors to poll (the probes' sockets or the login's pidfd) and the
 //! time it next wants to act, so it runs in the same `poll` as the login watch while the
-//! guest is still booting.
+//! guest is still booting. A login still running when the stage is dropped (the start failed
+//! or was interrupted) is killed.
 
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 
 use super::ssh_probe::{Banner, BannerProbe};
 use crate::error_chain::chain;
+use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::master::{MasterError, SshTarget};
 
@@ -56,7 +57,7 @@ enum State {
     },
     /// The master login runs; its `ssh` exits when it has logged in or failed.
     Login {
-        child: Child,
+        child: KillOnDrop,
         exit: ProcessHandle,
     },
     Ready,
@@ -187,17 +188,12 @@ impl SshStage {
     /// Starts the master login (dropping any probes still in flight).
     fn login(&mut self) -> State {
         let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
-            Ok(child) => child,
+            Ok(child) => KillOnDrop(child),
             Err(err) => return self.retry(err),
         };
         match ProcessHandle::from_child(child.id() as i32) {
             Ok(exit) => State::Login { child, exit },
-            Err(err) => {
-                let mut child = child;
-                let _ = child.kill();
-                let _ = child.wait();
-                self.retry_after(format!("cannot watch ssh: {err}"))
-            }
+            Err(err) => self.retry_after(format!("cannot watch ssh: {err}")),
         }
     }
 
@@ -227,16 +223,6 @@ fn banner_problem(banner: Banner, host: &str, port: u16) -> String {
         Banner::Timeout => "sshd did not greet in time".into(),
         _ => {
             "the connection was closed before sshd greeted (sshd not running in the guest?)".into()
-        }
-    }
-}
-
-/// A master login still in flight when the start ends otherwise (failure, Ctrl-C) is ended.
-impl Drop for SshStage {
-    fn drop(&mut self) {
-        if let State::Login { child, .. } = &mut self.state {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
