@@ -17,17 +17,19 @@ use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::master::{MasterError, SshTarget};
 
-/// Backoff: the first pause, and the longest between master logins (each costs an `ssh`
-/// process and guest CPU) and between banner probes. A probe is a TCP connect: before the
-/// guest's network is up QEMU's user network holds it without passing anything on, after
-/// that the guest's kernel answers it, and only once sshd listens does the guest fork for
-/// it; so probes are started more often than logins, which puts sshd's first greeting
-/// within `PROBE_MAX` of its start.
+/// Backoff between attempts: from the first pause up to the longest. Master logins (each an
+/// `ssh` process and a key exchange in the guest) and banner probes while the guest has not
+/// answered any probe yet follow it all the way.
 const RETRY_FIRST: Duration = Duration::from_millis(25);
 const RETRY_MAX: Duration = Duration::from_millis(400);
+/// Longest pause between banner probes once the guest's kernel has answered one (a reset: the
+/// network is up, sshd not yet). Such probes cost the guest next to nothing, and they put
+/// sshd's first greeting within this much of its start. Before that answer they are not
+/// cheap: QEMU's user network holds a connection the guest cannot take yet and replays it
+/// once the guest's network is up, so every probe made then reaches sshd later and costs it
+/// a fork; hence the slower cadence until then.
 const PROBE_MAX: Duration = Duration::from_millis(100);
-/// Probes kept in flight at once; a newer one replaces the oldest (a connection made before
-/// the guest's network was up is the one least likely to be answered).
+/// Probes kept in flight at once; a newer one replaces the oldest.
 const PROBES_IN_FLIGHT: usize = 4;
 /// Bound of ssh's own connect when opening the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -74,6 +76,8 @@ pub(super) struct SshStage {
     master_log: PathBuf,
     state: State,
     pause: Duration,
+    /// Whether the guest has answered a probe (a reset or a greeting): its network is up.
+    answered: bool,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
 }
@@ -99,6 +103,7 @@ impl SshStage {
                 next_at: Instant::now(),
             },
             pause: RETRY_FIRST,
+            answered: false,
             last_problem: "no attempt finished yet".into(),
         }
     }
@@ -143,7 +148,11 @@ impl SshStage {
                             probes.remove(0);
                         }
                         probes.push(BannerProbe::start(&self.host, self.port, BANNER_TIMEOUT));
-                        let pause = self.pause.min(PROBE_MAX);
+                        let pause = if self.answered {
+                            self.pause.min(PROBE_MAX)
+                        } else {
+                            self.pause
+                        };
                         *next_at = now + pause;
                         self.pause = (self.pause * 2).min(RETRY_MAX);
                     }
@@ -156,12 +165,16 @@ impl SshStage {
                             false
                         }
                         Some(banner) => {
-                            problem = Some(banner_problem(banner, &self.host, self.port));
+                            problem = Some(banner);
                             false
                         }
                     });
-                    if let Some(problem) = problem {
-                        self.last_problem = problem;
+                    if let Some(banner) = problem {
+                        if banner == Banner::Closed && !self.answered {
+                            self.answered = true;
+                            *next_at = (*next_at).min(Instant::now() + PROBE_MAX);
+                        }
+                        self.last_problem = banner_problem(banner, &self.host, self.port);
                     }
                     if !greeted {
                         return Step::Pending;
