@@ -189,7 +189,7 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     // guest first says it took the order; ssh's output goes to a file, never to a pipe that a
     // multiplexing master could hold open.
     let transcript = ctx.paths(vm).dir.join("stop-ssh.log");
-    let Ok(out) = std::fs::File::create(&transcript) else {
+    let Ok(out) = crate::runtime::private_file::create_fresh(&transcript) else {
         return false;
     };
     let err = out.try_clone().ok();

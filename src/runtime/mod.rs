@@ -3,4 +3,6 @@ pub mod lock;
 pub mod paths;
 pub mod poll_until;
 pub mod private_dir;
+pub mod private_file;
 pub mod process;
+pub mod same_file;

@@ -48,8 +48,8 @@ pub fn render(project: &Project, state: &StateDir) -> String {
 /// Renders and stores the file (0600) in the state dir, creating the state dir and the
 /// ControlPath folder (both 0700). Rewrites only on change. Returns the file's path.
 pub fn write(project: &Project, state: &StateDir) -> io::Result<PathBuf> {
-    private_dir::ensure(state.root())?;
-    private_dir::ensure(&state.control_dir())?;
+    private_dir::ensure(state, state.root())?;
+    private_dir::ensure(state, &state.control_dir())?;
     let path = state.ssh_config();
     write_if_changed(&path, render(project, state).as_bytes(), 0o600)?;
     Ok(path)

@@ -5,7 +5,6 @@
 //! file: a master forked by `ControlMaster auto` keeps the stderr pipe it inherited, which
 //! would block any caller that reads that pipe until `ControlPersist` runs out.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -54,8 +53,8 @@ impl SshTarget {
     /// failed (Err with ssh's last words, also kept in `log`).
     pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), String> {
         self.clear_stale_master();
-        let log_file =
-            File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let log_file = crate::runtime::private_file::create_fresh(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let status = self
             .command()
             .args([

@@ -37,10 +37,9 @@ impl Mutagen {
         let mutagen = Self::find(state)?;
         crate::ssh::prepare(project, state)
             .map_err(SyncError::io("cannot write the private SSH setup"))?;
-        crate::runtime::private_dir::ensure(&mutagen.data_dir).map_err(SyncError::io(format!(
-            "cannot create {}",
-            mutagen.data_dir.display()
-        )))?;
+        crate::runtime::private_dir::ensure(state, &mutagen.data_dir).map_err(SyncError::io(
+            format!("cannot create {}", mutagen.data_dir.display()),
+        ))?;
         Ok(mutagen)
     }
 

@@ -105,7 +105,8 @@ pub fn open(
     entries: &[(usize, &SyncSpec)],
 ) -> Result<(), SyncError> {
     let marker = marker(state, &vm.name);
-    std::fs::write(&marker, b"")
+    crate::runtime::private_file::create_fresh(&marker)
+        .map(drop)
         .map_err(SyncError::io(format!("cannot write {}", marker.display())))?;
     terminate(mutagen, &vm.name)?;
     let created = entries.iter().try_for_each(|(index, spec)| {
