@@ -120,6 +120,7 @@ fn cross_checks(report: &mut Report, facts: &[vm::Facts]) {
                 );
             }
         }
+        ssh_port_clashes(&mut scope, vm, earlier);
         for fwd in &vm.forwards {
             let clash = earlier
                 .iter()
@@ -134,6 +135,43 @@ fn cross_checks(report: &mut Report, facts: &[vm::Facts]) {
                         other.scope
                     ),
                 );
+            }
+        }
+    }
+}
+
+/// A host port one VM forwards that is another VM's SSH `Port` on this host: ssh to that
+/// VM would reach the wrong guest (or fail to connect while the other one runs). Reported on
+/// the later VM of the pair, unless the clash is already reported as a shared SSH endpoint
+/// or a shared forward.
+fn ssh_port_clashes(scope: &mut Scope<'_>, vm: &vm::Facts, earlier: &[vm::Facts]) {
+    for other in earlier {
+        for (forwarder, ssh_owner, path) in [(vm, other, "args"), (other, vm, "ssh.Port")] {
+            let Some((host, port)) = &ssh_owner.ssh else {
+                continue;
+            };
+            if !hostfwd::is_local_host(host) || forwarder.ssh == ssh_owner.ssh {
+                continue;
+            }
+            let forwarded = forwarder.forwards.iter().any(|fwd| {
+                fwd.protocol == crate::model::Protocol::Tcp
+                    && fwd.host_port == *port
+                    && hostfwd::binds_locally(&fwd.host_addr)
+            });
+            let owner_forwards_it = ssh_owner.forwards.iter().any(|fwd| fwd.host_port == *port);
+            if forwarded && !owner_forwards_it {
+                let what = if path == "args" {
+                    format!(
+                        "hostfwd host port {port} (tcp) is the SSH Port of {}",
+                        other.scope
+                    )
+                } else {
+                    format!(
+                        "{port} is a hostfwd host port of {}, so ssh would reach that VM",
+                        other.scope
+                    )
+                };
+                scope.problem(path, what);
             }
         }
     }

@@ -172,7 +172,7 @@ fn path_len(path: &Path) -> usize {
 }
 
 /// Stable across runs and builds (unlike `DefaultHasher`), which the socket folder names need.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in bytes {
         hash ^= u64::from(*byte);

@@ -11,6 +11,7 @@
 pub mod entry;
 mod error;
 pub mod mutagen;
+pub mod mutagen_names;
 pub mod rsync;
 pub mod rsync_record;
 pub mod sessions;
