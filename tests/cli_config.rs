@@ -187,15 +187,46 @@ fn unknown_vm_lists_the_configured_ones() {
 }
 
 #[test]
-fn ssh_config_prints_vm_blocks_before_host_star() {
+fn ssh_config_export_scopes_every_option_to_the_vm_blocks() {
     let dir = project(GOOD);
     let run = qcmdr(dir.path(), &["ssh-config"]);
     assert_eq!(run.code, 0, "{run}");
     let alpha = run.stdout.find("Host alpha").unwrap();
     let beta = run.stdout.find("Host beta").unwrap();
-    let star = run.stdout.find("Host *").unwrap();
-    assert!(alpha < beta && beta < star, "{run}");
+    assert!(alpha < beta, "{run}");
+    assert!(!run.stdout.contains("Host *"), "{run}");
     assert!(run.stdout.contains("ControlMaster auto"));
+    // Pasted into a user's config, it leaves every other host as it was.
+    let exported = dir.path().join("exported");
+    fs::write(&exported, &run.stdout).unwrap();
+    let empty = dir.path().join("empty");
+    fs::write(&empty, "").unwrap();
+    let ssh_g = |file: &std::path::Path, host: &str| {
+        let out = Command::new("ssh")
+            .args(["-G", "-F"])
+            .arg(file)
+            .arg(host)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        ssh_g(&exported, "some-other-host"),
+        ssh_g(&empty, "some-other-host")
+    );
+    let alpha_seen = ssh_g(&exported, "alpha");
+    for line in [
+        "stricthostkeychecking false",
+        "serveraliveinterval 5",
+        "port 2201",
+    ] {
+        assert!(
+            alpha_seen.lines().any(|l| l == line),
+            "{line}: {alpha_seen}"
+        );
+    }
     let only = qcmdr(dir.path(), &["ssh-config", "beta"]);
     assert!(
         !only.stdout.contains("Host alpha") && only.stdout.contains("Host beta"),

@@ -106,6 +106,9 @@ pub fn ssh_config(cli: &Cli, names: &[String]) -> Result<ExitCode, Failure> {
     project
         .vms
         .retain(|vm| chosen.iter().any(|c| c.name == vm.name));
-    print!("{}", crate::ssh::config::render(&project, &ctx.state));
+    print!(
+        "{}",
+        crate::ssh::config::render_export(&project, &ctx.state)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ pub mod log_tail;
 pub mod login_watch;
 pub mod parallel;
 pub mod ports;
+pub mod preflight;
 pub mod prelaunch;
 mod readiness;
 pub mod ssh_probe;

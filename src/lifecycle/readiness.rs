@@ -17,6 +17,7 @@ use super::ssh_probe::{self, Banner};
 use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LINES};
 use super::{cleanup, log_tail};
 use crate::model::Vm;
+use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
@@ -75,13 +76,14 @@ impl Run<'_> {
             self.begin(Stage::Login);
             let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
             while !login.check() {
-                let what = format!(
-                    "no login prompt ({:?}) on the serial console within {:.0} s",
+                let mut what = format!(
+                    "no login prompt ({:?}) on the serial console within {}",
                     self.vm.login_pattern,
-                    login_deadline
-                        .saturating_duration_since(launched)
-                        .as_secs_f64()
+                    self.bound_text(overall, "login_timeout", self.vm.login_timeout)
                 );
+                if let Some(full) = free_space::full_hint(&self.paths.serial_log) {
+                    what = format!("{what}: {full}");
+                }
                 self.wake_or_fail(login_deadline, &what)?;
             }
             self.stage_done(Stage::Login);
@@ -90,7 +92,7 @@ impl Run<'_> {
         if self.vm.wait_for.ssh() {
             self.begin(Stage::Ssh);
             let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
-            self.wait_ssh(deadline)?;
+            self.wait_ssh(deadline, overall)?;
             self.stage_done(Stage::Ssh);
         }
 
@@ -103,7 +105,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
+    /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
+    fn bound_text(&self, overall: Option<Instant>, key: &str, configured: Duration) -> String {
+        match (overall, self.options.timeout) {
+            (Some(_), Some(timeout)) => format!("{} s (--timeout)", seconds(timeout)),
+            _ => format!("{} s ({key})", seconds(configured)),
+        }
+    }
+
+    fn wait_ssh(&mut self, deadline: Instant, overall: Option<Instant>) -> Result<(), NotReady> {
         let target = self.ctx.ssh_target(self.vm);
         let use_banner = ssh_probe::applies_to(&self.ctx.project, self.vm);
         let master_log = self.paths.dir.join("ssh-master.log");
@@ -142,8 +152,8 @@ impl Run<'_> {
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
                 _ if Instant::now() >= deadline => {
                     return Err(NotReady::Other(format!(
-                        "SSH not ready within {:.0} s: {last_problem}",
-                        self.vm.ssh_timeout.as_secs_f64()
+                        "SSH not ready within {}: {last_problem}",
+                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout)
                     )))
                 }
                 _ => {}
@@ -261,14 +271,49 @@ impl Run<'_> {
     }
 }
 
-/// Failures that retrying cannot fix.
+/// `15`, `2.5`: seconds as the user wrote them.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+/// Failures that retrying cannot fix. ssh words a bad config both as "Bad configuration
+/// option" and as "terminating, N bad configuration options".
 fn is_fatal_ssh(problem: &str) -> bool {
+    let problem = problem.to_ascii_lowercase();
     [
-        "Permission denied",
-        "Host key verification failed",
+        "permission denied",
+        "host key verification failed",
         "no such identity",
-        "Bad configuration",
+        "bad configuration option",
+        "bad owner or permissions",
     ]
     .iter()
     .any(|needle| problem.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_of_a_bad_config_are_fatal() {
+        assert!(is_fatal_ssh(
+            "/x/ssh_config: terminating, 1 bad configuration options"
+        ));
+        assert!(is_fatal_ssh(
+            "/x/ssh_config line 3: Bad configuration option: foo"
+        ));
+        assert!(!is_fatal_ssh("Connection refused"));
+    }
+
+    #[test]
+    fn seconds_read_as_written() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
+    }
 }

@@ -71,6 +71,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// This machine cannot finish starting the VM; nothing was launched.
+    #[error("{0}; nothing was launched")]
+    Preflight(String),
     /// QEMU was launched but the VM did not come up.
     #[error("{}", .0.reason)]
     NotReady(Box<Failure>),
@@ -117,6 +120,13 @@ pub fn start(
     }
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
+    super::preflight::before_launch(ctx, vm, options)?;
+    if options.no_sync {
+        // A crashed run's sessions would keep syncing into whatever answers on that port.
+        if let Err(err) = crate::sync::end_leftovers(&ctx.project, &ctx.state, vm) {
+            observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
+        }
+    }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
 

@@ -14,7 +14,7 @@ use super::cleanup;
 use super::context::Context;
 use super::events::{Event, Observer};
 use crate::model::Vm;
-use crate::qemu::qmp::Qmp;
+use crate::qemu::qmp::{Qmp, QmpError, GREETING};
 use crate::runtime::lock::{self, LockError};
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{self, Identity, ProcessHandle};
@@ -164,8 +164,10 @@ fn shut_down(
             return Ok(StopStep::SshPoweroff);
         }
         say("sending ACPI power-down over QMP".into());
-        if acpi_powerdown(ctx, vm, qemu, graceful) {
-            return Ok(StopStep::AcpiPowerdown);
+        match acpi_powerdown(ctx, vm, qemu, graceful) {
+            Ok(true) => return Ok(StopStep::AcpiPowerdown),
+            Ok(false) => {}
+            Err(skipped) => say(format!("ACPI power-down skipped: {skipped}")),
         }
     }
     say("sending SIGTERM to QEMU".into());
@@ -245,14 +247,26 @@ fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
     }
 }
 
-/// True if QEMU ended within `graceful` after an ACPI power-button press.
-fn acpi_powerdown(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration) -> bool {
+/// Whether QEMU ended within `graceful` after an ACPI power-button press; `Err` says why the
+/// button could not be pressed at all.
+fn acpi_powerdown(
+    ctx: &Context,
+    vm: &Vm,
+    qemu: &ProcessHandle,
+    graceful: Duration,
+) -> Result<bool, String> {
     let paths = ctx.paths(vm);
-    let Ok(mut qmp) = Qmp::connect(&paths.qmp_socket, QMP_CONNECT) else {
-        return false;
-    };
-    if qmp.execute("system_powerdown", None).is_err() {
-        return false;
-    }
-    qemu.wait_exit(graceful)
+    let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_CONNECT).map_err(|err| match err {
+        // QEMU serves one QMP client at a time and leaves the next one waiting in silence.
+        QmpError::Timeout { command, .. } if command == GREETING => format!(
+            "another client holds the QMP socket {} (no greeting within {} s; QEMU serves \
+             one QMP client at a time)",
+            paths.qmp_socket.display(),
+            QMP_CONNECT.as_secs()
+        ),
+        other => other.to_string(),
+    })?;
+    qmp.execute("system_powerdown", None)
+        .map_err(|err| err.to_string())?;
+    Ok(qemu.wait_exit(graceful))
 }

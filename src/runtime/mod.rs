@@ -1,4 +1,6 @@
 //! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
+pub mod bounded_output;
+pub mod free_space;
 pub mod lock;
 pub mod paths;
 pub mod poll_until;

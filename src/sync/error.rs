@@ -28,6 +28,9 @@ pub enum SyncError {
     /// A helper (mutagen, rsync, ssh) ran and failed; `said` is its own explanation.
     #[error("`{command}` failed: {said}")]
     Tool { command: String, said: String },
+    /// A helper ran past the bound of one call and was stopped.
+    #[error("`{command}` did not finish within {seconds} s and was stopped (the bound of one sync call; set QCMDR_SYNC_TIMEOUT=SECONDS to change it)")]
+    TimedOut { command: String, seconds: u64 },
     #[error("{context}: {source}")]
     Io {
         context: String,

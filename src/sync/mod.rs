@@ -103,6 +103,12 @@ pub fn before_stop(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), S
     sessions::close(&mutagen, state, &vm.name)
 }
 
+/// For a start without sync: ends the Mutagen sessions an earlier run of the VM left behind
+/// (a crash, a killed qcmdr), if it may have any.
+pub fn end_leftovers(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
+    before_stop(project, state, vm)
+}
+
 /// After a VM stopped: stops Mutagen's private daemon once no VM of the state dir runs.
 pub fn after_stop(project: &Project, state: &StateDir) -> Result<(), SyncError> {
     let _ = project;

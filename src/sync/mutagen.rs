@@ -64,10 +64,9 @@ impl Mutagen {
                 .collect();
             format!("mutagen {}", words.join(" "))
         };
-        let output = self.command(args).output().map_err(SyncError::io(format!(
-            "cannot run {}",
-            self.binary.display()
-        )))?;
+        let output = tool::run_bounded(&mut self.command(args), shown)?.map_err(SyncError::io(
+            format!("cannot run {}", self.binary.display()),
+        ))?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
