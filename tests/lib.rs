@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod cli_harden;
 mod vm_boot;
 mod vm_lifecycle;
 mod vm_ops;
