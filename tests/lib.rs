@@ -6,6 +6,7 @@ mod support;
 mod cli_config;
 mod cli_harden;
 mod vm_boot;
+mod vm_harden;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_sync;
