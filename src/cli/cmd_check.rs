@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::{load, style, Cli, Failure};
-use crate::lifecycle::preflight;
+use crate::lifecycle::start::preflight;
 
 pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;

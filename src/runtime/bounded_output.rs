@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
+use super::kill_on_drop::KillOnDrop;
 use super::process::ProcessHandle;
 
 /// How long the output pipes may stay open after the helper ended (a grandchild that
@@ -27,16 +28,15 @@ pub fn output(command: &mut Command, limit: Duration) -> io::Result<Option<Outpu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = command.spawn()?;
+    let mut child = KillOnDrop(command.spawn()?);
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let watched = ProcessHandle::from_child(child.id() as i32)?;
     if !watched.wait_exit(limit) {
+        // The helper's own children (ssh) first; the guard then kills and reaps the helper.
         if let Some(group) = Pid::from_raw(child.id() as i32) {
             let _ = kill_process_group(group, Signal::KILL);
         }
-        let _ = child.kill();
-        let _ = child.wait();
         return Ok(None);
     }
     let status = child.wait()?;

@@ -1,22 +1,9 @@
-//! Finding the helper programs (mutagen, rsync) before anything depends on them.
+//! What a failed helper program (mutagen, rsync) said, for error messages, and how long
+//! one call of it may take.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::SyncError;
-
-/// The first executable `name` on `PATH`.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let search = std::env::var_os("PATH")?;
-    std::env::split_paths(&search)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(name))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-}
 
 /// Default bound of one helper call (a Mutagen command, one rsync run).
 const CALL_LIMIT: Duration = Duration::from_secs(300);

@@ -6,8 +6,8 @@
 //! warnings (except an SSH config ssh refuses, which breaks every VM), `start` refuses the
 //! VM concerned and only that one.
 
-use super::context::Context;
-use super::start::{StartError, StartOptions};
+use super::types::{StartError, StartOptions};
+use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::runtime::free_space;
 use crate::ssh::validate;
@@ -15,7 +15,7 @@ use crate::sync::entry::{describe, source_problem};
 
 /// Problems ssh finds in the rendered private config (nothing is written).
 pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
-    let text = crate::ssh::config::render(&ctx.project, &ctx.state);
+    let text = crate::ssh::config_file::render(&ctx.project, &ctx.state);
     let host = ctx
         .project
         .vms
