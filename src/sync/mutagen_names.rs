@@ -19,7 +19,7 @@ static SESSION_BASE: LazyLock<Regex> =
 static LABEL_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$").unwrap());
 
-/// The stand-in for a VM name Mutagen cannot take: `nvme_lab` → `nvme-lab-3f2a9c1e`.
+/// The stand-in for a VM name Mutagen cannot take: `nvme_lab` → `nvme-lab-9c0463ef`.
 fn stand_in(vm: &str) -> String {
     let mut base: String = vm.replace('_', "-");
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -74,6 +74,8 @@ mod tests {
         assert_eq!(name, session_name("nvme_lab", 1));
         assert_ne!(name, session_name("nvme-lab", 1));
         assert_eq!(label_value("nvme_lab"), "nvme_lab");
+        // Stable across runs and builds: sessions made by an earlier qcmdr are found again.
+        assert_eq!(name, "nvme-lab-9c0463ef-1");
     }
 
     #[test]
