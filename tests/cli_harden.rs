@@ -9,49 +9,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, processes_mentioning, Run};
+use crate::support::cli::Expect;
+use crate::support::{free_port, processes_mentioning, CliTest, Run};
 
-/// A folder with a `conf.lua`; anything a test started from it is killed on drop.
+/// A [`CliTest`] folder whose `conf.lua` is given, with an existing `key` file; anything a
+/// test started from it is killed on drop.
 struct Dir {
-    dir: tempfile::TempDir,
+    test: CliTest,
 }
 
 impl Dir {
     fn new(config: &str) -> Dir {
-        let dir = tempfile::Builder::new()
-            .prefix("qcmdr-h")
-            .tempdir()
-            .unwrap();
-        fs::write(dir.path().join("conf.lua"), config).unwrap();
+        let test = CliTest::with_config(config);
         // An existing key, so that only the fault a test plants stops a start.
-        fs::write(dir.path().join("key"), "not really a key\n").unwrap();
-        Dir { dir }
+        fs::write(test.path().join("key"), "not really a key\n").unwrap();
+        Dir { test }
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.test.path()
     }
 
     fn vm_dir(&self, vm: &str) -> PathBuf {
         self.path().join(".qcmdr/vm").join(vm)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qcmdr"));
-        command
-            .arg("-c")
-            .arg(self.path().join("conf.lua"))
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("QCMDR_CONFIG")
-            .env_remove("QCMDR_STATE_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.command(args).output().unwrap())
+    /// `qcmdr ARGS` in the folder (so its `conf.lua` is the config); nothing panics.
+    fn cmd(&self, args: &[&str]) -> Expect {
+        self.test.cmd(args)
     }
 
     /// Nothing of this folder runs (no QEMU was launched, no helper left behind).
@@ -69,6 +54,17 @@ impl Drop for Dir {
             );
         }
     }
+}
+
+/// No panic report reached the user.
+fn no_panic(run: &Run) {
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
+
+/// `PATH` with `first` in front.
+fn path_with(first: &[PathBuf]) -> std::ffi::OsString {
+    let rest = std::env::split_paths(&std::env::var_os("PATH").unwrap()).collect::<Vec<_>>();
+    std::env::join_paths(first.iter().cloned().chain(rest)).unwrap()
 }
 
 /// One VM `demo` (TCG, a hostfwd for its SSH port) with `extra` Lua fields; the key exists.
@@ -96,10 +92,7 @@ fn timeout_values_no_duration_can_hold_are_usage_errors_naming_the_flag() {
         &["qmp", "--timeout", "inf", "demo", "query-status"],
         &["monitor", "--timeout", "NaN", "demo", "info", "status"],
     ] {
-        let run = dir.run(args);
-        assert_eq!(run.code, 2, "{args:?}: {run}");
-        assert!(run.stderr.contains("--timeout"), "{args:?}: {run}");
-        assert!(!run.stderr.contains("panicked"), "{args:?}: {run}");
+        no_panic(&dir.cmd(args).code(2).stderr_has("--timeout").run());
     }
     dir.assert_nothing_runs();
 }
@@ -115,8 +108,12 @@ end
 return { vms = vms }"#,
     );
     // `qcmdr list | head -1`: read one line, then close the pipe while qcmdr still writes.
-    let mut child = dir
-        .command(&["list"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qcmdr"))
+        .arg("list")
+        .current_dir(dir.path())
+        .env_remove("QCMDR_CONFIG")
+        .env_remove("QCMDR_STATE_DIR")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -126,22 +123,21 @@ return { vms = vms }"#,
         .read_line(&mut first)
         .unwrap();
     assert!(first.contains("NAME"), "{first}");
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_ne!(out.status.code(), Some(101), "{stderr}");
-    assert!(stderr.is_empty(), "nothing said on stderr: {stderr}");
+    let run = Run::of(child.wait_with_output().unwrap());
+    no_panic(&run);
+    assert_ne!(run.code, 101, "{run}");
+    assert!(run.stderr.is_empty(), "nothing said on stderr: {run}");
 }
 
 #[test]
 fn a_config_that_never_returns_is_stopped_naming_the_file() {
     let dir = Dir::new("while true do end\nreturn { vms = {} }\n");
     let started = Instant::now();
-    let run = dir.run(&["check"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(started.elapsed() < Duration::from_secs(30), "{run}");
-    assert!(run.stderr.contains("conf.lua"), "{run}");
-    assert!(run.stderr.contains("did not finish within 5 s"), "{run}");
+    dir.cmd(&["check"])
+        .code(1)
+        .stderr_has("conf.lua: evaluation did not finish within 5 s")
+        .run();
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[test]
@@ -157,30 +153,26 @@ fn a_missing_sync_source_only_concerns_its_own_vm_and_its_sync() {
         port + 1
     ));
     let missing = dir.path().join("not/on/this/machine");
-    let check = dir.run(&["check"]);
-    assert_eq!(check.code, 0, "a warning, not an error: {check}");
-    assert!(
-        check.stderr.contains(&format!(
+    let config = dir.path().join("conf.lua");
+    dir.cmd(&["check"])
+        .stderr_has(format!(
             "warning: {}: VM \"a\": sync[1].source: {} does not exist",
-            dir.path().join("conf.lua").display(),
+            config.display(),
             missing.display()
-        )),
-        "{check}"
-    );
-    for args in [&["show", "b"][..], &["list"], &["status"]] {
-        let run = dir.run(args);
-        assert_eq!(run.code, 0, "{args:?}: {run}");
+        ))
+        .run();
+    for args in [&["show", "b"][..], &["list"], &["status"], &["ssh-config"]] {
+        dir.cmd(args).run();
     }
-    let start = dir.run(&["start", "a", "--timeout", "30"]);
-    assert_eq!(start.code, 1, "{start}");
-    assert!(
-        start.stderr.contains(&format!(
+    dir.cmd(&["start", "a", "--timeout", "30"])
+        .code(1)
+        .stderr_has(format!(
             "a: sync[1] ({} → a:~/src): {} does not exist",
             missing.display(),
             missing.display()
-        )) && start.stderr.contains("nothing was launched"),
-        "{start}"
-    );
+        ))
+        .stderr_has("nothing was launched")
+        .run();
     assert!(!dir.vm_dir("a").join("qemu.log").exists(), "QEMU never ran");
     dir.assert_nothing_runs();
 }
@@ -191,16 +183,15 @@ fn check_and_start_let_ssh_judge_the_ssh_config_before_launch() {
         r#"IdentityFile = "key" }"#,
         r#"IdentityFile = "key", ServerAliveIntervl = 5 }"#,
     ));
-    let check = dir.run(&["check"]);
-    assert_eq!(check.code, 1, "{check}");
     let named = r#"VM "demo": ssh.ServerAliveIntervl: ssh says: Bad configuration option: serveraliveintervl"#;
-    assert!(check.stderr.contains(named), "{check}");
+    dir.cmd(&["check"]).code(1).stderr_has(named).run();
     let started = Instant::now();
-    let start = dir.run(&["start", "demo"]);
-    assert_eq!(start.code, 1, "{start}");
-    assert!(started.elapsed() < Duration::from_secs(20), "{start}");
-    assert!(start.stderr.contains(named), "{start}");
-    assert!(start.stderr.contains("nothing was launched"), "{start}");
+    dir.cmd(&["start", "demo"])
+        .code(1)
+        .stderr_has(named)
+        .stderr_has("nothing was launched")
+        .run();
+    assert!(started.elapsed() < Duration::from_secs(20));
     assert!(
         !dir.vm_dir("demo").join("qemu.log").exists(),
         "QEMU never ran"
@@ -211,27 +202,16 @@ fn check_and_start_let_ssh_judge_the_ssh_config_before_launch() {
 #[test]
 fn a_missing_identity_file_is_reported_before_launch() {
     let dir = Dir::new(&one_vm(""));
-    fs::remove_file(dir.path().join("key")).unwrap();
     let key = dir.path().join("key");
-    let check = dir.run(&["check"]);
-    assert_eq!(check.code, 0, "{check}");
-    assert!(
-        check.stderr.contains(&format!(
-            "VM \"demo\": ssh.IdentityFile: {} does not exist",
-            key.display()
-        )) || check
-            .stderr
-            .contains("ssh.IdentityFile: key does not exist"),
-        "{check}"
-    );
-    let start = dir.run(&["start", "demo"]);
-    assert_eq!(start.code, 1, "{start}");
-    assert!(
-        start.stderr.contains("ssh.IdentityFile:")
-            && start.stderr.contains("does not exist")
-            && start.stderr.contains("nothing was launched"),
-        "{start}"
-    );
+    fs::remove_file(&key).unwrap();
+    dir.cmd(&["check"])
+        .stderr_has("VM \"demo\": ssh.IdentityFile: key does not exist")
+        .run();
+    dir.cmd(&["start", "demo"])
+        .code(1)
+        .stderr_has("ssh.IdentityFile: key does not exist, so SSH could never log in")
+        .stderr_has("nothing was launched")
+        .run();
     assert!(
         !dir.vm_dir("demo").join("qemu.log").exists(),
         "QEMU never ran"
@@ -246,48 +226,42 @@ fn loose_foreign_and_symlinked_vm_folders_are_fixed_or_refused() {
     fs::remove_file(dir.path().join("key")).unwrap();
     let vm_dir = dir.vm_dir("demo");
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let folders = [
+        dir.path().join(".qcmdr"),
+        dir.path().join(".qcmdr/vm"),
+        vm_dir.clone(),
+    ];
 
     // Left 0777 (with the state dir and vm/): tightened to 0700.
     fs::create_dir_all(&vm_dir).unwrap();
-    for d in [
-        dir.path().join(".qcmdr"),
-        dir.path().join(".qcmdr/vm"),
-        vm_dir.clone(),
-    ] {
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+    for d in &folders {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
     }
-    let run = dir.run(&["start", "demo"]);
-    assert!(
-        run.stderr.contains("ssh.IdentityFile"),
-        "got past the folders: {run}"
-    );
-    for d in [
-        dir.path().join(".qcmdr"),
-        dir.path().join(".qcmdr/vm"),
-        vm_dir.clone(),
-    ] {
-        assert_eq!(mode(&d), 0o700, "{}", d.display());
+    dir.cmd(&["start", "demo"])
+        .code(1)
+        .stderr_has("ssh.IdentityFile")
+        .run();
+    for d in &folders {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
     }
 
     // Owned by another user: refused, with the reason.
     std::os::unix::fs::chown(&vm_dir, Some(65534), Some(65534)).unwrap();
-    let run = dir.run(&["start", "demo"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr
-            .contains(&format!("refusing to use {}", vm_dir.display()))
-            && run.stderr.contains("owned by uid 65534"),
-        "{run}"
-    );
+    dir.cmd(&["start", "demo"])
+        .code(1)
+        .stderr_has(format!("refusing to use {}", vm_dir.display()))
+        .stderr_has("owned by uid 65534")
+        .run();
     fs::remove_dir_all(&vm_dir).unwrap();
 
     // A symlink planted where the VM folder goes: refused, its target untouched.
     let elsewhere = dir.path().join("elsewhere");
     fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &vm_dir).unwrap();
-    let run = dir.run(&["start", "demo"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("symbolic link"), "{run}");
+    dir.cmd(&["start", "demo"])
+        .code(1)
+        .stderr_has("symbolic link")
+        .run();
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
     dir.assert_nothing_runs();
 }
@@ -297,12 +271,8 @@ fn a_pidfile_that_is_not_utf8_is_stale_like_any_other_garbage() {
     let dir = Dir::new(&one_vm(""));
     fs::create_dir_all(dir.vm_dir("demo")).unwrap();
     fs::write(dir.vm_dir("demo").join("qemu.pid"), b"\xff\xfe\x00garbage").unwrap();
-    let status = dir.run(&["status"]);
-    assert_eq!(status.code, 0, "{status}");
-    assert!(status.stdout.contains("stale"), "{status}");
-    let stop = dir.run(&["stop", "demo"]);
-    assert_eq!(stop.code, 0, "{stop}");
-    assert!(stop.stderr.contains("stale"), "{stop}");
+    dir.cmd(&["status"]).stdout_has("stale").run();
+    dir.cmd(&["stop", "demo"]).stderr_has("stale").run();
     assert!(!dir.vm_dir("demo").join("qemu.pid").exists());
 }
 
@@ -333,57 +303,37 @@ fn a_state_dir_on_a_nearly_full_file_system_is_refused_before_launch() {
     let dir = Dir::new(&one_vm(""));
     let small = Tmpfs::new("2m");
     let state = small.0.path().join("state");
-    let run = Run::of(
-        dir.command(&["start", "demo"])
-            .env("QCMDR_STATE_DIR", &state)
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr.contains("free on the file system of")
-            && run.stderr.contains("nothing was launched"),
-        "{run}"
-    );
+    dir.cmd(&["start", "demo"])
+        .env("QCMDR_STATE_DIR", &state)
+        .code(1)
+        .stderr_has("free on the file system of")
+        .stderr_has("nothing was launched")
+        .run();
     assert!(!state.join("vm/demo/qemu.log").exists(), "QEMU never ran");
     dir.assert_nothing_runs();
 }
 
 #[test]
 fn a_mutagen_call_that_hangs_is_stopped_at_its_bound_naming_the_step() {
-    let source = "src";
-    let dir = Dir::new(&one_vm(&format!(
-        r#"sync = {{ {{ source = "{source}", dest = "~/src" }} }},"#
-    )));
-    fs::create_dir(dir.path().join(source)).unwrap();
+    let dir = Dir::new(&one_vm(r#"sync = { { source = "src", dest = "~/src" } },"#));
+    fs::create_dir(dir.path().join("src")).unwrap();
     // The double, first on PATH, hanging in `sync terminate`.
     let bin = dir.path().join("fakebin");
     fs::create_dir(&bin).unwrap();
     let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/mutagen");
     std::os::unix::fs::symlink(double, bin.join("mutagen")).unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
     // A crashed run left its sessions: stop ends them, and that call hangs.
     fs::create_dir_all(dir.vm_dir("demo")).unwrap();
     fs::write(dir.vm_dir("demo").join("mutagen-sessions"), "").unwrap();
     let started = Instant::now();
-    let run = Run::of(
-        dir.command(&["stop", "demo"])
-            .env("PATH", path)
-            .env("FAKE_MUTAGEN_HANG", "terminate")
-            .env("QCMDR_SYNC_TIMEOUT", "2")
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 0, "the stop itself is done: {run}");
-    assert!(started.elapsed() < Duration::from_secs(30), "{run}");
-    assert!(
-        run.stderr.contains(
-            "`mutagen sync terminate --label-selector qcmdr.vm=demo` did not finish within 2 s"
-        ),
-        "{run}"
-    );
+    dir.cmd(&["stop", "demo"])
+        .env("PATH", path_with(&[bin]))
+        .env("FAKE_MUTAGEN_HANG", "terminate")
+        .env("QCMDR_SYNC_TIMEOUT", "2")
+        .stderr_has(
+            "`mutagen sync terminate --label-selector qcmdr.vm=demo` did not finish within 2 s",
+        )
+        .run();
+    assert!(started.elapsed() < Duration::from_secs(30));
     dir.assert_nothing_runs();
 }

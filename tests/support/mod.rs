@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 pub use qcmdr::runtime::kill_on_drop::KillOnDrop;
 
-mod cli;
+pub mod cli;
 pub use cli::CliTest;
 
 /// The guest's kernel, initrd and key, built once (and cached across runs by the script).
