@@ -19,7 +19,7 @@ pub enum SyncError {
     )]
     NothingToWatch(String),
     /// A failure of one `sync` entry; `entry` names it as the config does.
-    #[error("{entry}: {source}")]
+    #[error("{entry}")]
     Entry {
         entry: String,
         #[source]
@@ -31,7 +31,7 @@ pub enum SyncError {
     /// A helper ran past the bound of one call and was stopped.
     #[error("`{command}` did not finish within {seconds} s and was stopped (the bound of one sync call; set QCMDR_SYNC_TIMEOUT=SECONDS to change it)")]
     TimedOut { command: String, seconds: u64 },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -14,6 +14,7 @@ pub mod ssh_probe;
 use self::login_watch::LoginWatch;
 use self::ssh_probe::Banner;
 use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
+use crate::error_chain::chain;
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
@@ -25,6 +26,7 @@ use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
+use crate::ssh::master::MasterError;
 
 /// SSH retry backoff: first and longest pause between attempts.
 const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
@@ -126,10 +128,10 @@ impl Run<'_> {
             if banner == Banner::Ready {
                 match target.open_master(&master_log, SSH_PROBE_TIMEOUT) {
                     Ok(()) => return Ok(()),
-                    Err(problem) if is_fatal_ssh(&problem) => {
-                        return Err(NotReady::Other(format!("SSH login refused: {problem}")))
+                    Err(MasterError::Refused { said }) => {
+                        return Err(NotReady::Other(format!("SSH login refused: {said}")))
                     }
-                    Err(problem) => last_problem = problem,
+                    Err(problem) => last_problem = chain(&problem),
                 }
             } else {
                 last_problem = match banner {
@@ -274,35 +276,9 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// Failures that retrying cannot fix. ssh words a bad config both as "Bad configuration
-/// option" and as "terminating, N bad configuration options".
-fn is_fatal_ssh(problem: &str) -> bool {
-    let problem = problem.to_ascii_lowercase();
-    [
-        "permission denied",
-        "host key verification failed",
-        "no such identity",
-        "bad configuration option",
-        "bad owner or permissions",
-    ]
-    .iter()
-    .any(|needle| problem.contains(needle))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn both_spellings_of_a_bad_config_are_fatal() {
-        assert!(is_fatal_ssh(
-            "/x/ssh_config: terminating, 1 bad configuration options"
-        ));
-        assert!(is_fatal_ssh(
-            "/x/ssh_config line 3: Bad configuration option: foo"
-        ));
-        assert!(!is_fatal_ssh("Connection refused"));
-    }
 
     #[test]
     fn seconds_read_as_written() {
