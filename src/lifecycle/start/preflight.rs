@@ -13,8 +13,12 @@ use crate::runtime::free_space;
 use crate::ssh::validate;
 use crate::sync::entry::{describe, source_problem};
 
-/// Problems ssh finds in the rendered private config (nothing is written).
+/// Problems ssh finds in the rendered private config (nothing is written). Without ssh on
+/// this machine there is no judge; [`machine_warnings`] says so.
 pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
+    if crate::runtime::executable::find_on_path("ssh").is_none() {
+        return Vec::new();
+    }
     let text = crate::ssh::config_file::render(&ctx.project, &ctx.state);
     let host = ctx
         .project
@@ -28,6 +32,13 @@ pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
 /// sources and SSH keys. One line each, naming the VM and the key.
 pub fn machine_warnings(ctx: &Context) -> Vec<String> {
     let mut warnings = Vec::new();
+    if crate::runtime::executable::find_on_path("ssh").is_none() {
+        warnings.push(
+            "ssh is not installed (no `ssh` on PATH), so the SSH config was not checked and no \
+             VM can be reached; install openssh-client"
+                .to_string(),
+        );
+    }
     for vm in &ctx.project.vms {
         for (index, spec) in vm.sync.iter().enumerate() {
             if let Some(problem) = source_problem(spec) {
