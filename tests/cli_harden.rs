@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::cli::Expect;
-use crate::support::{free_port, processes_mentioning, CliTest, Run};
+use crate::support::{free_port, processes_mentioning, CliTest, Run, Tmpfs};
 
 /// A [`CliTest`] folder whose `conf.lua` is given, with an existing `key` file; anything a
 /// test started from it is killed on drop.
@@ -276,33 +276,11 @@ fn a_pidfile_that_is_not_utf8_is_stale_like_any_other_garbage() {
     assert!(!dir.vm_dir("demo").join("qemu.pid").exists());
 }
 
-/// A tiny tmpfs mounted for one test (the tests run as root), unmounted when dropped.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn new(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "qcmdr-test"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount a tmpfs (needs root)");
-        Tmpfs(dir)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
 #[test]
 fn a_state_dir_on_a_nearly_full_file_system_is_refused_before_launch() {
     let dir = Dir::new(&one_vm(""));
     let small = Tmpfs::new("2m");
-    let state = small.0.path().join("state");
+    let state = small.path().join("state");
     dir.cmd(&["start", "demo"])
         .env("QCMDR_STATE_DIR", &state)
         .code(1)

@@ -11,27 +11,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{alive, processes_mentioning, wait_until, Project, Run, VmSpec};
+use crate::support::{alive, processes_mentioning, wait_until, Project, Run, Tmpfs, VmSpec};
 use crate::vm_sync::write_tree;
 use crate::vm_sync_mutagen::{sessions, Fake};
 
 /// A folder outside the project; whatever runs from it is killed on drop.
-struct Elsewhere(tempfile::TempDir);
+struct Elsewhere {
+    dir: tempfile::TempDir,
+    _cleanup: KillMentioning,
+}
 
 impl Elsewhere {
     fn new() -> Self {
-        Elsewhere(
-            tempfile::Builder::new()
-                .prefix("qcmdr-l")
-                .tempdir()
-                .unwrap(),
-        )
+        let dir = tempfile::Builder::new()
+            .prefix("qcmdr-l")
+            .tempdir()
+            .unwrap();
+        let _cleanup = KillMentioning(dir.path().to_path_buf());
+        Elsewhere { dir, _cleanup }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 
-impl Drop for Elsewhere {
+/// Kills, when dropped, every process whose command line mentions the folder (a QEMU whose
+/// state dir lies outside the folder that [`Project`] cleans up).
+struct KillMentioning(PathBuf);
+
+impl Drop for KillMentioning {
     fn drop(&mut self) {
-        for pid in processes_mentioning(self.0.path()) {
+        for pid in processes_mentioning(&self.0) {
             let _ = rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid).unwrap(),
                 rustix::process::Signal::KILL,
@@ -63,7 +74,7 @@ fn vm_a_state_dir_reached_another_way_sees_the_running_vm_and_stop_follows_no_sy
     let pid = project.pid("demo").expect("pidfile");
 
     let elsewhere = Elsewhere::new();
-    let link = elsewhere.0.path().join("proj");
+    let link = elsewhere.path().join("proj");
     std::os::unix::fs::symlink(project.path(), &link).unwrap();
     let dir_name = project.path().file_name().unwrap();
     let dotted = project.path().join("..").join(dir_name).join("conf.lua");
@@ -88,7 +99,7 @@ fn vm_a_state_dir_reached_another_way_sees_the_running_vm_and_stop_follows_no_sy
 
     // A symlink planted in the VM folder (while it was loose, say): stop replaces it and
     // never writes through it.
-    let victim = elsewhere.0.path().join("victim");
+    let victim = elsewhere.path().join("victim");
     fs::write(&victim, "precious").unwrap();
     let transcript = project.vm_dir("demo").join("stop-ssh.log");
     let _ = fs::remove_file(&transcript);
@@ -237,4 +248,34 @@ fn vm_a_vm_named_with_underscores_syncs_and_no_sync_ends_a_crashed_runs_sessions
         "{calls:?}"
     );
     fake.ok(&project, &["stop", "nvme_lab"]);
+}
+
+#[test]
+fn vm_a_state_dir_that_fills_up_during_the_boot_is_named_as_full() {
+    let project = Project::new(vec![VmSpec::new("demo")]);
+    let disk = Tmpfs::new("16m");
+    let _cleanup = KillMentioning(disk.path().to_path_buf());
+    let state = disk.path().join("state");
+    let child = project
+        .command(&["start", "demo", "--timeout", "25"])
+        .env("QCMDR_STATE_DIR", &state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Enough room before launch; the moment QEMU has written its pidfile (before the guest
+    // prints anything), the file system fills up and the serial log cannot grow.
+    let pidfile = state.join("vm/demo/qemu.pid");
+    assert!(wait_until(Duration::from_secs(60), || pidfile.exists()));
+    disk.fill();
+    let run = Run::of(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("no login prompt")
+            && run.stderr.contains(&format!(
+                "the file system of {} is full (ENOSPC",
+                state.join("vm/demo/serial.log").display()
+            )),
+        "{run}"
+    );
 }

@@ -16,6 +16,8 @@ pub use qcmdr::runtime::kill_on_drop::KillOnDrop;
 
 pub mod cli;
 pub use cli::CliTest;
+mod tmpfs;
+pub use tmpfs::Tmpfs;
 
 /// The guest's kernel, initrd and key, built once (and cached across runs by the script).
 pub fn guest_dir() -> PathBuf {

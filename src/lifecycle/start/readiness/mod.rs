@@ -74,23 +74,28 @@ impl Run<'_> {
 
         // Launch: the pidfile proves QEMU got past option parsing.
         while !self.pidfile_written() {
-            self.wake_or_fail(login_deadline, "QEMU did not write its pidfile")?;
+            self.wake_or_fail(login_deadline, || "QEMU did not write its pidfile".into())?;
         }
         self.stage_done(Stage::Launch);
 
         if self.vm.wait_for.login() {
             self.begin(Stage::Login);
             let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
+            let bound = self.bound_text(overall, "login_timeout", self.vm.login_timeout);
+            let serial_log = self.paths.serial_log.clone();
+            let pattern = self.vm.login_pattern.clone();
             while !login.check() {
-                let mut what = format!(
-                    "no login prompt ({:?}) on the serial console within {}",
-                    self.vm.login_pattern,
-                    self.bound_text(overall, "login_timeout", self.vm.login_timeout)
-                );
-                if let Some(full) = free_space::full_hint(&self.paths.serial_log) {
-                    what = format!("{what}: {full}");
-                }
-                self.wake_or_fail(login_deadline, &what)?;
+                // Judged at the deadline: a full file system is what keeps the log (and its
+                // inotify events) from coming, so the last wake says nothing about it.
+                self.wake_or_fail(login_deadline, || {
+                    let what = format!(
+                        "no login prompt ({pattern:?}) on the serial console within {bound}"
+                    );
+                    match free_space::full_hint(&serial_log) {
+                        Some(full) => format!("{what}: {full}"),
+                        None => what,
+                    }
+                })?;
             }
             self.stage_done(Stage::Login);
         }
@@ -163,12 +168,16 @@ impl Run<'_> {
     }
 
     /// Waits for the next event before `deadline`; errors end the start.
-    fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
+    fn wake_or_fail(
+        &mut self,
+        deadline: Instant,
+        on_deadline: impl FnOnce() -> String,
+    ) -> Result<(), NotReady> {
         match self.wait(deadline, true) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
-            Wake::Deadline => Err(NotReady::Other(on_deadline.to_string())),
+            Wake::Deadline => Err(NotReady::Other(on_deadline())),
         }
     }
 
