@@ -195,6 +195,21 @@ fn vm_a_vm_named_with_underscores_syncs_and_no_sync_ends_a_crashed_runs_sessions
     assert_eq!(live.len(), 1);
     assert_eq!(live[0]["labels"]["qcmdr.vm"], "nvme_lab", "{live:?}");
 
+    // A source that went away (another machine's path): flush names the entry and the path.
+    let moved = project.path().join("src2.moved");
+    fs::rename(&src2, &moved).unwrap();
+    let flush = fake.run(&project, &["sync", "flush", "nvme_lab"]);
+    assert_eq!(flush.code, 1, "{flush}");
+    assert!(
+        flush.stderr.contains(&format!(
+            "sync[2] ({} → nvme_lab:~/src2): {} does not exist",
+            src2.display(),
+            src2.display()
+        )),
+        "{flush}"
+    );
+    fs::rename(&moved, &src2).unwrap();
+
     // An rsync that hangs (fault injection: first on PATH) is stopped at the call bound.
     let hang = project.path().join("hangbin");
     fs::create_dir(&hang).unwrap();

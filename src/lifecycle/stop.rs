@@ -249,9 +249,9 @@ fn acpi_powerdown(
             paths.qmp_socket.display(),
             QMP_CONNECT.as_secs()
         ),
-        other => other.to_string(),
+        other => chain(&other),
     })?;
     qmp.execute("system_powerdown", None)
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| chain(&err))?;
     Ok(qemu.wait_exit(graceful))
 }

@@ -25,6 +25,9 @@ pub enum SyncError {
         #[source]
         source: Box<SyncError>,
     },
+    /// Something the sync needs is not on this machine (a source folder).
+    #[error("{0}")]
+    Missing(String),
     /// A helper (mutagen, rsync, ssh) ran and failed; `said` is its own explanation.
     #[error("`{command}` failed: {said}")]
     Tool { command: String, said: String },

@@ -61,7 +61,7 @@ pub fn start(
     if options.no_sync {
         // A crashed run's sessions would keep syncing into whatever answers on that port.
         if let Err(err) = crate::sync::end_leftovers(&ctx.project, &ctx.state, vm) {
-            observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
+            observer.event(&vm.name, Event::Notice(format!("sync: {}", chain(&err))));
         }
     }
     launch::rotate_logs(&paths);

@@ -11,7 +11,7 @@ use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::runtime::free_space;
 use crate::ssh::validate;
-use crate::sync::entry::{describe, source_problem};
+use crate::sync::entry::source_problem;
 
 /// Problems ssh finds in the rendered private config (nothing is written). Without ssh on
 /// this machine there is no judge; [`machine_warnings`] says so.
@@ -81,15 +81,12 @@ pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(
         }
     }
     if options.syncs(vm) {
-        for (index, spec) in vm.sync.iter().enumerate() {
-            if let Some(problem) = source_problem(spec) {
-                return Err(StartError::Preflight(format!(
-                    "{}: {problem}, so its sync could not run; fix the source, or start \
-                     with --no-sync",
-                    describe(&vm.name, index, spec)
-                )));
-            }
-        }
+        crate::sync::sources_present(vm).map_err(|missing| {
+            StartError::Preflight(format!(
+                "{}, so its sync could not run; fix the source, or start with --no-sync",
+                crate::error_chain::chain(&missing)
+            ))
+        })?;
     }
     Ok(())
 }
