@@ -43,7 +43,7 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
         for (index, spec) in vm.sync.iter().enumerate() {
             if let Some(problem) = source_problem(spec) {
                 warnings.push(format!(
-                    "VM {:?}: sync[{}].source: {problem}; its start will fail at the sync stage \
+                    "VM {:?}: sync[{}].source: {problem}; its start refuses to launch it \
                      (or use start --no-sync)",
                     vm.name,
                     index + 1
