@@ -281,3 +281,19 @@ fn restart_json_is_one_document_holding_the_stop_and_the_start() {
         "{json}"
     );
 }
+
+#[test]
+fn stopping_a_vm_never_started_here_says_not_running_and_creates_nothing() {
+    let test = CliTest::with_config(GOOD);
+    test.cmd(&["stop", "alpha"])
+        .code(0)
+        .stderr_has("alpha: not running")
+        .run();
+    let json = test.cmd(&["stop", "alpha", "--json"]).code(0).json();
+    assert_eq!(json["vms"][0]["ok"], true, "{json}");
+    assert_eq!(json["vms"][0]["was_running"], false, "{json}");
+    assert!(
+        !test.path().join(".qcmdr/vm/alpha").exists(),
+        "a stop must not create the VM's folder"
+    );
+}

@@ -4,6 +4,7 @@
 //! wait is the kernel telling us the process ended (pidfd), not a sleep loop, and every signal
 //! goes through the pidfd of a process verified to be this VM's QEMU.
 
+use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -81,7 +82,6 @@ pub fn stop(
 ) -> Result<StopReport, StopError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
-    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
     let report = |ended_by, pid, stale| StopReport {
         vm: vm.name.clone(),
         ended_by,
@@ -89,6 +89,12 @@ pub fn stop(
         took: started.elapsed(),
         stale,
     };
+    // A VM that was never started in this state dir has no folder, so nothing to lock and
+    // nothing running; creating its folder just to lock it would be a side effect of a stop.
+    if fs::symlink_metadata(&paths.dir).is_err() {
+        return Ok(report(None, None, None));
+    }
+    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
     let qemu = match cleanup::identify_clearing(ctx, vm, observer).map_err(StopError::Pidfile)? {
         Identity::Running(qemu) => qemu,
         // A guest that powered itself off (or crashed) leaves its sync sessions behind.
