@@ -7,7 +7,7 @@
 use std::fs;
 use std::os::fd::BorrowedFd;
 use std::process::Child;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags};
 
@@ -25,6 +25,7 @@ use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
+use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
@@ -65,11 +66,11 @@ impl Run<'_> {
 
         // Launch: the pidfile proves QEMU got past option parsing.
         while !self.pidfile_written() {
-            self.wake_or_fail(login_deadline, "QEMU did not write its pidfile")?;
+            self.wake_or_fail(login_deadline, || "QEMU did not write its pidfile".into())?;
         }
         self.stage_done(Stage::Launch);
 
-        self.login_and_ssh(launched, overall, login_deadline)
+        self.login_and_ssh(overall, login_deadline)
     }
 
     /// The login prompt and SSH, side by side; done when every awaited one has arrived, in
@@ -77,7 +78,6 @@ impl Run<'_> {
     /// now): before the prompt, `login_timeout` bounds both.
     fn login_and_ssh(
         &mut self,
-        launched: Instant,
         overall: Option<Instant>,
         login_deadline: Instant,
     ) -> Result<(), NotReady> {
@@ -131,12 +131,15 @@ impl Run<'_> {
             let now = Instant::now();
             if login.is_some() && now >= login_deadline {
                 let mut what = format!(
-                    "no login prompt ({:?}) on the serial console within {:.0} s",
+                    "no login prompt ({:?}) on the serial console within {}",
                     self.vm.login_pattern,
-                    login_deadline
-                        .saturating_duration_since(launched)
-                        .as_secs_f64()
+                    self.bound_text(overall, "login_timeout", self.vm.login_timeout)
                 );
+                // Judged at the deadline: a full file system is what keeps the log (and its
+                // inotify events) from coming, so the last wake says nothing about it.
+                if let Some(full) = free_space::full_hint(&self.paths.serial_log) {
+                    what.push_str(&format!(": {full}"));
+                }
                 match &ssh {
                     Some(stage) => {
                         what.push_str(&format!("; SSH not ready either: {}", stage.last_problem))
@@ -151,8 +154,8 @@ impl Run<'_> {
             if let (Some(stage), Some(deadline)) = (&ssh, ssh_deadline) {
                 if now >= deadline {
                     return Err(NotReady::Other(format!(
-                        "SSH not ready within {:.0} s: {}",
-                        self.vm.ssh_timeout.as_secs_f64(),
+                        "SSH not ready within {}: {}",
+                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout),
                         stage.last_problem
                     )));
                 }
@@ -176,13 +179,25 @@ impl Run<'_> {
         }
     }
 
+    /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
+    fn bound_text(&self, overall: Option<Instant>, key: &str, configured: Duration) -> String {
+        match (overall, self.options.timeout) {
+            (Some(_), Some(timeout)) => format!("{} s (--timeout)", seconds(timeout)),
+            _ => format!("{} s ({key})", seconds(configured)),
+        }
+    }
+
     /// Waits for the next event before `deadline`; errors end the start.
-    fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
+    fn wake_or_fail(
+        &mut self,
+        deadline: Instant,
+        on_deadline: impl FnOnce() -> String,
+    ) -> Result<(), NotReady> {
         match self.wait(deadline, true, &[]) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
-            Wake::Deadline => Err(NotReady::Other(on_deadline.to_string())),
+            Wake::Deadline => Err(NotReady::Other(on_deadline())),
         }
     }
 
@@ -295,5 +310,26 @@ impl Run<'_> {
     fn kill(&mut self) {
         self.process.terminate(|| {});
         let _ = self.child.wait();
+    }
+}
+
+/// `15`, `2.5`: seconds as the user wrote them.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_read_as_written() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
 }
