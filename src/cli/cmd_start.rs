@@ -10,13 +10,21 @@ use super::{cmd_stop, json as json_out, load, style, Cli, Failure};
 use crate::lifecycle::cancel::Cancel;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::parallel;
+use crate::lifecycle::snapshot::restore;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
-    start_all(cli, &ctx, &vms, args)
+    start_all(cli, &ctx, &vms, args, false)
+}
+
+/// `snapshot restore`: like `start --from`, but of a running VM, which is stopped first.
+pub fn restore_running(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
+    let ctx = load::context(cli)?;
+    let vms = load::vms(&ctx, &args.vms, false)?;
+    start_all(cli, &ctx, &vms, args, true)
 }
 
 pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
@@ -26,14 +34,22 @@ pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     if stopped != ExitCode::SUCCESS {
         return Ok(stopped);
     }
-    start_all(cli, &ctx, &vms, args)
+    start_all(cli, &ctx, &vms, args, false)
 }
 
-fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<ExitCode, Failure> {
+fn start_all(
+    cli: &Cli,
+    ctx: &Context,
+    vms: &[&Vm],
+    args: &StartArgs,
+    replace_running: bool,
+) -> Result<ExitCode, Failure> {
     let options = StartOptions {
         timeout: args.timeout.map(Duration::from_secs_f64),
         keep_running: args.keep_running,
         no_sync: args.no_sync,
+        from: args.from.clone(),
+        force: args.force,
     };
     let cancel = Cancel::new()?;
     let on_signal = cancel.clone();
@@ -42,7 +58,10 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
         .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
     let progress = Progress::new(cli.quiet || args.json.json);
     let results: Vec<(&Vm, Result<StartReport, StartError>)> = parallel::each(vms, |vm| {
-        let result = start::start(ctx, vm, &options, &progress, &cancel);
+        let result = match replace_running {
+            true => restore::restore_running(ctx, vm, &options, &progress, &cancel),
+            false => start::start(ctx, vm, &options, &progress, &cancel),
+        };
         let line = result.as_ref().map(summary).unwrap_or_default();
         progress.finish(&vm.name, &line);
         (*vm, result)
@@ -95,8 +114,12 @@ fn summary(report: &StartReport) -> String {
         .iter()
         .map(|m| format!("{} {:.1} s", m.stage.as_str(), m.took.as_secs_f64()))
         .collect();
+    let from = match &report.from_snapshot {
+        Some(name) => format!(" from snapshot {name:?}"),
+        None => String::new(),
+    };
     format!(
-        "{}: {} in {:.1} s ({})",
+        "{}: {}{from} in {:.1} s ({})",
         report.vm,
         style::good("ready"),
         report.total.as_secs_f64(),

@@ -65,6 +65,7 @@ pub fn status(status: &VmStatus) -> Value {
         "ssh_port": status.ssh_port,
         "forwards": forwards(&status.forwards),
         "paths": paths(&status.paths, &status.ssh_config),
+        "from_snapshot": status.from_snapshot,
     })
 }
 
@@ -81,6 +82,7 @@ pub fn start_ok(report: &StartReport) -> Value {
             "took_s": seconds(mark.took),
         })).collect::<Vec<_>>(),
         "total_s": seconds(report.total),
+        "from_snapshot": report.from_snapshot,
         "error": null,
     })
 }

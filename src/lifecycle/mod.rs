@@ -14,6 +14,7 @@ pub mod parallel;
 pub mod ports;
 pub mod prelaunch;
 mod readiness;
+pub mod snapshot;
 pub mod ssh_probe;
 pub mod start;
 pub mod status;

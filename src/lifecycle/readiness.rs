@@ -13,6 +13,8 @@ use super::context::Context;
 use super::dir_watch::DirWatch;
 use super::events::{Event, Observer, Stage};
 use super::login_watch::LoginWatch;
+use super::snapshot::clock;
+use super::snapshot::restore::Plan;
 use super::ssh_probe::{self, Banner};
 use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LINES};
 use super::{cleanup, log_tail};
@@ -50,6 +52,8 @@ pub(super) struct Run<'a> {
     pub(super) watch: DirWatch,
     pub(super) stages: Vec<StageMark>,
     pub(super) stage_started: Instant,
+    /// Set when starting from a snapshot: loaded instead of waiting for a boot.
+    pub(super) restore: Option<&'a Plan>,
 }
 
 /// What woke a wait.
@@ -71,7 +75,18 @@ impl Run<'_> {
         }
         self.stage_done(Stage::Launch);
 
-        if self.vm.wait_for.login() {
+        if let Some(plan) = self.restore {
+            // No login prompt comes after a restore: the guest is already past it.
+            self.begin(Stage::Restore);
+            if let Err(err) = plan.load(self.paths, login_deadline) {
+                return Err(match self.process.has_exited() {
+                    true => self.exited(),
+                    false => NotReady::Other(err.to_string()),
+                });
+            }
+            let _ = plan.record_origin(self.paths, self.process.pid());
+            self.stage_done(Stage::Restore);
+        } else if self.vm.wait_for.login() {
             self.begin(Stage::Login);
             let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
             while !login.check() {
@@ -92,6 +107,12 @@ impl Run<'_> {
             let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
             self.wait_ssh(deadline)?;
             self.stage_done(Stage::Ssh);
+            if self.restore.is_some() {
+                self.begin(Stage::Clock);
+                clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
+                    .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+                self.stage_done(Stage::Clock);
+            }
         }
 
         if self.options.syncs(self.vm) {

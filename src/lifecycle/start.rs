@@ -12,6 +12,8 @@ use super::launch;
 use super::ports::PortTaken;
 use super::prelaunch::{self, io_err, Prelaunch};
 use super::readiness::Run;
+use super::snapshot::restore::{self, INCOMING_ARGS};
+use super::snapshot::SnapshotError;
 use crate::model::Vm;
 use crate::runtime::lock::LockError;
 use crate::runtime::process::ProcessHandle;
@@ -27,6 +29,10 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
+    /// Start from this snapshot instead of booting.
+    pub from: Option<String>,
+    /// With `from`: load it even if another QEMU version saved it.
+    pub force: bool,
 }
 
 impl StartOptions {
@@ -53,6 +59,8 @@ pub struct StartReport {
     pub launched_at: Option<SystemTime>,
     pub stages: Vec<StageMark>,
     pub total: Duration,
+    /// The snapshot this start came from.
+    pub from_snapshot: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +73,8 @@ pub enum StartError {
     MissingBinary { binary: String, hint: String },
     #[error("sync: {0}")]
     Sync(#[source] crate::sync::SyncError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -99,7 +109,14 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+        Prelaunch::Running { .. } if options.from.is_some() => {
+            return Err(SnapshotError::Running {
+                vm: vm.name.clone(),
+                name: options.from.clone().unwrap_or_default(),
+            }
+            .into())
+        }
         Prelaunch::Running { pid } => {
             return Ok(StartReport {
                 vm: vm.name.clone(),
@@ -108,6 +125,7 @@ pub fn start(
                 launched_at: None,
                 stages: Vec::new(),
                 total: started.elapsed(),
+                from_snapshot: None,
             })
         }
         Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
@@ -115,10 +133,19 @@ pub fn start(
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
+    let restore = match &options.from {
+        Some(name) => Some(restore::plan(ctx, vm, name, &argv, options.force)?),
+        None => None,
+    };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
+    if let Some(plan) = &restore {
+        // Last, after every check: from here on the disks are the snapshot's.
+        plan.revert_disks()?;
+        argv.extend(INCOMING_ARGS.map(String::from));
+    }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
     let launched_at = SystemTime::now();
@@ -138,6 +165,7 @@ pub fn start(
         watch,
         stages: Vec::new(),
         stage_started: launched,
+        restore: restore.as_ref(),
     };
     match run.wait_ready(launched) {
         Ok(()) => Ok(StartReport {
@@ -147,6 +175,7 @@ pub fn start(
             launched_at: Some(launched_at),
             stages: run.stages,
             total: started.elapsed(),
+            from_snapshot: options.from.clone(),
         }),
         Err(reason) => Err(run.fail(reason)),
     }

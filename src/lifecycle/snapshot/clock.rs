@@ -1,0 +1,34 @@
+//! Setting the guest's wall clock to the host's over SSH. A guest's clock stands still while
+//! its VM is paused or saved, so after a restore it is behind by as long as the snapshot sat
+//! unused.
+//!
+//! GNU `date` takes `@SECONDS.FRACTION` (sub-second precision); busybox only whole seconds,
+//! so it gets the host time rounded to the nearest second (off by at most half a second).
+//! The time is taken just before the command goes out through the SSH master.
+
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use crate::lifecycle::wait_child::run_bounded;
+use crate::ssh::master::SshTarget;
+
+const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn set_guest_clock(target: &SshTarget) -> Result<(), String> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let whole = (now.as_secs_f64()).round() as u64;
+    let remote = format!(
+        "date -u -s @{}.{:09} >/dev/null 2>&1 || date -u -s @{whole} >/dev/null",
+        now.as_secs(),
+        now.subsec_nanos()
+    );
+    let mut command = target.batch_command(CLOCK_TIMEOUT, &remote);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    match run_bounded(command, CLOCK_TIMEOUT) {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("`date -s` in the guest failed ({status})")),
+        None => Err(format!("no answer over SSH within {CLOCK_TIMEOUT:?}")),
+    }
+}
