@@ -7,5 +7,6 @@ mod cli_config;
 mod vm_boot;
 mod vm_lifecycle;
 mod vm_ops;
+mod vm_snapshot;
 mod vm_sync;
 mod vm_sync_mutagen;

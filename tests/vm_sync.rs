@@ -34,7 +34,7 @@ fn guest_read(project: &Project, path: &str) -> Option<String> {
 }
 
 /// A child process killed (and reaped) when the test ends, even by a panic.
-struct Reaped(Child);
+pub struct Reaped(pub Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -45,7 +45,7 @@ impl Drop for Reaped {
 
 /// A project whose VM syncs `<project>/src` to `~/dst dir` with rsync; `extra_entry` adds
 /// fields to the entry.
-fn rsync_project(extra_entry: &str) -> (Project, PathBuf) {
+pub fn rsync_project(extra_entry: &str) -> (Project, PathBuf) {
     let mut project = Project::with_top_level(vec![VmSpec::new("demo")], "");
     let source = project.path().join("src");
     fs::create_dir(&source).unwrap();

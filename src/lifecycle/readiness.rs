@@ -126,7 +126,10 @@ impl Run<'_> {
 
     fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
         let target = self.ctx.ssh_target(self.vm);
-        let use_banner = ssh_probe::applies_to(&self.ctx.project, self.vm);
+        // After a restore sshd is known to listen, and a banner probe would cost the guest
+        // one more sshd process before the login.
+        let use_banner =
+            self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm);
         let master_log = self.paths.dir.join("ssh-master.log");
         let mut pause = SSH_RETRY_FIRST;
         let mut last_problem;

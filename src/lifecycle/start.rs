@@ -13,6 +13,7 @@ use super::ports::PortTaken;
 use super::prelaunch::{self, io_err, Prelaunch};
 use super::readiness::Run;
 use super::snapshot::restore::{self, INCOMING_ARGS};
+use super::snapshot::store::Store;
 use super::snapshot::SnapshotError;
 use crate::model::Vm;
 use crate::runtime::lock::LockError;
@@ -118,6 +119,7 @@ pub fn start(
             .into())
         }
         Prelaunch::Running { pid } => {
+            let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
             return Ok(StartReport {
                 vm: vm.name.clone(),
                 pid,
@@ -125,8 +127,8 @@ pub fn start(
                 launched_at: None,
                 stages: Vec::new(),
                 total: started.elapsed(),
-                from_snapshot: None,
-            })
+                from_snapshot,
+            });
         }
         Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
     };
