@@ -65,7 +65,10 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
     let project = Project::new(vec![VmSpec::new("demo")]);
     let refused = project.run(&["snapshot", "save", "demo", "base"]);
     assert_eq!(refused.code, 1, "{refused}");
-    assert!(refused.stderr.contains("demo is not running"), "{refused}");
+    assert!(
+        refused.stderr.contains("demo: not running; start it first"),
+        "{refused}"
+    );
 
     project.ok(&["start", "demo"]);
     project.ok(&["exec", "demo", "sh", "-c", "echo kept > /tmp/before"]);
@@ -106,7 +109,7 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
     assert!(
         missing
             .stderr
-            .contains("demo has no snapshot \"nope\"; its snapshots: base"),
+            .contains("demo: no snapshot \"nope\"; its snapshots: base"),
         "{missing}"
     );
     assert_eq!(project.pid("demo"), None);
@@ -171,7 +174,11 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
     assert!(!guest_has(&project, "/tmp/before"));
     let gone = project.run(&["snapshot", "restore", "demo", "base"]);
     assert_eq!(gone.code, 1, "{gone}");
-    assert!(gone.stderr.contains("it has none"), "{gone}");
+    assert!(
+        gone.stderr
+            .contains("demo: no snapshot \"base\" (there are none"),
+        "{gone}"
+    );
     project.ok(&["exec", "demo", "true"]);
 }
 

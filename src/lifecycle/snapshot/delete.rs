@@ -21,6 +21,13 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
     store::check_name(name)?;
     let paths = ctx.paths(vm);
     let store = Store::new(&paths);
+    if !store.exists(name) {
+        return Err(SnapshotError::NotFound {
+            vm: vm.name.clone(),
+            name: name.to_string(),
+            existing: store.names(),
+        });
+    }
     let _lock = lock::acquire(
         &paths.lock,
         &format!("qcmdr snapshot delete {} {name}", vm.name),

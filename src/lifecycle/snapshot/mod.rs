@@ -39,15 +39,15 @@ pub enum SnapshotError {
         name: String,
         existing: Vec<String>,
     },
-    #[error("snapshot {name:?} of {vm} exists already; delete it first: qcmdr snapshot delete {vm} {name}")]
+    #[error(
+        "snapshot {name:?} exists already; delete it first: qcmdr snapshot delete {vm} {name}"
+    )]
     Exists { vm: String, name: String },
     #[error("snapshot {} is damaged ({why}); delete it", .path.display())]
     Broken { path: PathBuf, why: String },
-    #[error("{vm} is not running; start it first: qcmdr start {vm}")]
+    #[error("not running; start it first: qcmdr start {vm}")]
     NotRunning { vm: String },
-    #[error(
-        "{vm} is running; to go back to snapshot {name:?} use: qcmdr snapshot restore {vm} {name}"
-    )]
+    #[error("running; to go back to snapshot {name:?} use: qcmdr snapshot restore {vm} {name}")]
     Running { vm: String, name: String },
     #[error("snapshot {name:?} was saved from a different machine: {}; restore the config it was saved with, or save a new snapshot", .changes.join("; "))]
     Changed { name: String, changes: Vec<String> },
@@ -106,10 +106,12 @@ impl SnapshotError {
 
 fn not_found(name: &str, vm: &str, existing: &[String]) -> String {
     if existing.is_empty() {
-        format!("{vm} has no snapshot {name:?} (it has none; save one with: qcmdr snapshot save {vm} NAME)")
+        format!(
+            "no snapshot {name:?} (there are none; save one with: qcmdr snapshot save {vm} NAME)"
+        )
     } else {
         format!(
-            "{vm} has no snapshot {name:?}; its snapshots: {}",
+            "no snapshot {name:?}; its snapshots: {}",
             existing.join(", ")
         )
     }

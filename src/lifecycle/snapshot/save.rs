@@ -14,10 +14,10 @@ use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
 use crate::model::Vm;
 use crate::qemu::migration::{self, Drive};
-use crate::qemu::qmp::Qmp;
+use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
-use crate::runtime::lock;
 use crate::runtime::process::{self, Identity, ProcessHandle};
+use crate::runtime::{lock, private_dir};
 
 /// Bound of each QMP step but the migration itself.
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +43,7 @@ pub fn save(
     store::check_name(name)?;
     let paths = ctx.paths(vm);
     let store = Store::new(&paths);
+    private_dir::ensure(&paths.dir).map_err(SnapshotError::io("cannot create the VM folder"))?;
     let _lock = lock::acquire(
         &paths.lock,
         &format!("qcmdr snapshot save {} {name}", vm.name),
@@ -130,7 +131,7 @@ pub fn save(
             for drive in taken {
                 let _ = migration::delete_drive_snapshot(&mut qmp, &drive.device, name);
             }
-            let _ = qmp.execute("cont", None);
+            let _ = resume(&mut qmp);
             return Err(err);
         }
     };
@@ -138,8 +139,7 @@ pub fn save(
     if stop_after {
         quit(ctx, vm, qmp, &qemu, observer);
     } else {
-        qmp.execute("cont", None)
-            .map_err(SnapshotError::qmp("saved, but cannot resume the VM"))?;
+        resume(&mut qmp).map_err(SnapshotError::qmp("saved, but cannot resume the VM"))?;
         drop(qmp);
         // The guest's clock stood still while paused.
         if vm.wait_for.ssh() {
@@ -156,6 +156,24 @@ pub fn save(
         meta,
         stopped: stop_after,
     })
+}
+
+/// `cont`, once QEMU lets it: right after a migration completes it still finalizes (its
+/// disks are handed back) and refuses `cont` for a few milliseconds, with no event to wait for.
+fn resume(qmp: &mut Qmp) -> Result<(), QmpError> {
+    let deadline = Instant::now() + QMP_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match qmp.execute("cont", None) {
+            Err(QmpError::Command { desc, .. })
+                if desc.contains("not finalized") && Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other.map(drop),
+        }
+    }
 }
 
 /// Ends the paused QEMU and cleans up as `stop` does (its state is saved; nothing to lose).
