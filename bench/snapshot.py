@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Snapshot benchmarks on the real guest (demo, diskless). Prints figures; asserts nothing.
+
+  bench/snapshot.py [--rounds N] [--qcmdr PATH]
+
+Figures (medians over N rounds; each is the wall time of one qcmdr command, as a user waits):
+  cold start      = qcmdr start demo                    (boot, login prompt, SSH)
+  start --from    = qcmdr start demo --from base        (load, SSH, guest clock)
+  ratio           = start --from / cold start, measured alternately in the same run
+  save            = qcmdr snapshot save demo NAME on the running VM, and the state file's size
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import REPO, Bench, ms  # noqa: E402
+
+
+def timed(bench, *args):
+    t = time.perf_counter()
+    bench.ok(*args)
+    return time.perf_counter() - t
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
+    args = parser.parse_args()
+    guest = subprocess.run(["bash", os.path.join(REPO, "guest/build.sh")], check=True,
+                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    bench = Bench(args.qcmdr, guest)
+    try:
+        bench.ok("start", "demo")
+        saves, sizes, pauses = [], [], []
+        for n in range(args.rounds):
+            saves.append(timed(bench, "snapshot", "save", "demo", f"s{n}"))
+            listed = json.loads(bench.ok("snapshot", "list", "demo", "--json").stdout)
+            entry = next(s for s in listed["snapshots"] if s["name"] == f"s{n}")
+            sizes.append(entry["size_bytes"])
+            pauses.append(entry["took_s"])
+        bench.ok("stop", "demo")
+
+        cold, warm = [], []
+        for _ in range(args.rounds):
+            cold.append(timed(bench, "start", "demo"))
+            bench.ok("stop", "demo")
+            warm.append(timed(bench, "start", "demo", "--from", "s0"))
+            bench.ok("stop", "demo")
+        med = statistics.median
+        print(f"rounds: {args.rounds} (TCG, 2 cores, demo guest 256 MiB)")
+        print(f"cold start -> ready           (median)  {ms(med(cold))}")
+        print(f"start --from -> ready         (median)  {ms(med(warm))}   target <= 1000 ms")
+        print(f"ratio start --from / cold start         {med(warm) / med(cold):7.3f}      target <= 0.15")
+        print(f"snapshot save, running VM     (median)  {ms(med(saves))}   (guest paused {ms(med(pauses)).strip()})")
+        print(f"snapshot size (state file)              {med(sizes) / 2**20:7.1f} MiB")
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()
