@@ -19,10 +19,13 @@ pub fn set_guest_clock(target: &SshTarget) -> Result<(), String> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let whole = (now.as_secs_f64()).round() as u64;
+    // One program run in the guest, as each costs under emulation: busybox's `date` (a
+    // symlink to busybox) gets whole seconds at once; any other gets the fraction, and whole
+    // seconds only if it refuses that.
+    let precise = format!("@{}.{:09}", now.as_secs(), now.subsec_nanos());
     let remote = format!(
-        "date -u -s @{}.{:09} >/dev/null 2>&1 || date -u -s @{whole} >/dev/null",
-        now.as_secs(),
-        now.subsec_nanos()
+        "if [ -L /bin/date ]; then date -u -s @{whole}; \
+         else date -u -s {precise} || date -u -s @{whole}; fi >/dev/null 2>&1"
     );
     let mut command = target.batch_command(CLOCK_TIMEOUT, &remote);
     command.stdout(Stdio::null()).stderr(Stdio::null());

@@ -131,12 +131,10 @@ impl Store {
         };
         private_dir::ensure(&self.root).map_err(io_err("cannot create", &self.root))?;
         private_dir::ensure_owned(&self.root).map_err(io_err("cannot use", &self.root))?;
+        self.remove_leftovers();
         let temp = self
             .root
             .join(format!(".tmp-{name}-{}", std::process::id()));
-        if temp.exists() {
-            let _ = fs::remove_dir_all(&temp);
-        }
         // Not recursive: the folder must be new, so nothing planted in it can be followed.
         fs::DirBuilder::new()
             .mode(0o700)
@@ -147,6 +145,25 @@ impl Store {
             target: self.dir(name),
             done: false,
         })
+    }
+
+    /// Folders a killed save or delete left behind (`.tmp-*-PID`, `.del-*-PID` of a PID
+    /// that is gone).
+    fn remove_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(".tmp-") || name.starts_with(".del-")) {
+                continue;
+            }
+            let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+            let owner_alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !owner_alive || pid == Some(std::process::id()) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Removes snapshot `name`'s folder: renamed away first, so it vanishes at once.
@@ -255,6 +272,20 @@ mod tests {
         for good in ["base", "before-upgrade", "v1.2_3"] {
             check_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn leftovers_of_dead_saves_are_removed_by_the_next_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(&VmPaths::new(tmp.path().join("vm")));
+        fs::create_dir_all(tmp.path().join("vm/snapshots/.tmp-x-999999999")).unwrap();
+        let pending = store.begin("a").unwrap();
+        let left: Vec<_> = fs::read_dir(tmp.path().join("vm/snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec![format!(".tmp-a-{}", std::process::id())]);
+        drop(pending);
     }
 
     #[test]
