@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::{processes_mentioning, wait_until, Project, VmSpec};
-use crate::vm_sync::{rsync_project, write_tree, Reaped};
+use crate::support::{processes_mentioning, wait_until, KillOnDrop, Project, VmSpec};
+use crate::vm_sync::{rsync_project, write_tree};
 
 fn guest_has(project: &Project, path: &str) -> bool {
     project.run(&["exec", "demo", "test", "-e", path]).code == 0
@@ -306,7 +306,7 @@ fn vm_snapshot_save_while_rsync_runs_is_safe() {
         fs::write(source.join(format!("blob{n}")), &blob).unwrap();
     }
     write_tree(&source, &[("small.txt", "synced")]);
-    let flush = Reaped(
+    let flush = KillOnDrop(
         project
             .command(&["sync", "flush", "demo"])
             .stdout(Stdio::piped())

@@ -2,15 +2,12 @@
 
 use std::process::ExitCode;
 
-use serde::Serialize;
-
 use super::args::{JsonFlag, SnapshotCommand, StartArgs};
+use super::json::{self, SnapshotEntry, Snapshots};
 use super::progress::Progress;
 use super::{cmd_start, load, Cli, Failure};
-use crate::lifecycle::snapshot::store::{Disk, Metadata, Store};
+use crate::lifecycle::snapshot::store::{Metadata, Store};
 use crate::lifecycle::snapshot::{delete, save};
-
-pub const SNAPSHOTS_SCHEMA: &str = "qcmdr.snapshots/1";
 
 pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
     match command {
@@ -77,26 +74,7 @@ fn run_save(cli: &Cli, vm: &str, name: &str, stop: bool) -> Result<ExitCode, Fai
     Ok(ExitCode::SUCCESS)
 }
 
-/// One entry of `qcmdr.snapshots/1`.
-#[derive(Serialize)]
-struct Entry<'a> {
-    vm: &'a str,
-    name: &'a str,
-    created_at: f64,
-    size_bytes: u64,
-    took_s: f64,
-    qemu_version: &'a str,
-    disks: &'a [Disk],
-    path: String,
-}
-
-#[derive(Serialize)]
-struct Document<'a> {
-    schema: &'static str,
-    snapshots: Vec<Entry<'a>>,
-}
-
-fn run_list(cli: &Cli, vm: Option<&str>, json: JsonFlag) -> Result<ExitCode, Failure> {
+fn run_list(cli: &Cli, vm: Option<&str>, as_json: JsonFlag) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = match vm {
         Some(name) => vec![load::vm(&ctx, name)?],
@@ -110,27 +88,13 @@ fn run_list(cli: &Cli, vm: Option<&str>, json: JsonFlag) -> Result<ExitCode, Fai
             found.push((meta, path));
         }
     }
-    if json.json {
-        let document = Document {
-            schema: SNAPSHOTS_SCHEMA,
-            snapshots: found
+    if as_json.json {
+        json::print(&Snapshots::new(
+            found
                 .iter()
-                .map(|(m, path)| Entry {
-                    vm: &m.vm,
-                    name: &m.name,
-                    created_at: m.created_at,
-                    size_bytes: m.size_bytes,
-                    took_s: m.took_s,
-                    qemu_version: &m.qemu_version,
-                    disks: &m.disks,
-                    path: path.clone(),
-                })
+                .map(|(meta, path)| SnapshotEntry::new(meta, path.clone()))
                 .collect(),
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&document).expect("valid JSON")
-        );
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     if found.is_empty() {

@@ -5,8 +5,8 @@ use std::path::Path;
 use mlua::Value;
 
 use super::report::{Fields, Report, Scope};
-use super::sync::{self, Context};
-use super::{hostfwd, ssh, value, vm};
+use super::sync::{self, ConfigEnv};
+use super::{hostfwd, ssh_table, value, vm};
 use crate::model::{Project, SyncEngine};
 
 const KEYS: &[&str] = &["qemu_bin_dir_fpath", "ssh_conf_base", "sync_engine", "vms"];
@@ -54,7 +54,7 @@ fn build(
     let ssh_base = match f.take("ssh_conf_base") {
         Some(v) => scope
             .table("ssh_conf_base", &v)
-            .and_then(|t| ssh::base(&mut scope, "ssh_conf_base", &t)),
+            .and_then(|t| ssh_table::base(&mut scope, "ssh_conf_base", &t)),
         None => Some(Vec::new()),
     };
     let sync_engine = match f.take("sync_engine") {
@@ -72,7 +72,7 @@ fn build(
     };
     let items = scope.list("vms", &vms_value)?;
 
-    let ctx = Context {
+    let ctx = ConfigEnv {
         config_dir,
         env,
         default_engine: sync_engine.unwrap_or(SyncEngine::Mutagen),

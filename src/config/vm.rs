@@ -7,8 +7,8 @@ use mlua::Value;
 use regex::Regex;
 
 use super::report::{Fields, Report, Scope};
-use super::sync::{self, Context};
-use super::{args, ssh, value};
+use super::sync::{self, ConfigEnv};
+use super::{qemu_args, ssh_table, value};
 use crate::model::{HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -43,7 +43,7 @@ pub(crate) fn check(
     report: &mut Report,
     index: usize,
     value: &Value,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> (Option<Vm>, Facts) {
     let bare = format!("vms[{index}]");
     let Value::Table(table) = value else {
@@ -128,7 +128,9 @@ pub(crate) fn check(
         None => Some(WaitFor::LoginAndSsh),
     };
     let ssh = match f.take("ssh") {
-        Some(v) => s.table("ssh", &v).and_then(|t| ssh::spec(s, "ssh", &t)),
+        Some(v) => s
+            .table("ssh", &v)
+            .and_then(|t| ssh_table::spec(s, "ssh", &t)),
         None => {
             s.missing(
                 "ssh",
@@ -145,7 +147,7 @@ pub(crate) fn check(
         None => Some(Vec::new()),
     };
     let args = match f.take("args") {
-        Some(v) => args::words(s, "args", &v, ctx.env),
+        Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
     };
     f.finish(s, KEYS);

@@ -9,7 +9,7 @@
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use crate::lifecycle::wait_child::run_bounded;
+use crate::runtime::wait_child::run_bounded;
 use crate::ssh::master::SshTarget;
 
 const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,11 +9,10 @@ use super::SnapshotError;
 /// `qemu-img` beside the QEMU binary (a build folder has both), else on `PATH`.
 pub fn binary(qemu: &Path) -> PathBuf {
     let beside = qemu.with_file_name("qemu-img");
-    if qemu.is_absolute() && beside.is_file() {
+    if qemu.is_absolute() && crate::runtime::executable::is_executable(&beside) {
         return beside;
     }
-    let search = std::env::var_os("PATH").unwrap_or_default();
-    crate::qemu::argv::find_executable("qemu-img", &search).unwrap_or_else(|| "qemu-img".into())
+    crate::runtime::executable::find_on_path("qemu-img").unwrap_or_else(|| "qemu-img".into())
 }
 
 /// The qemu-img to use and the folder relative disk paths are relative to.

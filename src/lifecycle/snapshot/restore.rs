@@ -11,7 +11,6 @@ use super::fingerprint;
 use super::qemu_img::{self, QemuImg};
 use super::store::{self, Metadata, Store};
 use super::SnapshotError;
-use crate::lifecycle::cancel::Cancel;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
@@ -21,6 +20,7 @@ use crate::model::Vm;
 use crate::qemu::migration;
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
+use crate::runtime::cancel::Cancel;
 use crate::runtime::paths::VmPaths;
 
 /// Added to the VM's argv: QEMU waits for `migrate-incoming` instead of booting.

@@ -1,103 +1,33 @@
 //! `start`: the pre-launch checks (`prelaunch`), what only a background start needs (sync
-//! engines, the SSH files, the folder watch), the launch itself; `readiness` then learns as
-//! early as physically possible whether the VM came up.
+//! engines, the SSH files, the folder watch), the launch itself (`launch`); `readiness` then
+//! learns as early as physically possible whether the VM came up, and the sync stage ends it.
+//!
+//! Imports form a tree: this file runs the others in order; `types` (options, report, error)
+//! is used by `readiness` and here; `prelaunch` (with its own error, shared with `gdb`),
+//! `launch` and `readiness` never use each other.
 
-use std::time::{Duration, Instant, SystemTime};
+pub mod launch;
+pub mod prelaunch;
+pub mod readiness;
+mod types;
 
-use super::cancel::Cancel;
+use std::time::{Instant, SystemTime};
+
+use self::prelaunch::Prelaunch;
+use self::readiness::{NotReady, Run};
+use self::types::io_err;
+pub use self::types::{
+    StageMark, StartError, StartFailure, StartOptions, StartReport, FAILURE_TAIL_LINES,
+};
 use super::context::Context;
-use super::dir_watch::DirWatch;
 use super::events::{Event, Observer, Stage};
-use super::launch;
-use super::ports::PortTaken;
-use super::prelaunch::{self, io_err, Prelaunch};
-use super::readiness::Run;
 use super::snapshot::restore::{self, INCOMING_ARGS};
 use super::snapshot::store::Store;
 use super::snapshot::SnapshotError;
 use crate::model::Vm;
-use crate::runtime::lock::LockError;
+use crate::runtime::cancel::Cancel;
+use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::process::ProcessHandle;
-
-/// Lines of each log shown when a start fails.
-pub const FAILURE_TAIL_LINES: usize = 20;
-
-#[derive(Debug, Clone, Default)]
-pub struct StartOptions {
-    /// Overall bound for the readiness wait, replacing `login_timeout` and `ssh_timeout`.
-    pub timeout: Option<Duration>,
-    /// Leave QEMU running when a start fails (for a post-mortem in the guest).
-    pub keep_running: bool,
-    /// Skip file sync for this start.
-    pub no_sync: bool,
-    /// Start from this snapshot instead of booting.
-    pub from: Option<String>,
-    /// With `from`: load it even if another QEMU version saved it.
-    pub force: bool,
-}
-
-impl StartOptions {
-    /// Whether this start syncs files into `vm`.
-    pub fn syncs(&self, vm: &Vm) -> bool {
-        !self.no_sync && !vm.sync.is_empty()
-    }
-}
-
-/// When a stage completed.
-#[derive(Debug, Clone)]
-pub struct StageMark {
-    pub stage: Stage,
-    pub at: SystemTime,
-    pub took: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct StartReport {
-    pub vm: String,
-    pub pid: i32,
-    /// True when the VM was running already and nothing was done.
-    pub already_running: bool,
-    pub launched_at: Option<SystemTime>,
-    pub stages: Vec<StageMark>,
-    pub total: Duration,
-    /// The snapshot this start came from.
-    pub from_snapshot: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Locked(#[from] LockError),
-    #[error(transparent)]
-    PortTaken(#[from] PortTaken),
-    #[error("QEMU binary {binary} not found{hint}")]
-    MissingBinary { binary: String, hint: String },
-    #[error("sync: {0}")]
-    Sync(#[source] crate::sync::SyncError),
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// QEMU was launched but the VM did not come up.
-    #[error("{}", .0.reason)]
-    NotReady(Box<Failure>),
-}
-
-/// Everything a user needs to see about a failed start.
-#[derive(Debug)]
-pub struct Failure {
-    pub reason: String,
-    pub serial_log: std::path::PathBuf,
-    pub serial_tail: Vec<String>,
-    pub qemu_log: std::path::PathBuf,
-    pub qemu_tail: Vec<String>,
-    /// `Some(pid)` when QEMU was left running (`--keep-running`).
-    pub kept_running: Option<i32>,
-}
 
 /// Starts one VM and waits until it is ready (or fails, in which case QEMU is stopped unless
 /// `keep_running`).
@@ -169,7 +99,8 @@ pub fn start(
         stage_started: launched,
         restore: restore.as_ref(),
     };
-    match run.wait_ready(launched) {
+    let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
+    match ready {
         Ok(()) => Ok(StartReport {
             vm: vm.name.clone(),
             pid: run.process.pid(),
@@ -181,4 +112,16 @@ pub fn start(
         }),
         Err(reason) => Err(run.fail(reason)),
     }
+}
+
+/// The last stage: files into the ready guest. A failure stops the VM like any other.
+fn sync_stage(run: &mut Run<'_>) -> Result<(), NotReady> {
+    if !run.options.syncs(run.vm) {
+        return Ok(());
+    }
+    run.begin(Stage::Sync);
+    crate::sync::after_start(&run.ctx.project, &run.ctx.state, run.vm)
+        .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
+    run.stage_done(Stage::Sync);
+    Ok(())
 }
