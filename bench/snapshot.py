@@ -24,8 +24,13 @@ from bench import REPO, Bench, ms  # noqa: E402
 
 def timed(bench, *args):
     t = time.perf_counter()
-    bench.ok(*args)
-    return time.perf_counter() - t
+    run = bench.ok(*args)
+    return time.perf_counter() - t, run
+
+
+def stages(run):
+    """Stage name -> seconds, from a `start --json` document."""
+    return {s["stage"]: s["took_s"] for s in json.loads(run.stdout)["vms"][0]["stages"]}
 
 
 def main():
@@ -40,24 +45,34 @@ def main():
         bench.ok("start", "demo")
         saves, sizes, pauses = [], [], []
         for n in range(args.rounds):
-            saves.append(timed(bench, "snapshot", "save", "demo", f"s{n}"))
+            saves.append(timed(bench, "snapshot", "save", "demo", f"s{n}")[0])
             listed = json.loads(bench.ok("snapshot", "list", "demo", "--json").stdout)
             entry = next(s for s in listed["snapshots"] if s["name"] == f"s{n}")
             sizes.append(entry["size_bytes"])
             pauses.append(entry["took_s"])
         bench.ok("stop", "demo")
 
-        cold, warm = [], []
+        cold, warm, cold_stages, warm_stages = [], [], [], []
         for _ in range(args.rounds):
-            cold.append(timed(bench, "start", "demo"))
+            took, run = timed(bench, "start", "demo", "--json")
+            cold.append(took)
+            cold_stages.append(stages(run))
             bench.ok("stop", "demo")
-            warm.append(timed(bench, "start", "demo", "--from", "s0"))
+            took, run = timed(bench, "start", "demo", "--from", "s0", "--json")
+            warm.append(took)
+            warm_stages.append(stages(run))
             bench.ok("stop", "demo")
         med = statistics.median
+
+        def breakdown(rows):
+            return ", ".join(f"{name} {med(r[name] for r in rows) * 1000:.0f}" for name in rows[0])
+
         print(f"rounds: {args.rounds} (TCG, 2 cores, demo guest 256 MiB)")
         print(f"cold start -> ready           (median)  {ms(med(cold))}")
         print(f"start --from -> ready         (median)  {ms(med(warm))}   target <= 1000 ms")
         print(f"ratio start --from / cold start         {med(warm) / med(cold):7.3f}      target <= 0.15")
+        print(f"  cold stages, ms (median)   {breakdown(cold_stages)}")
+        print(f"  --from stages, ms (median) {breakdown(warm_stages)}")
         print(f"snapshot save, running VM     (median)  {ms(med(saves))}   (guest paused {ms(med(pauses)).strip()})")
         print(f"snapshot size (state file)              {med(sizes) / 2**20:7.1f} MiB")
     finally:

@@ -28,7 +28,7 @@ pub const INCOMING_ARGS: [&str; 2] = ["-incoming", "defer"];
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
 /// QMP connect retries while QEMU sets up its sockets (it has written its pidfile already).
 const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(5);
-const CONNECT_RETRY_MAX: Duration = Duration::from_millis(100);
+const CONNECT_RETRY_MAX: Duration = Duration::from_millis(20);
 
 /// A snapshot that passed every check against the argv about to run.
 #[derive(Debug)]
