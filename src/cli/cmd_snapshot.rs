@@ -6,6 +6,7 @@ use super::args::{JsonFlag, SnapshotCommand, StartArgs};
 use super::json::{self, SnapshotEntry, Snapshots};
 use super::progress::Progress;
 use super::{cmd_start, load, Cli, Failure};
+use crate::error_chain::chain;
 use crate::lifecycle::snapshot::store::{Metadata, Store};
 use crate::lifecycle::snapshot::{delete, save};
 
@@ -17,7 +18,7 @@ pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
             let ctx = load::context(cli)?;
             let vm = load::vm(&ctx, vm)?;
             delete::delete(&ctx, vm, name)
-                .map_err(|e| Failure::new(format!("{}: {e}", vm.name)))?;
+                .map_err(|e| Failure::new(format!("{}: {}", vm.name, chain(&e))))?;
             if !cli.quiet {
                 println!("{}: deleted snapshot {name:?}", vm.name);
             }
@@ -70,7 +71,7 @@ fn run_save(cli: &Cli, vm: &str, name: &str, stop: bool) -> Result<ExitCode, Fai
         Err(_) => String::new(),
     };
     progress.finish(&vm.name, &line);
-    result.map_err(|e| Failure::new(format!("{}: {e}", vm.name)))?;
+    result.map_err(|e| Failure::new(format!("{}: {}", vm.name, chain(&e))))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -70,7 +70,7 @@ pub enum SnapshotError {
     /// QEMU refused; its own words are the message (a migration blocker, for one).
     #[error("{context}: {desc}")]
     Qemu { context: String, desc: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Qmp {
         context: String,
         #[source]
@@ -78,7 +78,7 @@ pub enum SnapshotError {
     },
     #[error("{0}")]
     Tool(String),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

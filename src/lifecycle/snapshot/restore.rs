@@ -11,6 +11,7 @@ use super::fingerprint;
 use super::qemu_img::{self, QemuImg};
 use super::store::{self, Metadata, Store};
 use super::SnapshotError;
+use crate::error_chain::chain;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
@@ -156,6 +157,6 @@ pub fn restore_running(
         force: true,
     };
     stop::stop(ctx, vm, &forced, observer)
-        .map_err(|err| SnapshotError::Stop(format!("cannot stop the VM: {err}")))?;
+        .map_err(|err| SnapshotError::Stop(format!("cannot stop the VM: {}", chain(&err))))?;
     start::start(ctx, vm, options, observer, cancel)
 }

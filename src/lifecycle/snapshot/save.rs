@@ -9,6 +9,7 @@ use super::clock;
 use super::fingerprint;
 use super::store::{self, Disk, Metadata, Store};
 use super::SnapshotError;
+use crate::error_chain::chain;
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
@@ -180,7 +181,7 @@ fn resume(qmp: &mut Qmp) -> Result<(), QmpError> {
 fn quit(ctx: &Context, vm: &Vm, mut qmp: Qmp, qemu: &ProcessHandle, observer: &dyn Observer) {
     let notice = |text: String| observer.event(&vm.name, Event::Notice(text));
     if let Err(err) = crate::sync::before_stop(&ctx.project, &ctx.state, vm) {
-        notice(format!("sync: {err}"));
+        notice(format!("sync: {}", chain(&err)));
     }
     let _ = qmp.execute("quit", None);
     drop(qmp);
@@ -191,7 +192,7 @@ fn quit(ctx: &Context, vm: &Vm, mut qmp: Qmp, qemu: &ProcessHandle, observer: &d
     ctx.ssh_target(vm).close_master();
     cleanup::remove_runtime_files(&ctx.paths(vm));
     if let Err(err) = crate::sync::after_stop(&ctx.project, &ctx.state) {
-        notice(format!("sync: {err}"));
+        notice(format!("sync: {}", chain(&err)));
     }
 }
 

@@ -24,6 +24,7 @@ use super::events::{Event, Observer, Stage};
 use super::snapshot::restore::{self, INCOMING_ARGS};
 use super::snapshot::store::Store;
 use super::snapshot::SnapshotError;
+use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
@@ -121,7 +122,7 @@ fn sync_stage(run: &mut Run<'_>) -> Result<(), NotReady> {
     }
     run.begin(Stage::Sync);
     crate::sync::after_start(&run.ctx.project, &run.ctx.state, run.vm)
-        .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
+        .map_err(|err| NotReady::Other(format!("sync failed: {}", chain(&err))))?;
     run.stage_done(Stage::Sync);
     Ok(())
 }

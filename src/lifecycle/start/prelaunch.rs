@@ -24,7 +24,7 @@ pub enum PrelaunchError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

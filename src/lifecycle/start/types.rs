@@ -57,11 +57,11 @@ pub struct StartReport {
 pub enum StartError {
     #[error(transparent)]
     Prelaunch(#[from] PrelaunchError),
-    #[error("sync: {0}")]
+    #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
