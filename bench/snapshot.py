@@ -14,12 +14,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import REPO, Bench, ms  # noqa: E402
+from bench import REPO, Bench, build_guest, ms  # noqa: E402
 
 
 def timed(bench, *args):
@@ -38,9 +37,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
-    guest = subprocess.run(["bash", os.path.join(REPO, "guest/build.sh")], check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    bench = Bench(args.qcmdr, guest)
+    bench = Bench(args.qcmdr, build_guest())
     try:
         bench.ok("start", "demo")
         saves, sizes, pauses = [], [], []

@@ -14,21 +14,22 @@ use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
-    let ctx = load::context(cli)?;
-    let vms = load::vms(&ctx, &args.vms, args.all)?;
-    let outcome = start_vms(cli, &ctx, &vms, args, false)?;
-    let code = outcome.exit_code();
-    if args.json.json {
-        json::print(&Document::new(json::START_SCHEMA, outcome.entries));
-    }
-    Ok(code)
+    start_and_report(cli, args, false)
 }
 
 /// `snapshot restore`: like `start --from`, but of a running VM, which is stopped first.
 pub fn restore_running(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
+    start_and_report(cli, args, true)
+}
+
+fn start_and_report(
+    cli: &Cli,
+    args: &StartArgs,
+    replace_running: bool,
+) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
-    let vms = load::vms(&ctx, &args.vms, false)?;
-    let outcome = start_vms(cli, &ctx, &vms, args, true)?;
+    let vms = load::vms(&ctx, &args.vms, args.all)?;
+    let outcome = start_vms(cli, &ctx, &vms, args, replace_running)?;
     let code = outcome.exit_code();
     if args.json.json {
         json::print(&Document::new(json::START_SCHEMA, outcome.entries));
