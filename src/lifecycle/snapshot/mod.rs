@@ -3,9 +3,9 @@
 //!
 //! One mechanism serves diskless and disk guests alike. Save: pause the VM (QMP `stop`), take
 //! an internal qcow2 snapshot of each writable disk (`blockdev-snapshot-internal-sync`, named
-//! like the snapshot), write RAM and devices to a file by migration (`exec:cat`), then resume
-//! (or quit, for `--stop`). Start from it: revert each disk (`qemu-img snapshot -a`), launch
-//! the same guest-visible command line plus `-incoming defer`, load the file
+//! like the snapshot), write RAM and devices by migration into a file qcmdr opened (`fd:`),
+//! then resume (or quit, for `--stop`). Start from it: revert each disk (`qemu-img snapshot
+//! -a`), launch the same guest-visible command line plus `-incoming defer`, load the file
 //! (`migrate-incoming`), resume. QEMU's own `savevm` would need a qcow2 disk to hold the RAM,
 //! which a kernel + initramfs guest does not have. Writable disks that cannot hold an internal
 //! snapshot (raw images, pflash) are refused before anything is touched.

@@ -105,7 +105,11 @@ impl Plan {
     pub fn load(&self, paths: &VmPaths, deadline: Instant) -> Result<(), SnapshotError> {
         let mut qmp = connect(&paths.qmp_socket, deadline)
             .map_err(SnapshotError::qmp("cannot reach the new QEMU"))?;
-        migration::load_state(&mut qmp, &self.state_file, deadline)
+        let file = std::fs::File::open(&self.state_file).map_err(SnapshotError::io(format!(
+            "cannot open {}",
+            self.state_file.display()
+        )))?;
+        migration::load_state(&mut qmp, &file, deadline)
             .map_err(SnapshotError::qmp("QEMU cannot load the snapshot"))
     }
 

@@ -96,13 +96,11 @@ pub fn save(
             )?;
             taken.push(drive);
         }
-        migration::save_state(
-            &mut qmp,
-            &pending.state_file(),
-            Instant::now() + SAVE_TIMEOUT,
-        )
-        .map_err(SnapshotError::qmp("QEMU cannot save this VM"))?;
-        let size_bytes = fs::metadata(pending.state_file())
+        let file = pending.create_state_file()?;
+        migration::save_state(&mut qmp, &file, Instant::now() + SAVE_TIMEOUT)
+            .map_err(SnapshotError::qmp("QEMU cannot save this VM"))?;
+        let size_bytes = file
+            .metadata()
             .map_err(SnapshotError::io("the state file"))?
             .len();
         let meta = Metadata {

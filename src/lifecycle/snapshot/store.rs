@@ -207,6 +207,22 @@ impl Pending {
         self.temp.join(STATE_FILE)
     }
 
+    /// The new, empty state file (0600), for QEMU to write into.
+    pub fn create_state_file(&self) -> Result<fs::File, SnapshotError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.state_file();
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(SnapshotError::io(format!(
+                "cannot create {}",
+                path.display()
+            )))
+    }
+
     /// Writes the metadata and moves the folder to its real name.
     pub fn commit(mut self, meta: &Metadata) -> Result<(), SnapshotError> {
         let io_err = |context: String| move |source| SnapshotError::Io { context, source };
