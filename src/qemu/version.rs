@@ -46,6 +46,49 @@ pub fn of_binary(binary: &Path) -> Result<String, String> {
     })
 }
 
+/// [`of_binary`], remembered in `cache` (a file of the private state dir) for as long as the
+/// binary's identity (device, inode, size, change time) stays the same: running QEMU just to
+/// print its version costs 30-100 ms, a fifth of a start from a snapshot.
+pub fn of_binary_cached(binary: &Path, cache: &Path) -> Result<String, String> {
+    let identity = identity(binary);
+    let remembered = std::fs::read_to_string(cache)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    if let (Some(identity), Some(remembered)) = (&identity, &remembered) {
+        if remembered["identity"] == *identity {
+            if let Some(version) = remembered["version"].as_str() {
+                return Ok(version.to_string());
+            }
+        }
+    }
+    let version = of_binary(binary)?;
+    if let Some(identity) = identity {
+        let record = serde_json::json!({ "identity": identity, "version": version });
+        let temp = cache.with_extension(format!("tmp{}", std::process::id()));
+        // Only a speed-up: a cache that cannot be written is asked again next time.
+        if std::fs::write(&temp, record.to_string()).is_ok()
+            && std::fs::rename(&temp, cache).is_err()
+        {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
+    Ok(version)
+}
+
+/// What changes whenever the file at `binary` is replaced or rewritten.
+fn identity(binary: &Path) -> Option<Value> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(binary).ok()?;
+    Some(serde_json::json!([
+        binary.to_string_lossy(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ]))
+}
+
 pub fn from_version_text(text: &str) -> Option<String> {
     let rest = text.lines().next()?.split("version ").nth(1)?.trim();
     let (base, package) = match rest.split_once(' ') {
@@ -107,6 +150,33 @@ mod tests {
         );
         assert_eq!(from_qmp, "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)");
         assert_eq!(from_text.as_deref(), Some(from_qmp.as_str()));
+    }
+
+    #[test]
+    fn the_cached_version_is_asked_again_once_the_binary_changes() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let binary = tmp.path().join("qemu-system-x86_64");
+        let cache = tmp.path().join("qemu-version.json");
+        let fake = |version: &str| {
+            std::fs::write(
+                &binary,
+                format!("#!/bin/sh\necho 'QEMU emulator version {version}'\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        fake("8.0.0");
+        assert_eq!(of_binary_cached(&binary, &cache).unwrap(), "8.0.0");
+        // Same file: the cache answers, even though the script would now say otherwise.
+        let record = std::fs::read_to_string(&cache).unwrap();
+        assert!(record.contains("8.0.0"), "{record}");
+        std::fs::write(&cache, record.replace("8.0.0", "cached")).unwrap();
+        assert_eq!(of_binary_cached(&binary, &cache).unwrap(), "cached");
+        // A rebuilt binary (new inode or change time) is asked again.
+        std::fs::remove_file(&binary).unwrap();
+        fake("9.1.50");
+        assert_eq!(of_binary_cached(&binary, &cache).unwrap(), "9.1.50");
     }
 
     #[test]

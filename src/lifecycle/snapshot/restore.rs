@@ -59,7 +59,9 @@ pub fn plan(
         });
     }
     if !force {
-        let now = version::of_binary(Path::new(&argv[0])).map_err(SnapshotError::Tool)?;
+        let cache = ctx.state.root().join("qemu-version.json");
+        let now =
+            version::of_binary_cached(Path::new(&argv[0]), &cache).map_err(SnapshotError::Tool)?;
         if now != meta.qemu_version {
             return Err(SnapshotError::Version {
                 name: name.to_string(),
