@@ -4,7 +4,9 @@
 mod support;
 
 mod cli_config;
+mod cli_harden;
 mod vm_boot;
+mod vm_harden;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_snapshot;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::complete;
+use super::seconds_arg::seconds;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,7 +111,7 @@ pub enum Command {
         #[arg(value_name = "VM", add = complete::vms())]
         vm: String,
         /// How long to wait for QEMU's answer, in seconds
-        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
         timeout: f64,
         /// The HMP command line, e.g. `info status`
         #[arg(
@@ -238,7 +239,7 @@ pub struct StartArgs {
     #[arg(long)]
     pub all: bool,
     /// Overall bound for the readiness wait, in seconds (replaces login_timeout and ssh_timeout)
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Leave QEMU running when the start fails, for a post-mortem
     #[arg(long)]
@@ -264,7 +265,7 @@ pub struct StopArgs {
     #[arg(long)]
     pub all: bool,
     /// Bound of each graceful step, in seconds (replaces stop_timeout)
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Skip the graceful steps: SIGTERM, then SIGKILL
     #[arg(long)]
@@ -296,7 +297,7 @@ pub struct QmpArgs {
     #[arg(value_name = "JSON-ARGS", value_parser = json_object)]
     pub arguments: Option<serde_json::Value>,
     /// How long to wait for the greeting and for the answer, in seconds
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
 }
 

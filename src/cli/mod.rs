@@ -2,6 +2,7 @@
 
 mod args;
 mod attach;
+mod broken_pipe;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_console;
@@ -28,6 +29,7 @@ mod per_vm;
 mod progress;
 mod qmp_session;
 mod raw_terminal;
+mod seconds_arg;
 mod style;
 
 use std::process::ExitCode;
@@ -41,6 +43,7 @@ pub use exit::Failure;
 pub fn main() -> ExitCode {
     // `COMPLETE=<shell> qcmdr ...` answers a completion request and exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+    broken_pipe::exit_quietly_on_broken_stdout();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,

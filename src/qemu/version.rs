@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::qmp::{Qmp, QmpError};
-use crate::runtime::process::ProcessHandle;
+use crate::runtime::{bounded_output, private_file};
 
 /// Bound of `qemu-system-* --version`; it answers in milliseconds.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,9 +66,10 @@ pub fn of_binary_cached(binary: &Path, cache: &Path) -> Result<String, String> {
         let record = serde_json::json!({ "identity": identity, "version": version });
         let temp = cache.with_extension(format!("tmp{}", std::process::id()));
         // Only a speed-up: a cache that cannot be written is asked again next time.
-        if std::fs::write(&temp, record.to_string()).is_ok()
-            && std::fs::rename(&temp, cache).is_err()
-        {
+        let written = private_file::create_fresh(&temp).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, record.to_string().as_bytes())
+        });
+        if written.is_err() || std::fs::rename(&temp, cache).is_err() {
             let _ = std::fs::remove_file(&temp);
         }
     }
@@ -112,26 +113,14 @@ fn with_package(base: String, package: &str) -> String {
 
 fn bounded_output(binary: &Path) -> Result<Vec<u8>, String> {
     let failed = |why: String| format!("cannot run {} --version: {why}", binary.display());
-    let mut child = Command::new(binary)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| failed(e.to_string()))?;
-    let handle = ProcessHandle::from_child(child.id() as i32).map_err(|e| failed(e.to_string()))?;
-    if !handle.wait_exit(VERSION_TIMEOUT) {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(failed(format!("no answer within {VERSION_TIMEOUT:?}")));
+    let mut command = Command::new(binary);
+    command.arg("--version").stdin(Stdio::null());
+    match bounded_output::output(&mut command, VERSION_TIMEOUT) {
+        Ok(Some(output)) if output.status.success() => Ok(output.stdout),
+        Ok(Some(output)) => Err(failed(format!("it exited with {}", output.status))),
+        Ok(None) => Err(failed(format!("no answer within {VERSION_TIMEOUT:?}"))),
+        Err(err) => Err(failed(err.to_string())),
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
-    if !output.status.success() {
-        return Err(failed(format!("it exited with {}", output.status)));
-    }
-    Ok(output.stdout)
 }
 
 #[cfg(test)]

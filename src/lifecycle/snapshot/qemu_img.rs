@@ -3,8 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::SnapshotError;
+use crate::runtime::bounded_output;
+
+/// Internal snapshots are metadata inside the image: even a large disk takes seconds.
+const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `qemu-img` beside the QEMU binary (a build folder has both), else on `PATH`.
 pub fn binary(qemu: &Path) -> PathBuf {
@@ -45,15 +50,22 @@ impl QemuImg {
     }
 
     fn run(&self, args: &[&str]) -> Result<String, SnapshotError> {
-        let output = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(args)
             .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .output()
+            .stdin(Stdio::null());
+        let output = bounded_output::output(&mut command, QEMU_IMG_TIMEOUT)
             .map_err(|e| {
                 SnapshotError::Tool(format!(
                     "cannot run {} (Debian: apt-get install qemu-utils): {e}",
                     self.binary.display()
+                ))
+            })?
+            .ok_or_else(|| {
+                SnapshotError::Tool(format!(
+                    "qemu-img {} did not finish within {QEMU_IMG_TIMEOUT:?}",
+                    args.join(" ")
                 ))
             })?;
         if output.status.success() {

@@ -44,7 +44,8 @@ pub fn save(
     store::check_name(name)?;
     let paths = ctx.paths(vm);
     let store = Store::new(&paths);
-    private_dir::ensure(&paths.dir).map_err(SnapshotError::io("cannot create the VM folder"))?;
+    private_dir::ensure(&ctx.state, &paths.dir)
+        .map_err(SnapshotError::io("cannot use the VM folder"))?;
     let _lock = lock::acquire(
         &paths.lock,
         &format!("qcmdr snapshot save {} {name}", vm.name),
@@ -82,7 +83,7 @@ pub fn save(
             format: bad.format.clone(),
         });
     }
-    let pending = store.begin(name)?;
+    let pending = store.begin(&ctx.state, name)?;
 
     let created_at = SystemTime::now();
     let paused = Instant::now();

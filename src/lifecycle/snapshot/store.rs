@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
 use super::SnapshotError;
-use crate::runtime::paths::VmPaths;
-use crate::runtime::private_dir;
+use crate::runtime::paths::{StateDir, VmPaths};
+use crate::runtime::{private_dir, private_file};
 
 pub const STATE_FILE: &str = "state";
 pub const METADATA_FILE: &str = "metadata.json";
@@ -124,13 +124,12 @@ impl Store {
 
     /// A fresh private folder to write snapshot `name` into, removed again unless
     /// [`Pending::commit`] is called.
-    pub fn begin(&self, name: &str) -> Result<Pending, SnapshotError> {
+    pub fn begin(&self, state: &StateDir, name: &str) -> Result<Pending, SnapshotError> {
         let io_err = |what: &str, path: &Path| {
             let context = format!("{what} {}", path.display());
             move |source| SnapshotError::Io { context, source }
         };
-        private_dir::ensure(&self.root).map_err(io_err("cannot create", &self.root))?;
-        private_dir::ensure_owned(&self.root).map_err(io_err("cannot use", &self.root))?;
+        private_dir::ensure(state, &self.root).map_err(io_err("cannot use", &self.root))?;
         self.remove_leftovers();
         let temp = self
             .root
@@ -179,8 +178,7 @@ impl Store {
     pub fn record_origin(&self, name: &str, pid: i32) -> io::Result<()> {
         let text = serde_json::json!({ "snapshot": name, "pid": pid }).to_string();
         let temp = self.origin.with_extension("tmp");
-        let _ = fs::remove_file(&temp);
-        fs::write(&temp, text)?;
+        io::Write::write_all(&mut private_file::create_fresh(&temp)?, text.as_bytes())?;
         fs::rename(&temp, &self.origin)
     }
 
@@ -209,18 +207,11 @@ impl Pending {
 
     /// The new, empty state file (0600), for QEMU to write into.
     pub fn create_state_file(&self) -> Result<fs::File, SnapshotError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.state_file();
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-            .map_err(SnapshotError::io(format!(
-                "cannot create {}",
-                path.display()
-            )))
+        private_file::create_fresh(&path).map_err(SnapshotError::io(format!(
+            "cannot create {}",
+            path.display()
+        )))
     }
 
     /// Writes the metadata and moves the folder to its real name.
@@ -290,12 +281,20 @@ mod tests {
         }
     }
 
+    /// A store whose VM folder is `<dir>/vm` inside the state dir `<dir>`.
+    fn store_in(dir: &Path) -> (StateDir, Store) {
+        (
+            StateDir::new(dir),
+            Store::new(&VmPaths::new(dir.join("vm"))),
+        )
+    }
+
     #[test]
     fn leftovers_of_dead_saves_are_removed_by_the_next_one() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(&VmPaths::new(tmp.path().join("vm")));
+        let (state, store) = store_in(tmp.path());
         fs::create_dir_all(tmp.path().join("vm/snapshots/.tmp-x-999999999")).unwrap();
-        let pending = store.begin("a").unwrap();
+        let pending = store.begin(&state, "a").unwrap();
         let left: Vec<_> = fs::read_dir(tmp.path().join("vm/snapshots"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -307,8 +306,8 @@ mod tests {
     #[test]
     fn a_pending_snapshot_vanishes_unless_committed() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(&VmPaths::new(tmp.path().join("vm")));
-        let pending = store.begin("a").unwrap();
+        let (state, store) = store_in(tmp.path());
+        let pending = store.begin(&state, "a").unwrap();
         fs::write(pending.state_file(), "x").unwrap();
         drop(pending);
         assert!(!store.exists("a"));

@@ -7,6 +7,7 @@
 //! `launch` and `readiness` never use each other.
 
 pub mod launch;
+pub mod preflight;
 pub mod prelaunch;
 pub mod readiness;
 mod types;
@@ -72,6 +73,13 @@ pub fn start(
     };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
+    preflight::before_launch(ctx, vm, options)?;
+    if options.no_sync {
+        // A crashed run's sessions would keep syncing into whatever answers on that port.
+        if let Err(err) = crate::sync::end_leftovers(&ctx.project, &ctx.state, vm) {
+            observer.event(&vm.name, Event::Notice(format!("sync: {}", chain(&err))));
+        }
+    }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
     if let Some(plan) = &restore {

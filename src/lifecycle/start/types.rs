@@ -67,6 +67,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// This machine cannot finish starting the VM; nothing was launched.
+    #[error("{0}; nothing was launched")]
+    Preflight(String),
     /// QEMU was launched but the VM did not come up.
     #[error("{}", .0.reason)]
     NotReady(Box<StartFailure>),

@@ -24,6 +24,7 @@ use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
+use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
@@ -77,7 +78,7 @@ impl Run<'_> {
 
         // Launch: the pidfile proves QEMU got past option parsing.
         while !self.pidfile_written() {
-            self.wake_or_fail(login_deadline, "QEMU did not write its pidfile")?;
+            self.wake_or_fail(login_deadline, || "QEMU did not write its pidfile".into())?;
         }
         self.stage_done(Stage::Launch);
 
@@ -95,15 +96,21 @@ impl Run<'_> {
         } else if self.vm.wait_for.login() {
             self.begin(Stage::Login);
             let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
+            let bound = self.bound_text(overall, "login_timeout", self.vm.login_timeout);
+            let serial_log = self.paths.serial_log.clone();
+            let pattern = self.vm.login_pattern.clone();
             while !login.check() {
-                let what = format!(
-                    "no login prompt ({:?}) on the serial console within {:.0} s",
-                    self.vm.login_pattern,
-                    login_deadline
-                        .saturating_duration_since(launched)
-                        .as_secs_f64()
-                );
-                self.wake_or_fail(login_deadline, &what)?;
+                // Judged at the deadline: a full file system is what keeps the log (and its
+                // inotify events) from coming, so the last wake says nothing about it.
+                self.wake_or_fail(login_deadline, || {
+                    let what = format!(
+                        "no login prompt ({pattern:?}) on the serial console within {bound}"
+                    );
+                    match free_space::full_hint(&serial_log) {
+                        Some(full) => format!("{what}: {full}"),
+                        None => what,
+                    }
+                })?;
             }
             self.stage_done(Stage::Login);
         }
@@ -111,7 +118,7 @@ impl Run<'_> {
         if self.vm.wait_for.ssh() {
             self.begin(Stage::Ssh);
             let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
-            self.wait_ssh(deadline)?;
+            self.wait_ssh(deadline, overall)?;
             self.stage_done(Stage::Ssh);
             if self.restore.is_some() {
                 self.begin(Stage::Clock);
@@ -124,7 +131,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
+    /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
+    fn bound_text(&self, overall: Option<Instant>, key: &str, configured: Duration) -> String {
+        match (overall, self.options.timeout) {
+            (Some(_), Some(timeout)) => format!("{} s (--timeout)", seconds(timeout)),
+            _ => format!("{} s ({key})", seconds(configured)),
+        }
+    }
+
+    fn wait_ssh(&mut self, deadline: Instant, overall: Option<Instant>) -> Result<(), NotReady> {
         let target = self.ctx.ssh_target(self.vm);
         // After a restore sshd is known to listen, and a banner probe would cost the guest
         // one more sshd process before the login.
@@ -166,8 +181,8 @@ impl Run<'_> {
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
                 _ if Instant::now() >= deadline => {
                     return Err(NotReady::Other(format!(
-                        "SSH not ready within {:.0} s: {last_problem}",
-                        self.vm.ssh_timeout.as_secs_f64()
+                        "SSH not ready within {}: {last_problem}",
+                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout)
                     )))
                 }
                 _ => {}
@@ -177,12 +192,16 @@ impl Run<'_> {
     }
 
     /// Waits for the next event before `deadline`; errors end the start.
-    fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
+    fn wake_or_fail(
+        &mut self,
+        deadline: Instant,
+        on_deadline: impl FnOnce() -> String,
+    ) -> Result<(), NotReady> {
         match self.wait(deadline, true) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
-            Wake::Deadline => Err(NotReady::Other(on_deadline.to_string())),
+            Wake::Deadline => Err(NotReady::Other(on_deadline())),
         }
     }
 
@@ -277,5 +296,26 @@ impl Run<'_> {
     fn kill(&mut self) {
         self.process.terminate(|| {});
         let _ = self.child.wait();
+    }
+}
+
+/// `15`, `2.5`: seconds as the user wrote them.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_read_as_written() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
 }
