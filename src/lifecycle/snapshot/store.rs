@@ -182,6 +182,11 @@ impl Store {
         fs::rename(&temp, &self.origin)
     }
 
+    /// Forgets where an earlier QEMU came from (a later one could get its PID).
+    pub fn forget_origin(&self) {
+        let _ = fs::remove_file(&self.origin);
+    }
+
     /// The snapshot the QEMU with `pid` was started from, if it was.
     pub fn origin(&self, pid: i32) -> Option<String> {
         let text = fs::read_to_string(&self.origin).ok()?;

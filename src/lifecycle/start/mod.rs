@@ -82,6 +82,7 @@ pub fn start(
     }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
+    Store::new(&paths).forget_origin();
     if let Some(plan) = &restore {
         // Last, after every check: from here on the disks are the snapshot's.
         plan.revert_disks()?;
