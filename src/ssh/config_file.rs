@@ -111,10 +111,10 @@ fn defaults(state: &StateDir) -> [(&'static str, String); 8] {
         ("LogLevel", "ERROR".to_owned()),
         // Keys from the user's agent would use up the guest's MaxAuthTries before ours.
         ("IdentitiesOnly", "yes".to_owned()),
-        // OpenSSH's default list without the post-quantum sntrup761 exchange, whose math a
-        // guest under TCG needs about 0.5 s for: the key exchange of every fresh login (the
-        // SSH stage of `start`, a start from a snapshot) takes half as long. The connections
-        // go to VMs on this host; set KexAlgorithms in ssh_conf_base to choose otherwise.
+        // OpenSSH's default list without the post-quantum sntrup761 exchange, whose math
+        // costs a guest under TCG 0.1-0.5 s on every fresh login (the SSH stage of `start`,
+        // a start from a snapshot). The connections go to VMs on this host; set
+        // KexAlgorithms in ssh_conf_base to choose otherwise.
         ("KexAlgorithms", KEX_ALGORITHMS.to_owned()),
     ]
 }
