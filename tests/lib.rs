@@ -10,5 +10,6 @@ mod vm_harden;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_readiness;
+mod vm_snapshot;
 mod vm_sync;
 mod vm_sync_mutagen;

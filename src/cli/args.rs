@@ -134,6 +134,9 @@ pub enum Command {
     /// File sync with VMs: status, flush, watch
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Save a running VM's whole state under a name; list, delete, restore snapshots
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Run mutagen with qcmdr's private data directory and SSH setup; arguments untouched
     #[command(disable_help_flag = true)]
     Mutagen {
@@ -172,6 +175,55 @@ pub enum SyncCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save the running VM's RAM, devices and writable disks as snapshot NAME
+    Save {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Stop the VM after saving (instead of letting it run on)
+        #[arg(long)]
+        stop: bool,
+    },
+    /// List snapshots: name, VM, created, size, QEMU version
+    List {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete snapshot NAME of VM (its state file and its disks' internal snapshots)
+    Delete {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Put the running VM back into snapshot NAME (writes made since are lost)
+    Restore {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Load the snapshot even if another QEMU version saved it
+        #[arg(long)]
+        force: bool,
+        /// Overall bound for the wait until ready, in seconds
+        #[arg(long, value_name = "S")]
+        timeout: Option<f64>,
+        /// Leave QEMU running when the restore fails, for a post-mortem
+        #[arg(long)]
+        keep_running: bool,
+        /// Do not sync files afterwards
+        #[arg(long)]
+        no_sync: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
 #[derive(Debug, Args, Clone, Copy)]
 pub struct JsonFlag {
     /// Machine-readable output (documented, versioned schema)
@@ -195,6 +247,12 @@ pub struct StartArgs {
     /// Do not sync files for this start
     #[arg(long)]
     pub no_sync: bool,
+    /// Start from this snapshot instead of booting (see `qcmdr snapshot`)
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
+    /// With --from: load the snapshot even if another QEMU version saved it
+    #[arg(long, requires = "from")]
+    pub force: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -14,6 +14,7 @@ mod cmd_mutagen;
 mod cmd_qmp;
 mod cmd_remote;
 mod cmd_show;
+mod cmd_snapshot;
 mod cmd_ssh_config;
 mod cmd_start;
 mod cmd_status;
@@ -77,6 +78,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Qmp(args) => cmd_qmp::run(cli, args),
         Command::Gdb { vm, gdb_args } => cmd_gdb::run(cli, vm, gdb_args),
         Command::Sync(command) => cmd_sync::run(cli, command),
+        Command::Snapshot(command) => cmd_snapshot::run(cli, command),
         Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }

@@ -92,8 +92,12 @@ fn render_vm(out: &mut String, vm: &Vm) {
     }
 }
 
+const KEX_ALGORITHMS: &str = "curve25519-sha256,curve25519-sha256@libssh.org,\
+ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,\
+diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256";
+
 /// qcmdr's choices, each already spelled for the file.
-fn defaults(state: &StateDir) -> [(&'static str, String); 7] {
+fn defaults(state: &StateDir) -> [(&'static str, String); 8] {
     let control_path = format!("{}/%C", literal_path(&state.control_dir()));
     [
         // Reuse one connection per VM: `ssh vm cmd` then costs no handshake.
@@ -107,6 +111,11 @@ fn defaults(state: &StateDir) -> [(&'static str, String); 7] {
         ("LogLevel", "ERROR".to_owned()),
         // Keys from the user's agent would use up the guest's MaxAuthTries before ours.
         ("IdentitiesOnly", "yes".to_owned()),
+        // OpenSSH's default list without the post-quantum sntrup761 exchange, whose math
+        // costs a guest under TCG 0.1-0.5 s on every fresh login (the SSH stage of `start`,
+        // a start from a snapshot). The connections go to VMs on this host; set
+        // KexAlgorithms in ssh_conf_base to choose otherwise.
+        ("KexAlgorithms", KEX_ALGORITHMS.to_owned()),
     ]
 }
 
@@ -200,6 +209,7 @@ Host *
   UserKnownHostsFile /dev/null
   LogLevel ERROR
   IdentitiesOnly yes
+  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256
 ";
         assert_eq!(render(&project, &state), expected);
     }

@@ -8,6 +8,7 @@ mod docs_check;
 mod list;
 mod restart;
 pub(crate) mod show;
+mod snapshots;
 mod start;
 mod status;
 mod stop;
@@ -18,6 +19,7 @@ use serde::Serialize;
 pub use list::ListVm;
 pub use restart::Restart;
 pub use show::Show;
+pub use snapshots::{SnapshotEntry, Snapshots};
 pub use start::StartVm;
 pub use status::StatusVm;
 pub use stop::StopVm;
@@ -30,6 +32,7 @@ pub const RESTART_SCHEMA: &str = "qcmdr.restart/1";
 pub const SHOW_SCHEMA: &str = "qcmdr.show/1";
 pub const LIST_SCHEMA: &str = "qcmdr.list/1";
 pub const SYNC_STATUS_SCHEMA: &str = "qcmdr.sync-status/1";
+pub const SNAPSHOTS_SCHEMA: &str = "qcmdr.snapshots/1";
 
 /// The documents about several VMs: `{"schema": ..., "vms": [...]}`.
 #[derive(Debug, Serialize)]

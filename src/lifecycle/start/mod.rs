@@ -22,6 +22,9 @@ pub use self::types::{
 };
 use super::context::Context;
 use super::events::{Event, Observer, Stage};
+use super::snapshot::restore::{self, INCOMING_ARGS};
+use super::snapshot::store::Store;
+use super::snapshot::SnapshotError;
 use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
@@ -39,8 +42,16 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+        Prelaunch::Running { .. } if options.from.is_some() => {
+            return Err(SnapshotError::Running {
+                vm: vm.name.clone(),
+                name: options.from.clone().unwrap_or_default(),
+            }
+            .into())
+        }
         Prelaunch::Running { pid } => {
+            let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
             return Ok(StartReport {
                 vm: vm.name.clone(),
                 pid,
@@ -48,13 +59,18 @@ pub fn start(
                 launched_at: None,
                 stages: Vec::new(),
                 total: started.elapsed(),
-            })
+                from_snapshot,
+            });
         }
         Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
     };
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
+    let restore = match &options.from {
+        Some(name) => Some(restore::plan(ctx, vm, name, &argv, options.force)?),
+        None => None,
+    };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
     preflight::before_launch(ctx, vm, options)?;
@@ -66,6 +82,12 @@ pub fn start(
     }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
+    Store::new(&paths).forget_origin();
+    if let Some(plan) = &restore {
+        // Last, after every check: from here on the disks are the snapshot's.
+        plan.revert_disks()?;
+        argv.extend(INCOMING_ARGS.map(String::from));
+    }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
     let launched_at = SystemTime::now();
@@ -85,6 +107,7 @@ pub fn start(
         watch,
         stages: Vec::new(),
         stage_started: launched,
+        restore: restore.as_ref(),
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
@@ -95,6 +118,7 @@ pub fn start(
             launched_at: Some(launched_at),
             stages: run.stages,
             total: started.elapsed(),
+            from_snapshot: options.from.clone(),
         }),
         Err(reason) => Err(run.fail(reason)),
     }

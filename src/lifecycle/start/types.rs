@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::prelaunch::PrelaunchError;
 use crate::lifecycle::events::Stage;
+use crate::lifecycle::snapshot::SnapshotError;
 use crate::model::Vm;
 
 /// Lines of each log shown when a start fails.
@@ -18,6 +19,10 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
+    /// Start from this snapshot instead of booting.
+    pub from: Option<String>,
+    /// With `from`: load it even if another QEMU version saved it.
+    pub force: bool,
 }
 
 impl StartOptions {
@@ -44,6 +49,8 @@ pub struct StartReport {
     pub launched_at: Option<SystemTime>,
     pub stages: Vec<StageMark>,
     pub total: Duration,
+    /// The snapshot this start came from (or, already running, the one its QEMU came from).
+    pub from_snapshot: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +59,8 @@ pub enum StartError {
     Prelaunch(#[from] PrelaunchError),
     #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("{context}")]
     Io {
         context: String,

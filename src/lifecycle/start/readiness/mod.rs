@@ -21,6 +21,8 @@ use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TA
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
+use crate::lifecycle::snapshot::clock;
+use crate::lifecycle::snapshot::restore::Plan;
 use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
@@ -49,6 +51,8 @@ pub(super) struct Run<'a> {
     pub(super) watch: DirWatch,
     pub(super) stages: Vec<StageMark>,
     pub(super) stage_started: Instant,
+    /// Set when starting from a snapshot: loaded instead of waiting for a boot.
+    pub(super) restore: Option<&'a Plan>,
 }
 
 /// What woke a wait.
@@ -70,29 +74,50 @@ impl Run<'_> {
         }
         self.stage_done(Stage::Launch);
 
-        self.login_and_ssh(overall, login_deadline)
+        if let Some(plan) = self.restore {
+            // No login prompt comes after a restore: the guest is already past it.
+            self.begin(Stage::Restore);
+            if let Err(err) = plan.load(self.paths, login_deadline) {
+                return Err(match self.process.has_exited() {
+                    true => self.exited(),
+                    false => NotReady::Other(crate::error_chain::chain(&err)),
+                });
+            }
+            let _ = plan.record_origin(self.paths, self.process.pid());
+            self.stage_done(Stage::Restore);
+        }
+
+        self.login_and_ssh(overall, login_deadline)?;
+
+        if self.restore.is_some() && self.vm.wait_for.ssh() {
+            self.begin(Stage::Clock);
+            clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
+                .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+            self.stage_done(Stage::Clock);
+        }
+        Ok(())
     }
 
     /// The login prompt and SSH, side by side; done when every awaited one has arrived, in
     /// whichever order. `ssh_timeout` counts from the prompt (or, without a login stage, from
-    /// now): before the prompt, `login_timeout` bounds both.
+    /// now): before the prompt, `login_timeout` bounds both. After a restore there is no
+    /// prompt to wait for.
     fn login_and_ssh(
         &mut self,
         overall: Option<Instant>,
         login_deadline: Instant,
     ) -> Result<(), NotReady> {
         let began = Instant::now();
-        let mut login = self
-            .vm
-            .wait_for
-            .login()
+        let mut login = (self.restore.is_none() && self.vm.wait_for.login())
             .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
         let mut ssh = self.vm.wait_for.ssh().then(|| {
             SshStage::new(
                 self.ctx.ssh_target(self.vm),
                 &self.vm.ssh.host_name,
                 self.vm.ssh.port,
-                ssh_probe::applies_to(&self.ctx.project, self.vm),
+                // After a restore sshd is known to listen, and a banner probe would cost
+                // the guest one more sshd process before the login.
+                self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm),
                 self.paths.dir.join("ssh-master.log"),
             )
         });
