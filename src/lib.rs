@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod images;
 pub mod lifecycle;
 pub mod model;
 pub mod qemu;

@@ -12,6 +12,7 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
     let paths = ctx.paths(vm);
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     let ssh_config = ctx.state.ssh_config();
+    let image_args = crate::qemu::image_args::for_vm(&ctx.project, vm, &paths.dir);
     if as_json {
         let document = json!({
             "schema": json_out::SHOW_SCHEMA,
@@ -37,6 +38,16 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
             })).collect::<Vec<_>>(),
             "forwards": json_out::forwards(&vm.host_forwards),
             "paths": json_out::paths(&paths, &ssh_config),
+            "image": vm.image.as_ref().map(|boot| {
+                let image = ctx.project.image(&boot.name);
+                json!({
+                    "name": boot.name,
+                    "built": image.is_some_and(|i| i.is_built()),
+                    "dir": image.map(|i| &i.dir),
+                    "disk": crate::images::overlay::path(&paths.dir),
+                    "added_args": image_args,
+                })
+            }),
         });
         println!(
             "{}",
@@ -77,6 +88,22 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
             entry.dest,
             entry.engine.as_str(),
             entry.mode
+        );
+    }
+    if let Some(boot) = &vm.image {
+        let (state, dir) = match ctx.project.image(&boot.name) {
+            Some(image) if image.is_built() => ("built", image.dir.display().to_string()),
+            Some(image) => ("not built", image.dir.display().to_string()),
+            None => ("unknown", String::new()),
+        };
+        println!("image:         {} ({state}, {dir})", boot.name);
+        println!(
+            "disk:          {} (over the image)",
+            crate::images::overlay::path(&paths.dir).display()
+        );
+        println!(
+            "image args:    {}",
+            crate::qemu::argv::shell_quoted(&image_args)
         );
     }
     println!("cwd:           {}", ctx.qemu_cwd().display());

@@ -34,6 +34,7 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
         timeout: args.timeout.map(Duration::from_secs_f64),
         keep_running: args.keep_running,
         no_sync: args.no_sync,
+        reset_disk: args.reset_disk,
     };
     let cancel = Cancel::new()?;
     let on_signal = cancel.clone();
@@ -41,6 +42,8 @@ fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<
     ctrlc::set_handler(move || on_signal.trigger())
         .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
     let progress = Progress::new(cli.quiet || args.json.json);
+    // Images first, one at a time: they are shared between VMs and each build is heavy.
+    super::cmd_image::build_for(ctx, vms, &progress)?;
     let results: Vec<(&Vm, Result<StartReport, StartError>)> = parallel::each(vms, |vm| {
         let result = start::start(ctx, vm, &options, &progress, &cancel);
         let line = result.as_ref().map(summary).unwrap_or_default();

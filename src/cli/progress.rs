@@ -82,6 +82,12 @@ impl Progress {
     }
 }
 
+impl crate::images::BuildObserver for Progress {
+    fn stage(&self, image: &str, text: &str) {
+        self.set_status(&format!("image {image}"), text);
+    }
+}
+
 impl Observer for Progress {
     fn event(&self, vm: &str, event: Event) {
         match event {

@@ -32,6 +32,10 @@ pub(crate) struct Context<'a> {
     pub config_dir: &'a Path,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub default_engine: SyncEngine,
+    /// The validated `images`, for VMs that name one.
+    pub images: &'a [crate::model::Image],
+    /// Every name in `images`, including those of images with problems.
+    pub image_names: &'a [String],
 }
 
 /// The `sync` list at `path` (`sync`).
@@ -115,6 +119,27 @@ fn entry(scope: &mut Scope<'_>, path: &str, value: &Value, ctx: &Context<'_>) ->
 
 /// `~` and `$VAR` expanded, made absolute against the config's folder, and an existing folder.
 fn source_dir(scope: &mut Scope<'_>, path: &str, text: &str, ctx: &Context<'_>) -> Option<PathBuf> {
+    let absolute = host_path(scope, path, text, ctx)?;
+    if !absolute.is_dir() {
+        let what = if absolute.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        scope.problem(path, format!("{} {what}", absolute.display()));
+        return None;
+    }
+    Some(absolute.canonicalize().unwrap_or(absolute))
+}
+
+/// A host path from the config: `~` and `$VAR` expanded, made absolute against the config's
+/// folder (not checked for existence).
+pub(crate) fn host_path(
+    scope: &mut Scope<'_>,
+    path: &str,
+    text: &str,
+    ctx: &Context<'_>,
+) -> Option<PathBuf> {
     let env = ctx.env;
     let expanded = shellexpand::full_with_context(
         text,
@@ -136,17 +161,7 @@ fn source_dir(scope: &mut Scope<'_>, path: &str, text: &str, ctx: &Context<'_>) 
             return None;
         }
     };
-    let absolute = ctx.config_dir.join(&expanded);
-    if !absolute.is_dir() {
-        let what = if absolute.exists() {
-            "is not a folder"
-        } else {
-            "does not exist"
-        };
-        scope.problem(path, format!("{} {what}", absolute.display()));
-        return None;
-    }
-    Some(absolute.canonicalize().unwrap_or(absolute))
+    Some(ctx.config_dir.join(&expanded))
 }
 
 /// `ignore`: non-empty strings, each one pattern exactly as written.

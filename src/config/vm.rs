@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::report::{Fields, Report, Scope};
 use super::sync::{self, Context};
-use super::{args, ssh, value};
+use super::{args, ssh, value, vm_image};
 use crate::model::{HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -22,6 +22,10 @@ const KEYS: &[&str] = &[
     "ssh",
     "sync",
     "args",
+    "image",
+    "kernel",
+    "initrd",
+    "append",
 ];
 const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
 
@@ -127,8 +131,17 @@ pub(crate) fn check(
             }),
         None => Some(WaitFor::LoginAndSsh),
     };
+    let image_raw = vm_image::take(&mut f);
+    let image = vm_image::image(s, &image_raw, ctx);
+    // An image brings its login: root with the key made at build time.
+    let ssh_defaults = image.flatten().map(|image| ssh::Defaults {
+        user: "root".to_string(),
+        identity_file: image.private_key().to_string_lossy().into_owned(),
+    });
     let ssh = match f.take("ssh") {
-        Some(v) => s.table("ssh", &v).and_then(|t| ssh::spec(s, "ssh", &t)),
+        Some(v) => s
+            .table("ssh", &v)
+            .and_then(|t| ssh::spec(s, "ssh", &t, ssh_defaults.as_ref())),
         None => {
             s.missing(
                 "ssh",
@@ -147,6 +160,13 @@ pub(crate) fn check(
     let args = match f.take("args") {
         Some(v) => args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
+    };
+    let vm_image = match (image, &args) {
+        (Some(Some(image)), Some((words, _))) => {
+            vm_image::boot(s, &image_raw, image, words, ctx).map(Some)
+        }
+        (Some(None), _) => Some(None),
+        _ => None,
     };
     f.finish(s, KEYS);
 
@@ -167,6 +187,7 @@ pub(crate) fn check(
             sync: sync?,
             args,
             host_forwards,
+            image: vm_image?,
         })
     })();
     (vm, facts)

@@ -7,6 +7,7 @@ pub mod dir_watch;
 pub mod events;
 pub mod follow;
 pub mod foreground;
+pub mod image_disk;
 pub mod launch;
 pub mod log_tail;
 pub mod login_watch;

@@ -32,11 +32,13 @@ pub enum Prelaunch {
     },
 }
 
-/// Locks `vm` for `purpose` (recorded for whoever finds it locked) and prepares its launch.
+/// Locks `vm` for `purpose` (recorded for whoever finds it locked) and prepares its launch;
+/// `reset_disk` gives an image-backed VM a fresh disk.
 pub fn prepare(
     ctx: &Context,
     vm: &Vm,
     purpose: &str,
+    reset_disk: bool,
     observer: &dyn Observer,
 ) -> Result<Prelaunch, StartError> {
     let paths = ctx.paths(vm);
@@ -58,6 +60,7 @@ pub fn prepare(
         }
         Identity::NotRunning => cleanup::remove_runtime_files(&paths),
     }
+    super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;

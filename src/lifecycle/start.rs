@@ -27,6 +27,8 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
+    /// Start an image-backed VM from a fresh disk (its old overlay is discarded).
+    pub reset_disk: bool,
 }
 
 impl StartOptions {
@@ -65,6 +67,8 @@ pub enum StartError {
     MissingBinary { binary: String, hint: String },
     #[error("sync: {0}")]
     Sync(#[source] crate::sync::SyncError),
+    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
+    ImageNotBuilt { image: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -99,19 +103,20 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
-        Prelaunch::Running { pid } => {
-            return Ok(StartReport {
-                vm: vm.name.clone(),
-                pid,
-                already_running: true,
-                launched_at: None,
-                stages: Vec::new(),
-                total: started.elapsed(),
-            })
-        }
-        Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
-    };
+    let (_lock, paths, argv) =
+        match prelaunch::prepare(ctx, vm, &purpose, options.reset_disk, observer)? {
+            Prelaunch::Running { pid } => {
+                return Ok(StartReport {
+                    vm: vm.name.clone(),
+                    pid,
+                    already_running: true,
+                    launched_at: None,
+                    stages: Vec::new(),
+                    total: started.elapsed(),
+                })
+            }
+            Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
+        };
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
