@@ -5,6 +5,7 @@ mod support;
 
 mod cli_config;
 mod vm_boot;
+mod vm_image;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_sync;

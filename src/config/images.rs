@@ -195,14 +195,15 @@ fn cloud(
     size: Option<u64>,
     ctx: &Context<'_>,
 ) -> Option<Recipe> {
-    if f.take("url").is_some() {
+    let url_ok = f.take("url").is_none();
+    if !url_ok {
         scope.problem(
             &f.path_of("url"),
             "downloading is not supported yet: download the image yourself and set file (with sha256)",
         );
-        return None;
     }
     let file = match f.take("file") {
+        _ if !url_ok => None,
         Some(v) => scope
             .non_empty_text(&f.path_of("file"), &v)
             .and_then(|text| sync::host_path(scope, &f.path_of("file"), &text, ctx))

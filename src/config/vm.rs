@@ -134,9 +134,13 @@ pub(crate) fn check(
     let image_raw = vm_image::take(&mut f);
     let image = vm_image::image(s, &image_raw, ctx);
     // An image brings its login: root with the key made at build time.
-    let ssh_defaults = image.flatten().map(|image| ssh::Defaults {
+    // (A VM whose image has a problem is not built anyway: the key path then never matters.)
+    let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh::Defaults {
         user: "root".to_string(),
-        identity_file: image.private_key().to_string_lossy().into_owned(),
+        identity_file: image
+            .flatten()
+            .map(|image| image.private_key().to_string_lossy().into_owned())
+            .unwrap_or_default(),
     });
     let ssh = match f.take("ssh") {
         Some(v) => s

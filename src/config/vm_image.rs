@@ -32,6 +32,11 @@ pub(crate) fn take(f: &mut Fields) -> Raw {
     }
 }
 
+/// Whether the VM has an `image` key (valid or not).
+pub(crate) fn names_one(raw: &Raw) -> bool {
+    raw.image.is_some()
+}
+
 /// The image the VM names, if any (`Some(None)`: no image; `None`: a problem was reported).
 pub(crate) fn image<'c>(
     scope: &mut Scope<'_>,
