@@ -12,6 +12,10 @@ PACKAGES=(
   rsync             # sync engine, also copied into the guest
   gdb               # `qcmdr gdb`
   python3           # Mutagen test double
+  mmdebstrap        # `debian` images: the root filesystem from Debian packages
+  e2fsprogs         # `debian` images: mke2fs -d packs it as ext4
+  qemu-utils        # qemu-img: image disks and each VM's overlay disk
+  genisoimage       # `cloud` images: the NoCloud seed (cidata)
 )
 
 missing=()
