@@ -4,8 +4,9 @@
 //! - `cli`: the only layer that knows clap, terminals, colours, progress and JSON rendering.
 //! - `lifecycle`: start (launch + readiness), stop (ordered shutdown), status; emits events.
 //! - `console`: byte relays between local descriptors and a VM's chardev sockets.
-//! - `qemu`, `ssh`, `sync`, `runtime`: QEMU argv and control sockets, the private SSH setup,
-//!   file sync engines, state-dir paths, locks and process identity.
+//! - `qemu`, `ssh`, `sync`, `logs`, `runtime`: QEMU argv and control sockets, the private SSH
+//!   setup, file sync engines, reading and following logs, and the process and event plumbing
+//!   (state-dir paths, locks, process identity, bounded waits, cancellation).
 //! - `config` → `model`: a Lua file becomes validated, pure data.
 //!
 //! Nothing below `cli` prints or reads the terminal.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod images;
 pub mod lifecycle;
+pub mod logs;
 pub mod model;
 pub mod qemu;
 pub mod runtime;

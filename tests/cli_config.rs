@@ -1,25 +1,7 @@
 //! The config-facing commands through the real binary: check, list, show, ssh-config,
 //! completions, and the exit codes and messages a user sees. No VM is started here.
 
-use std::fs;
-use std::process::{Command, Stdio};
-
-use crate::support::Run;
-
-fn qcmdr(dir: &std::path::Path, args: &[&str]) -> Run {
-    Run::of(
-        Command::new(env!("CARGO_BIN_EXE_qcmdr"))
-            .args(args)
-            .current_dir(dir)
-            .env_remove("QCMDR_CONFIG")
-            .env_remove("QCMDR_STATE_DIR")
-            .env("XDG_CONFIG_HOME", dir.join("xdg"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    )
-}
+use crate::support::CliTest;
 
 const GOOD: &str = r#"
 local function net(port) return { "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:" .. port .. "-:22" } end
@@ -34,96 +16,83 @@ return {
 }
 "#;
 
-fn project(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("conf.lua"), text).unwrap();
-    dir
-}
-
 #[test]
 fn check_accepts_a_good_config_found_in_the_current_folder() {
-    let dir = project(GOOD);
-    let run = qcmdr(dir.path(), &["check"]);
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("OK, 2 VMs: alpha, beta"), "{run}");
+    CliTest::with_config(GOOD)
+        .cmd(&["check"])
+        .code(0)
+        .stdout_has("OK, 2 VMs: alpha, beta")
+        .run();
 }
 
 #[test]
 fn check_reports_every_problem_with_vm_and_key_and_exits_1() {
-    let dir = project(
+    let test = CliTest::with_config(
         r#"return { vms = {
           { name = "a", arch = "x86_64", login_timout = 3, ssh = { Port = "20x9", User = "u", IdentityFile = "k" }, args = {} },
           { name = "a", arch = "x86_64", ssh = { Port = 2, User = "u", IdentityFile = "k" }, args = { "-daemonize" } },
         } }"#,
     );
-    let run = qcmdr(dir.path(), &["check"]);
-    assert_eq!(run.code, 1, "{run}");
+    let mut check = test.cmd(&["check"]).code(1);
     for expected in [
         r#"vms[1] "a": ssh.Port: expected a number, got string "20x9""#,
         r#"vms[1] "a": unknown key "login_timout" (did you mean "login_timeout"?)"#,
         r#"vms[2] "a": name: "a" is already used by vms[1]"#,
         r#"vms[2] "a": args: -daemonize"#,
     ] {
-        assert!(
-            run.stderr.contains(expected),
-            "missing {expected:?} in\n{run}"
-        );
+        check = check.stderr_has(expected);
     }
-    assert!(run.stderr.contains("conf.lua"), "the file is named:\n{run}");
+    // The file is named.
+    check.stderr_has("conf.lua").run();
 }
 
 #[test]
 fn lua_errors_show_file_and_line() {
-    let dir = project("local x = 1\nreturn { vms = nil + 1 }\n");
-    let run = qcmdr(dir.path(), &["check"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("conf.lua:2:"), "{run}");
+    CliTest::with_config("local x = 1\nreturn { vms = nil + 1 }\n")
+        .cmd(&["check"])
+        .code(1)
+        .stderr_has("conf.lua:2:")
+        .run();
 }
 
 #[test]
 fn missing_config_lists_where_it_looked() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = qcmdr(dir.path(), &["list"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("no config file found"), "{run}");
-    assert!(
-        run.stderr
-            .contains(&dir.path().join("conf.lua").display().to_string()),
-        "{run}"
-    );
-    assert!(run.stderr.contains("xdg/qcmdr/conf.lua"), "{run}");
+    let test = CliTest::new();
+    test.cmd(&["list"])
+        .code(1)
+        .stderr_has("no config file found")
+        .stderr_has(test.config().display().to_string())
+        .stderr_has("xdg/qcmdr/conf.lua")
+        .run();
 }
 
 #[test]
 fn explicit_config_and_env_var_are_used() {
-    let dir = project(GOOD);
+    let test = CliTest::with_config(GOOD);
     let elsewhere = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf.lua");
-    let run = qcmdr(elsewhere.path(), &["-c", conf.to_str().unwrap(), "check"]);
-    assert_eq!(run.code, 0, "{run}");
-    let run = Run::of(
-        Command::new(env!("CARGO_BIN_EXE_qcmdr"))
-            .arg("check")
-            .current_dir(elsewhere.path())
-            .env("QCMDR_CONFIG", &conf)
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 0, "{run}");
+    let conf = test.config();
+    test.cmd(&["-c", conf.to_str().unwrap(), "check"])
+        .current_dir(elsewhere.path())
+        .code(0)
+        .run();
+    test.cmd(&["check"])
+        .current_dir(elsewhere.path())
+        .env("QCMDR_CONFIG", &conf)
+        .code(0)
+        .run();
 }
 
 #[test]
 fn list_shows_vms_and_json_has_the_documented_keys() {
-    let dir = project(GOOD);
-    let run = qcmdr(dir.path(), &["list"]);
-    assert_eq!(run.code, 0, "{run}");
+    let test = CliTest::with_config(GOOD);
+    let run = test.cmd(&["list"]).code(0).run();
     assert!(
         run.stdout
             .lines()
             .any(|l| l.starts_with("alpha") && l.contains("stopped") && l.contains("2201")),
         "{run}"
     );
-    let json = qcmdr(dir.path(), &["list", "--json"]).json();
+    let json = test.cmd(&["list", "--json"]).json();
     assert_eq!(json["schema"], "qcmdr.list/1");
     assert_eq!(json["vms"][1]["name"], "beta");
     assert_eq!(json["vms"][1]["arch"], "aarch64");
@@ -134,8 +103,9 @@ fn list_shows_vms_and_json_has_the_documented_keys() {
 
 #[test]
 fn show_json_has_argv_and_paths_and_text_is_pasteable() {
-    let dir = project(GOOD);
-    let json = qcmdr(dir.path(), &["show", "beta", "--json"]).json();
+    let test = CliTest::with_config(GOOD);
+    let dir = test.path();
+    let json = test.cmd(&["show", "beta", "--json"]).json();
     let argv: Vec<String> = serde_json::from_value(json["argv"].clone()).unwrap();
     assert!(argv[0].ends_with("qemu-system-aarch64"), "{argv:?}");
     let append = argv.iter().position(|a| a == "-append").unwrap();
@@ -152,17 +122,14 @@ fn show_json_has_argv_and_paths_and_text_is_pasteable() {
         let path = json["paths"][key]
             .as_str()
             .unwrap_or_else(|| panic!("paths.{key} missing"));
-        assert!(
-            path.starts_with(dir.path().to_str().unwrap()),
-            "{key}: {path}"
-        );
+        assert!(path.starts_with(dir.to_str().unwrap()), "{key}: {path}");
     }
     let pidfile = json["paths"]["pidfile"].as_str().unwrap();
     assert!(argv
         .windows(2)
         .any(|w| w[0] == "-pidfile" && w[1] == pidfile));
 
-    let text = qcmdr(dir.path(), &["show", "beta"]);
+    let text = test.cmd(&["show", "beta"]).run();
     let line = text
         .stdout
         .lines()
@@ -177,26 +144,24 @@ fn show_json_has_argv_and_paths_and_text_is_pasteable() {
 
 #[test]
 fn unknown_vm_lists_the_configured_ones() {
-    let dir = project(GOOD);
-    let run = qcmdr(dir.path(), &["show", "gamma"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr.contains(r#"no VM named "gamma""#) && run.stderr.contains("alpha, beta"),
-        "{run}"
-    );
+    CliTest::with_config(GOOD)
+        .cmd(&["show", "gamma"])
+        .code(1)
+        .stderr_has(r#"no VM named "gamma""#)
+        .stderr_has("alpha, beta")
+        .run();
 }
 
 #[test]
 fn ssh_config_prints_vm_blocks_before_host_star() {
-    let dir = project(GOOD);
-    let run = qcmdr(dir.path(), &["ssh-config"]);
-    assert_eq!(run.code, 0, "{run}");
+    let test = CliTest::with_config(GOOD);
+    let run = test.cmd(&["ssh-config"]).code(0).run();
     let alpha = run.stdout.find("Host alpha").unwrap();
     let beta = run.stdout.find("Host beta").unwrap();
     let star = run.stdout.find("Host *").unwrap();
     assert!(alpha < beta && beta < star, "{run}");
     assert!(run.stdout.contains("ControlMaster auto"));
-    let only = qcmdr(dir.path(), &["ssh-config", "beta"]);
+    let only = test.cmd(&["ssh-config", "beta"]).run();
     assert!(
         !only.stdout.contains("Host alpha") && only.stdout.contains("Host beta"),
         "{only}"
@@ -205,47 +170,42 @@ fn ssh_config_prints_vm_blocks_before_host_star() {
 
 #[test]
 fn usage_errors_exit_2_and_version_and_completions_work() {
-    let dir = project(GOOD);
-    assert_eq!(qcmdr(dir.path(), &["frobnicate"]).code, 2);
-    assert_eq!(
-        qcmdr(dir.path(), &["start"]).code,
-        2,
-        "start needs a VM or --all"
-    );
-    let version = qcmdr(dir.path(), &["--version"]);
+    let test = CliTest::with_config(GOOD);
+    test.cmd(&["frobnicate"]).code(2).run();
+    // start needs a VM or --all.
+    test.cmd(&["start"]).code(2).run();
+    let version = test.cmd(&["--version"]).run();
     assert!(version.stdout.starts_with("qcmdr "), "{version}");
-    let completions = qcmdr(dir.path(), &["completions", "bash"]);
-    assert_eq!(completions.code, 0);
-    assert!(completions.stdout.contains("qcmdr"), "{completions}");
+    test.cmd(&["completions", "bash"])
+        .code(0)
+        .stdout_has("qcmdr")
+        .run();
 }
 
 #[test]
 fn ssh_to_a_stopped_vm_says_how_to_start_it() {
-    let dir = project(GOOD);
-    let run = qcmdr(dir.path(), &["ssh", "alpha", "true"]);
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr.contains("not running") && run.stderr.contains("qcmdr start alpha"),
-        "{run}"
-    );
+    CliTest::with_config(GOOD)
+        .cmd(&["ssh", "alpha", "true"])
+        .code(1)
+        .stderr_has("not running")
+        .stderr_has("qcmdr start alpha")
+        .run();
 }
 
 #[test]
 fn deep_state_dir_keeps_socket_paths_within_the_unix_limit() {
-    let dir = project(GOOD);
-    let deep = dir.path().join("a-rather-long-folder-name/".repeat(6));
-    let run = qcmdr(
-        dir.path(),
-        &[
+    let test = CliTest::with_config(GOOD);
+    let deep = test.path().join("a-rather-long-folder-name/".repeat(6));
+    let json = test
+        .cmd(&[
             "--state-dir",
             deep.to_str().unwrap(),
             "show",
             "alpha",
             "--json",
-        ],
-    );
-    assert_eq!(run.code, 0, "{run}");
-    let json = run.json();
+        ])
+        .code(0)
+        .json();
     for key in ["qmp_socket", "monitor_socket", "serial_socket"] {
         let path = json["paths"][key].as_str().unwrap();
         assert!(path.len() < 108, "{key} is {} bytes: {path}", path.len());
@@ -254,4 +214,39 @@ fn deep_state_dir_keeps_socket_paths_within_the_unix_limit() {
         .as_str()
         .unwrap()
         .starts_with(deep.to_str().unwrap()));
+}
+
+#[test]
+fn restart_json_is_one_document_holding_the_stop_and_the_start() {
+    // A QEMU binary that does not exist: the stop finds nothing running, the start fails at
+    // once, so no guest is needed to see the document's shape.
+    let test = CliTest::with_config(&GOOD.replace(
+        "ssh_conf_base",
+        "qemu_bin_dir_fpath = \"/nonexistent-qemu\",\n  ssh_conf_base",
+    ));
+    let missing = "alpha: QEMU binary /nonexistent-qemu/qemu-system-x86_64 not found";
+    // The failed start leaves the VM's (empty) folder behind, as any start does.
+    test.cmd(&["start", "alpha"])
+        .code(1)
+        .stderr_has(missing)
+        .run();
+    let json = test
+        .cmd(&["restart", "alpha", "--json"])
+        .code(1)
+        .stderr_has(missing)
+        .json();
+    assert_eq!(json["schema"], "qcmdr.restart/1", "{json}");
+    assert_eq!(json["stop"]["schema"], "qcmdr.stop/1", "{json}");
+    assert_eq!(json["stop"]["vms"][0]["name"], "alpha", "{json}");
+    assert_eq!(json["stop"]["vms"][0]["ok"], true, "{json}");
+    assert_eq!(json["stop"]["vms"][0]["was_running"], false, "{json}");
+    assert_eq!(json["start"]["schema"], "qcmdr.start/1", "{json}");
+    assert_eq!(json["start"]["vms"][0]["ok"], false, "{json}");
+    assert!(
+        json["start"]["vms"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{json}"
+    );
 }

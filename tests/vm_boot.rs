@@ -6,15 +6,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{wait_until, Project, VmSpec};
-
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::{wait_until, KillOnDrop, Project, VmSpec};
 
 #[test]
 fn vm_boots_with_the_argv_show_prints_and_answers_ssh_on_the_private_config() {

@@ -135,6 +135,15 @@ fn vm_start_json_reports_stage_timestamps_and_restart_keeps_previous_serial_log(
         previous.contains("login:"),
         "the previous run's serial log is kept"
     );
+
+    // Under --json, a restart is one document: the stop's and the start's inside.
+    let restarted = project.ok(&["restart", "demo", "--json"]).json();
+    assert_eq!(restarted["schema"], "qcmdr.restart/1", "{restarted}");
+    let stopped = &restarted["stop"]["vms"][0];
+    assert_eq!(stopped["was_running"], true, "{restarted}");
+    assert!(stopped["ended_by"].is_string(), "{restarted}");
+    assert_eq!(restarted["start"]["schema"], "qcmdr.start/1", "{restarted}");
+    assert_eq!(restarted["start"]["vms"][0]["ok"], true, "{restarted}");
     project.ok(&["stop", "demo"]);
 }
 

@@ -2,10 +2,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{wait_until, Project, VmSpec};
+use crate::support::{wait_until, KillOnDrop, Project, VmSpec};
 
 /// Writes `files` (relative path → contents) below `root`.
 pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
@@ -31,16 +31,6 @@ fn guest_files(project: &Project, dir: &str) -> Vec<String> {
 fn guest_read(project: &Project, path: &str) -> Option<String> {
     let run = project.run(&["exec", "demo", "sh", "-c", &format!("cat {path}")]);
     (run.code == 0).then_some(run.stdout)
-}
-
-/// A child process killed (and reaped) when the test ends, even by a panic.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A project whose VM syncs `<project>/src` to `~/dst dir` with rsync; `extra_entry` adds
@@ -140,7 +130,7 @@ fn vm_rsync_watch_follows_changes_until_interrupted_or_the_vm_stops() {
             "no initial sync: {}",
             said()
         );
-        (Reaped(child), said)
+        (KillOnDrop(child), said)
     };
 
     let (mut child, said) = watch("watch1.log");

@@ -10,9 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::raw_terminal::RawTerminal;
-use super::Failure;
+use super::{interrupt, Failure};
 use crate::console::relay::{self, End, Local, Options};
-use crate::lifecycle::cancel::Cancel;
 
 /// `Ctrl-]`, as in telnet and `virsh console`.
 pub const DETACH_KEY: u8 = 0x1d;
@@ -28,10 +27,7 @@ pub fn attach(socket: &Path, what: &str) -> Result<ExitCode, Failure> {
             socket.display()
         ))
     })?;
-    let stop = Cancel::new()?;
-    let on_signal = stop.clone();
-    ctrlc::set_handler(move || on_signal.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle signals: {e}")))?;
+    let stop = interrupt::cancel_on_signal()?;
 
     let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
     let raw = RawTerminal::enter(stdin.as_fd())

@@ -3,7 +3,7 @@
 
 use std::process::{Command, ExitCode};
 
-use super::{load, Cli, Failure};
+use super::{interrupt, load, Cli, Failure};
 use crate::lifecycle::foreground::{self, Finished};
 
 pub fn run(cli: &Cli, name: &str, gdb_args: &[String]) -> Result<ExitCode, Failure> {
@@ -11,7 +11,7 @@ pub fn run(cli: &Cli, name: &str, gdb_args: &[String]) -> Result<ExitCode, Failu
     let vm = load::vm(&ctx, name)?;
     let prepared = foreground::prepare(&ctx, vm, &format!("qcmdr gdb {}", vm.name))?;
     // Ctrl-C in this terminal is gdb's (it interrupts QEMU); qcmdr must outlive gdb to clean up.
-    ctrlc::set_handler(|| {}).map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    interrupt::ignore_signals()?;
     let status = Command::new("gdb")
         .args(gdb_args)
         .arg("--args")

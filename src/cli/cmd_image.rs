@@ -1,10 +1,6 @@
 //! `qcmdr image build|list|rm|gc`, and the builds `start` runs for images not built yet.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-use serde::Serialize;
 
 use super::args::ImageCommand;
 use super::progress::Progress;
@@ -13,8 +9,6 @@ use crate::images::{self, BuildError, BuildOutcome};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::VmState;
 use crate::model::{Image, Vm};
-
-pub const IMAGES_SCHEMA: &str = "qcmdr.images/1";
 
 pub fn run(cli: &Cli, command: &ImageCommand) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
@@ -110,58 +104,10 @@ fn build_failure(err: &BuildError) -> Failure {
     Failure::new(text)
 }
 
-/// `qcmdr image list --json`.
-#[derive(Serialize)]
-struct ImagesDocument {
-    schema: &'static str,
-    images: Vec<ImageEntry>,
-}
-
-#[derive(Serialize)]
-struct ImageEntry {
-    name: String,
-    builder: &'static str,
-    key: String,
-    built: bool,
-    disk: PathBuf,
-    kernel: Option<PathBuf>,
-    initrd: Option<PathBuf>,
-    /// Bytes the build takes on disk (0 when not built).
-    size_bytes: u64,
-    /// Seconds since the Unix epoch; null when not built.
-    built_at: Option<f64>,
-    packages: BTreeMap<String, String>,
-}
-
 fn list(ctx: &Context, as_json: bool) -> Result<ExitCode, Failure> {
     let builds = images::builds(&ctx.project);
     if as_json {
-        let document = ImagesDocument {
-            schema: IMAGES_SCHEMA,
-            images: builds
-                .iter()
-                .map(|b| ImageEntry {
-                    name: b.image.name.clone(),
-                    builder: b.image.recipe.builder(),
-                    key: b.image.key.clone(),
-                    built: b.manifest.is_some(),
-                    disk: b.image.disk(),
-                    kernel: b.image.kernel(),
-                    initrd: b.image.initrd(),
-                    size_bytes: b.size_bytes,
-                    built_at: b.manifest.as_ref().map(|m| m.built_at),
-                    packages: b
-                        .manifest
-                        .as_ref()
-                        .map(|m| m.packages.clone())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&document).expect("valid JSON")
-        );
+        super::json::print(&super::json::Images::new(&builds));
         return Ok(ExitCode::SUCCESS);
     }
     println!(

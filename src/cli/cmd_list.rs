@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-
-use super::{json as json_out, load, Cli, Failure};
+use super::json::{self, Document, ListVm};
+use super::{load, Cli, Failure};
 use crate::lifecycle::status::state_of;
 
 pub fn run(cli: &Cli, as_json: bool) -> Result<ExitCode, Failure> {
@@ -16,20 +15,11 @@ pub fn run(cli: &Cli, as_json: bool) -> Result<ExitCode, Failure> {
         .map(|vm| (vm, state_of(&ctx, vm)))
         .collect();
     if as_json {
-        let vms = rows
+        let entries = rows
             .iter()
-            .map(|(vm, (state, pid, _))| {
-                json!({
-                    "name": vm.name,
-                    "arch": vm.arch,
-                    "ssh_port": vm.ssh.port,
-                    "sync_entries": vm.sync.len(),
-                    "state": state.as_str(),
-                    "pid": pid,
-                })
-            })
+            .map(|(vm, (state, pid, _))| ListVm::new(vm, *state, *pid))
             .collect();
-        println!("{}", json_out::document(json_out::LIST_SCHEMA, vms));
+        json::print(&Document::new(json::LIST_SCHEMA, entries));
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows

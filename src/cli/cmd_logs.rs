@@ -6,11 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::LogArgs;
-use super::{load, Cli, Failure};
-use crate::lifecycle::cancel::Cancel;
-use crate::lifecycle::clean_stream::CleanStream;
-use crate::lifecycle::follow::{Chunk, Follow};
-use crate::lifecycle::log_tail;
+use super::{interrupt, load, Cli, Failure};
+use crate::logs::clean_stream::CleanStream;
+use crate::logs::follow::{Chunk, Follow};
+use crate::logs::log_tail;
 
 /// Which of a VM's logs.
 #[derive(Debug, Clone, Copy)]
@@ -62,10 +61,7 @@ pub fn run(cli: &Cli, args: &LogArgs, log: Log) -> Result<ExitCode, Failure> {
 
 /// Until Ctrl-C or a closed stdout (e.g. `| head`), both a normal end.
 fn follow(path: &Path, offset: u64, vm: &str) -> Result<ExitCode, Failure> {
-    let stop = Cancel::new()?;
-    let on_signal = stop.clone();
-    ctrlc::set_handler(move || on_signal.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    let stop = interrupt::cancel_on_signal()?;
     let mut follow = Follow::new(path.to_path_buf(), offset)
         .map_err(|e| Failure::new(format!("cannot follow {}: {e}", path.display())))?;
     let mut text = CleanStream::default();

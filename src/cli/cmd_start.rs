@@ -5,87 +5,76 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::args::StartArgs;
-use super::progress::Progress;
-use super::{cmd_stop, json as json_out, load, style, Cli, Failure};
-use crate::lifecycle::cancel::Cancel;
+use super::json::{self, Document, Restart, StartVm};
+use super::per_vm::{self, Outcome, Rendering};
+use super::{cmd_stop, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
-use crate::lifecycle::parallel;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
-    start_all(cli, &ctx, &vms, args)
+    let outcome = start_vms(cli, &ctx, &vms, args)?;
+    let code = outcome.exit_code();
+    if args.json.json {
+        json::print(&Document::new(json::START_SCHEMA, outcome.entries));
+    }
+    Ok(code)
 }
 
+/// `stop`, then `start` (only if every stop succeeded); under `--json` one
+/// `qcmdr.restart/1` document holding both.
 pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
-    let stopped = cmd_stop::stop_all(cli, &ctx, &vms, &Default::default(), args.json.json)?;
-    if stopped != ExitCode::SUCCESS {
-        return Ok(stopped);
+    let as_json = args.json.json;
+    let stopped = cmd_stop::stop_vms(cli, &ctx, &vms, &Default::default(), as_json);
+    let (code, started) = if stopped.failed {
+        (stopped.exit_code(), None)
+    } else {
+        let started = start_vms(cli, &ctx, &vms, args)?;
+        (started.exit_code(), Some(started))
+    };
+    if as_json {
+        json::print(&Restart::new(
+            Document::new(json::STOP_SCHEMA, stopped.entries),
+            started.map(|s| Document::new(json::START_SCHEMA, s.entries)),
+        ));
     }
-    start_all(cli, &ctx, &vms, args)
+    Ok(code)
 }
 
-fn start_all(cli: &Cli, ctx: &Context, vms: &[&Vm], args: &StartArgs) -> Result<ExitCode, Failure> {
+fn start_vms(
+    cli: &Cli,
+    ctx: &Context,
+    vms: &[&Vm],
+    args: &StartArgs,
+) -> Result<Outcome<StartVm>, Failure> {
     let options = StartOptions {
         timeout: args.timeout.map(Duration::from_secs_f64),
         keep_running: args.keep_running,
         no_sync: args.no_sync,
         reset_disk: args.reset_disk,
     };
-    let cancel = Cancel::new()?;
-    let on_signal = cancel.clone();
+    // Images first, one at a time: VMs share them and each build is heavy.
+    super::cmd_image::build_for(
+        ctx,
+        vms,
+        &super::progress::Progress::new(cli.quiet || args.json.json),
+    )?;
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU it was starting.
-    ctrlc::set_handler(move || on_signal.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
-    let progress = Progress::new(cli.quiet || args.json.json);
-    // Images first, one at a time: they are shared between VMs and each build is heavy.
-    super::cmd_image::build_for(ctx, vms, &progress)?;
-    let results: Vec<(&Vm, Result<StartReport, StartError>)> = parallel::each(vms, |vm| {
-        let result = start::start(ctx, vm, &options, &progress, &cancel);
-        let line = result.as_ref().map(summary).unwrap_or_default();
-        progress.finish(&vm.name, &line);
-        (*vm, result)
-    });
-
-    let mut failed = false;
-    let mut documents = Vec::new();
-    for (vm, result) in &results {
-        match result {
-            Ok(report) => documents.push(json_out::start_ok(report)),
-            Err(err) => {
-                failed = true;
-                report_failure(vm, err);
-                documents.push(match err {
-                    StartError::NotReady(f) => json_out::start_err(
-                        &vm.name,
-                        &f.reason,
-                        &f.serial_tail,
-                        &f.qemu_tail,
-                        f.kept_running,
-                    ),
-                    other => json_out::start_err(
-                        &vm.name,
-                        &Failure::from(other).to_string(),
-                        &[],
-                        &[],
-                        None,
-                    ),
-                });
-            }
-        }
-    }
-    if args.json.json {
-        println!("{}", json_out::document(json_out::START_SCHEMA, documents));
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let cancel = interrupt::cancel_on_signal()?;
+    Ok(per_vm::run(
+        vms,
+        cli.quiet || args.json.json,
+        |vm, progress| start::start(ctx, vm, &options, progress, &cancel),
+        Rendering {
+            summary,
+            report: report_failure,
+            entry: |vm, result| StartVm::new(&vm.name, result),
+        },
+    ))
 }
 
 /// `demo: ready in 5.8 s (launch 0.1 s, login 5.2 s, ssh 0.5 s)`

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{json as json_out, load, style, Cli, Failure};
+use super::json::{self, Document, StatusVm};
+use super::{load, style, Cli, Failure};
 use crate::lifecycle::status::{self, SshHealth, VmState};
 
 pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failure> {
@@ -11,8 +12,8 @@ pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failu
     let vms = load::vms(&ctx, names, false)?;
     let statuses = status::status(&ctx, &vms);
     if as_json {
-        let documents = statuses.iter().map(json_out::status).collect();
-        println!("{}", json_out::document(json_out::STATUS_SCHEMA, documents));
+        let entries = statuses.iter().map(StatusVm::new).collect();
+        json::print(&Document::new(json::STATUS_SCHEMA, entries));
         return Ok(ExitCode::SUCCESS);
     }
     let width = statuses

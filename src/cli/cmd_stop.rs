@@ -4,10 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::args::StopArgs;
-use super::progress::Progress;
-use super::{json as json_out, load, style, Cli, Failure};
+use super::json::{self, Document, StopVm};
+use super::per_vm::{self, Outcome, Rendering};
+use super::{load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
-use crate::lifecycle::parallel;
 use crate::lifecycle::stop::{self, StopOptions, StopReport};
 use crate::model::Vm;
 
@@ -18,44 +18,34 @@ pub fn run(cli: &Cli, args: &StopArgs) -> Result<ExitCode, Failure> {
         timeout: args.timeout.map(Duration::from_secs_f64),
         force: args.force,
     };
-    stop_all(cli, &ctx, &vms, &options, args.json.json)
+    let outcome = stop_vms(cli, &ctx, &vms, &options, args.json.json);
+    let code = outcome.exit_code();
+    if args.json.json {
+        json::print(&Document::new(json::STOP_SCHEMA, outcome.entries));
+    }
+    Ok(code)
 }
 
-pub fn stop_all(
+/// Stops `vms` in parallel, reporting failures on stderr.
+pub fn stop_vms(
     cli: &Cli,
     ctx: &Context,
     vms: &[&Vm],
     options: &StopOptions,
     as_json: bool,
-) -> Result<ExitCode, Failure> {
-    let progress = Progress::new(cli.quiet || as_json);
-    let results = parallel::each(vms, |vm| {
-        let result = stop::stop(ctx, vm, options, &progress);
-        let line = result.as_ref().map(summary).unwrap_or_default();
-        progress.finish(&vm.name, &line);
-        (*vm, result)
-    });
-    let mut failed = false;
-    let mut documents = Vec::new();
-    for (vm, result) in results {
-        match result {
-            Ok(report) => documents.push(json_out::stop_ok(&report)),
-            Err(err) => {
-                failed = true;
-                let failure = Failure::from(err);
-                style::error_line(&format!("{}: {failure}", vm.name));
-                documents.push(json_out::stop_err(&vm.name, &failure.to_string()));
-            }
-        }
-    }
-    if as_json {
-        println!("{}", json_out::document(json_out::STOP_SCHEMA, documents));
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+) -> Outcome<StopVm> {
+    per_vm::run(
+        vms,
+        cli.quiet || as_json,
+        |vm, progress| stop::stop(ctx, vm, options, progress),
+        Rendering {
+            summary,
+            report: |vm, err| {
+                style::error_line(&format!("{}: {}", vm.name, Failure::from(err)));
+            },
+            entry: |vm, result| StopVm::new(&vm.name, result),
+        },
+    )
 }
 
 fn summary(report: &StopReport) -> String {

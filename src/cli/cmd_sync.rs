@@ -4,18 +4,15 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
-
 use super::args::SyncCommand;
-use super::{json as json_out, load, style, Cli, Failure};
+use super::json::{self, Document, SyncStatusVm};
+use super::{interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::state_of;
 use crate::model::Vm;
 use crate::runtime::process::{self, Identity, ProcessHandle};
 use crate::sync::status::EntryStatus;
 use crate::sync::watch::{Watch, WatchEnd, WatchEvent};
-
-pub const SYNC_STATUS_SCHEMA: &str = "qcmdr.sync-status/1";
 
 pub fn run(cli: &Cli, command: &SyncCommand) -> Result<ExitCode, Failure> {
     match command {
@@ -57,47 +54,15 @@ fn status(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failur
             qemu_of(&ctx, vm).map(|qemu| SystemTime::now() - qemu.uptime().unwrap_or_default());
         let entries = crate::sync::status::of_vm(&ctx.project, &ctx.state, vm, started);
         if as_json {
-            documents.push(json!({
-                "name": vm.name,
-                "running": started.is_some(),
-                "entries": entries.iter().map(|e| entry_json(vm, e)).collect::<Vec<_>>(),
-            }));
+            documents.push(SyncStatusVm::new(vm, started.is_some(), &entries));
         } else {
             print_vm(vm, started.is_some(), &entries);
         }
     }
     if as_json {
-        println!("{}", json_out::document(SYNC_STATUS_SCHEMA, documents));
+        json::print(&Document::new(json::SYNC_STATUS_SCHEMA, documents));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn entry_json(vm: &Vm, entry: &EntryStatus) -> Value {
-    json!({
-        "entry": format!("sync[{}]", entry.index + 1),
-        "engine": entry.engine.as_str(),
-        "source": entry.source,
-        "dest": entry.dest,
-        "remote": format!("{}:{}", vm.name, entry.dest),
-        "state": entry.state,
-        "session": entry.session.as_ref().map(|s| json!({
-            "name": s.name,
-            "identifier": s.identifier,
-            "status": s.status,
-            "paused": s.paused,
-            "last_error": s.last_error,
-            "successful_cycles": s.successful_cycles,
-            "alpha_connected": s.alpha_connected,
-            "beta_connected": s.beta_connected,
-        })),
-        "last_run": entry.last_run.as_ref().map(|r| json!({
-            "at": r.at,
-            "ok": r.ok,
-            "took_s": r.took_s,
-            "error": r.error,
-        })),
-        "problems": entry.problems,
-    })
 }
 
 fn print_vm(vm: &Vm, running: bool, entries: &[EntryStatus]) {
@@ -167,10 +132,7 @@ fn watch(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
     let vm = with_entries(&ctx, name)?;
     let qemu = running_qemu(&ctx, vm)?;
     load::prepare_ssh(&ctx)?;
-    let watch = Watch::new(&ctx.state, vm, qemu)?;
-    let interrupt = watch.interrupter();
-    ctrlc::set_handler(move || interrupt.trigger())
-        .map_err(|e| Failure::new(format!("cannot handle Ctrl-C: {e}")))?;
+    let watch = Watch::new(&ctx.state, vm, qemu, interrupt::cancel_on_signal()?)?;
     let say = |line: String| {
         if !cli.quiet {
             eprintln!("{}: {line}", vm.name);

@@ -15,14 +15,17 @@ mod cmd_mutagen;
 mod cmd_qmp;
 mod cmd_remote;
 mod cmd_show;
+mod cmd_ssh_config;
 mod cmd_start;
 mod cmd_status;
 mod cmd_stop;
 mod cmd_sync;
 mod complete;
 mod exit;
+mod interrupt;
 mod json;
 mod load;
+mod per_vm;
 mod progress;
 mod qmp_session;
 mod raw_terminal;
@@ -54,7 +57,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Check => cmd_check::run(cli),
         Command::List(json) => cmd_list::run(cli, json.json),
         Command::Show { vm, json } => cmd_show::run(cli, vm, json.json),
-        Command::SshConfig { vms } => cmd_show::ssh_config(cli, vms),
+        Command::SshConfig { vms } => cmd_ssh_config::run(cli, vms),
         Command::Start(args) => cmd_start::run(cli, args),
         Command::Stop(args) => cmd_stop::run(cli, args),
         Command::Restart(args) => cmd_start::restart(cli, args),

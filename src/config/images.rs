@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::image_key;
 use super::report::{Fields, Scope};
-use super::sync::{self, Context};
+use super::sync::{self, ConfigEnv};
 use super::value;
 use crate::model::{CloudRecipe, DebianRecipe, Image, Recipe};
 
@@ -40,7 +40,7 @@ pub(crate) fn cache_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf>
 pub(crate) fn table(
     scope: &mut Scope<'_>,
     value: &Value,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
     cache: Option<&Path>,
 ) -> (Vec<String>, Option<Vec<Image>>) {
     let Some(table) = scope.table("images", value) else {
@@ -70,7 +70,7 @@ fn image(
     scope: &mut Scope<'_>,
     name: &str,
     value: &Value,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
     cache: Option<&Path>,
 ) -> Option<Image> {
     let path = format!("images.{name}");
@@ -193,7 +193,7 @@ fn cloud(
     scope: &mut Scope<'_>,
     f: &mut Fields,
     size: Option<u64>,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> Option<Recipe> {
     let url_ok = f.take("url").is_none();
     if !url_ok {

@@ -3,7 +3,6 @@
 //! `locate` finds the file, `load` evaluates it with embedded Lua 5.4 (with the ancestor's `htt`
 //! helpers available) and validates the returned table, reporting every problem at once.
 
-mod args;
 mod did_you_mean;
 mod hostfwd;
 mod image_key;
@@ -11,10 +10,11 @@ mod images;
 mod locate;
 mod lua_env;
 mod project;
+mod qemu_args;
 mod report;
 mod reserved;
 mod shell_words;
-mod ssh;
+mod ssh_table;
 mod sync;
 mod value;
 mod vm;

@@ -5,8 +5,8 @@ use std::path::Path;
 use mlua::Value;
 
 use super::report::{Fields, Report, Scope};
-use super::sync::{self, Context};
-use super::{hostfwd, images, ssh, value, vm};
+use super::sync::{self, ConfigEnv};
+use super::{hostfwd, images, ssh_table, value, vm};
 use crate::model::{Project, SyncEngine};
 
 const KEYS: &[&str] = &[
@@ -60,7 +60,7 @@ fn build(
     let ssh_base = match f.take("ssh_conf_base") {
         Some(v) => scope
             .table("ssh_conf_base", &v)
-            .and_then(|t| ssh::base(&mut scope, "ssh_conf_base", &t)),
+            .and_then(|t| ssh_table::base(&mut scope, "ssh_conf_base", &t)),
         None => Some(Vec::new()),
     };
     let sync_engine = match f.take("sync_engine") {
@@ -77,7 +77,7 @@ fn build(
     let default_engine = sync_engine.unwrap_or(SyncEngine::Mutagen);
     let (image_names, images) = match &images_value {
         Some(v) => {
-            let ctx = Context {
+            let ctx = ConfigEnv {
                 config_dir,
                 env,
                 default_engine,
@@ -97,7 +97,7 @@ fn build(
 
     // VMs naming an image that has problems are not checked against it (already reported).
     let known_images = images.clone().unwrap_or_default();
-    let ctx = Context {
+    let ctx = ConfigEnv {
         config_dir,
         env,
         default_engine,

@@ -28,7 +28,7 @@ pub(crate) fn engine(name: &str) -> SyncEngine {
 }
 
 /// Where relative paths and `~`/`$VAR` are resolved.
-pub(crate) struct Context<'a> {
+pub(crate) struct ConfigEnv<'a> {
     pub config_dir: &'a Path,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub default_engine: SyncEngine,
@@ -43,7 +43,7 @@ pub(crate) fn list(
     scope: &mut Scope<'_>,
     path: &str,
     value: &Value,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> Option<Vec<SyncSpec>> {
     let items = scope.list(path, value)?;
     let mut out = Vec::new();
@@ -57,7 +57,12 @@ pub(crate) fn list(
     ok.then_some(out)
 }
 
-fn entry(scope: &mut Scope<'_>, path: &str, value: &Value, ctx: &Context<'_>) -> Option<SyncSpec> {
+fn entry(
+    scope: &mut Scope<'_>,
+    path: &str,
+    value: &Value,
+    ctx: &ConfigEnv<'_>,
+) -> Option<SyncSpec> {
     let table = scope.table(path, value)?;
     let mut f = Fields::new(scope, path, &table);
 
@@ -118,7 +123,12 @@ fn entry(scope: &mut Scope<'_>, path: &str, value: &Value, ctx: &Context<'_>) ->
 }
 
 /// `~` and `$VAR` expanded, made absolute against the config's folder, and an existing folder.
-fn source_dir(scope: &mut Scope<'_>, path: &str, text: &str, ctx: &Context<'_>) -> Option<PathBuf> {
+fn source_dir(
+    scope: &mut Scope<'_>,
+    path: &str,
+    text: &str,
+    ctx: &ConfigEnv<'_>,
+) -> Option<PathBuf> {
     let absolute = host_path(scope, path, text, ctx)?;
     if !absolute.is_dir() {
         let what = if absolute.exists() {
@@ -138,7 +148,7 @@ pub(crate) fn host_path(
     scope: &mut Scope<'_>,
     path: &str,
     text: &str,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> Option<PathBuf> {
     let env = ctx.env;
     let expanded = shellexpand::full_with_context(

@@ -7,8 +7,8 @@ use mlua::Value;
 use regex::Regex;
 
 use super::report::{Fields, Report, Scope};
-use super::sync::{self, Context};
-use super::{args, ssh, value, vm_image};
+use super::sync::{self, ConfigEnv};
+use super::{qemu_args, ssh_table, value, vm_image};
 use crate::model::{HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -47,7 +47,7 @@ pub(crate) fn check(
     report: &mut Report,
     index: usize,
     value: &Value,
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> (Option<Vm>, Facts) {
     let bare = format!("vms[{index}]");
     let Value::Table(table) = value else {
@@ -135,7 +135,7 @@ pub(crate) fn check(
     let image = vm_image::image(s, &image_raw, ctx);
     // An image brings its login: root with the key made at build time.
     // (A VM whose image has a problem is not built anyway: the key path then never matters.)
-    let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh::Defaults {
+    let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh_table::Defaults {
         user: "root".to_string(),
         identity_file: image
             .flatten()
@@ -145,7 +145,7 @@ pub(crate) fn check(
     let ssh = match f.take("ssh") {
         Some(v) => s
             .table("ssh", &v)
-            .and_then(|t| ssh::spec(s, "ssh", &t, ssh_defaults.as_ref())),
+            .and_then(|t| ssh_table::spec(s, "ssh", &t, ssh_defaults.as_ref())),
         None => {
             s.missing(
                 "ssh",
@@ -162,7 +162,7 @@ pub(crate) fn check(
         None => Some(Vec::new()),
     };
     let args = match f.take("args") {
-        Some(v) => args::words(s, "args", &v, ctx.env),
+        Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
     };
     let vm_image = match (image, &args) {

@@ -5,7 +5,7 @@ use mlua::Value;
 
 use super::did_you_mean;
 use super::report::{Fields, Scope};
-use super::sync::{self, Context};
+use super::sync::{self, ConfigEnv};
 use crate::model::{Image, VmImage, DEFAULT_APPEND};
 
 /// QEMU options qcmdr adds for an image's direct kernel boot; a second one would be ambiguous.
@@ -41,7 +41,7 @@ pub(crate) fn names_one(raw: &Raw) -> bool {
 pub(crate) fn image<'c>(
     scope: &mut Scope<'_>,
     raw: &Raw,
-    ctx: &Context<'c>,
+    ctx: &ConfigEnv<'c>,
 ) -> Option<Option<&'c Image>> {
     let Some(value) = &raw.image else {
         for (key, value) in [
@@ -87,7 +87,7 @@ pub(crate) fn boot(
     raw: &Raw,
     image: &Image,
     args: &[String],
-    ctx: &Context<'_>,
+    ctx: &ConfigEnv<'_>,
 ) -> Option<VmImage> {
     let path_key = |scope: &mut Scope<'_>, key: &str, value: &Option<Value>| match value {
         Some(v) => scope

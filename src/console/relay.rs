@@ -40,7 +40,7 @@ pub struct Options {
 pub struct Local<'a> {
     pub input: BorrowedFd<'a>,
     pub output: BorrowedFd<'a>,
-    /// Readable once the relay must stop (see `lifecycle::cancel::Cancel::fd`).
+    /// Readable once the relay must stop (see `runtime::cancel::Cancel::fd`).
     pub stop: BorrowedFd<'a>,
 }
 
@@ -131,7 +131,7 @@ fn is_disconnect(err: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::cancel::Cancel;
+    use crate::runtime::cancel::Cancel;
     use std::os::fd::AsFd;
 
     const OPTIONS: Options = Options {

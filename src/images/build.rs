@@ -91,7 +91,7 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
         }
         Err(reason) => {
             let kept = cache.join(format!("{}.failed.log", image.name));
-            let tail = crate::lifecycle::log_tail::last_lines(&log, FAILURE_TAIL_LINES);
+            let tail = crate::logs::log_tail::last_lines(&log, FAILURE_TAIL_LINES);
             let reason = explain(&log).map_or(reason.clone(), |why| format!("{reason}: {why}"));
             let log = fs::rename(&log, &kept).ok().map(|()| kept);
             let _ = remove_tree(&temp);

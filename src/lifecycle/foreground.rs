@@ -8,11 +8,11 @@
 use std::fs;
 use std::path::PathBuf;
 
+use super::cleanup;
 use super::context::Context;
 use super::events::Silent;
-use super::prelaunch::{self, Prelaunch};
-use super::start::StartError;
-use super::{cleanup, launch};
+use super::start::launch;
+use super::start::prelaunch::{self, Prelaunch, PrelaunchError};
 use crate::model::Vm;
 use crate::runtime::lock::VmLock;
 use crate::runtime::paths::VmPaths;
@@ -23,7 +23,7 @@ pub enum ForegroundError {
     #[error("VM {vm} is already running (pid {pid}); stop it first: qcmdr stop {vm}")]
     Running { vm: String, pid: i32 },
     #[error(transparent)]
-    Start(#[from] StartError),
+    Prelaunch(#[from] PrelaunchError),
 }
 
 /// A VM ready to be launched in the foreground; holds the VM's lock while it lives.

@@ -5,12 +5,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::context::Context;
-use super::ssh_probe::{self, Banner};
-use super::wait_child::run_bounded;
+use super::start::readiness::ssh_probe::{self, Banner};
 use crate::model::{HostForward, Vm};
 use crate::runtime::lock;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
+use crate::runtime::wait_child::run_bounded;
 
 /// Bound of the SSH health check of one VM.
 const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -73,7 +73,7 @@ pub struct VmStatus {
 
 /// Status of `vms`, SSH checked in parallel; in the order given.
 pub fn status(ctx: &Context, vms: &[&Vm]) -> Vec<VmStatus> {
-    super::parallel::each(vms, |vm| one(ctx, vm))
+    crate::runtime::parallel::each(vms, |vm| one(ctx, vm))
 }
 
 /// State and PID only, without touching SSH (for `list` and for other commands' checks).

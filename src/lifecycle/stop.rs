@@ -8,24 +8,21 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::process::Signal;
 
 use super::cleanup;
 use super::context::Context;
 use super::events::{Event, Observer};
 use crate::model::Vm;
 use crate::qemu::qmp::Qmp;
+use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::lock::{self, LockError};
 use crate::runtime::poll_until::poll_until;
-use crate::runtime::process::{self, Identity, ProcessHandle};
+use crate::runtime::process::{Identity, ProcessHandle, Terminated};
 
 /// How long SSH gets to connect and hand over `poweroff`.
 const SSH_STEP_CONNECT: Duration = Duration::from_secs(2);
 const SSH_STEP_HANDOVER: Duration = Duration::from_secs(5);
 const QMP_CONNECT: Duration = Duration::from_secs(2);
-/// QEMU handles SIGTERM as a clean quit; it gets this long before SIGKILL.
-const SIGTERM_GRACE: Duration = Duration::from_secs(5);
-const SIGKILL_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Default)]
 pub struct StopOptions {
@@ -91,21 +88,14 @@ pub fn stop(
         took: started.elapsed(),
         stale,
     };
-    let qemu = match process::identify(&paths.pidfile).map_err(StopError::Pidfile)? {
+    let qemu = match cleanup::identify_clearing(ctx, vm, observer).map_err(StopError::Pidfile)? {
         Identity::Running(qemu) => qemu,
+        // A guest that powered itself off (or crashed) leaves its sync sessions behind.
         Identity::NotRunning => {
-            cleanup::remove_runtime_files(&paths);
-            // A guest that powered itself off leaves its sync sessions behind.
             end_sync(ctx, vm, observer);
             return Ok(report(None, None, None));
         }
         Identity::Stale { pid, reason } => {
-            observer.event(
-                &vm.name,
-                Event::Notice(format!("removed a stale pidfile: {reason}")),
-            );
-            cleanup::remove_runtime_files(&paths);
-            ctx.ssh_target(vm).close_master();
             end_sync(ctx, vm, observer);
             return Ok(report(None, pid, Some(reason)));
         }
@@ -169,16 +159,11 @@ fn shut_down(
         }
     }
     say("sending SIGTERM to QEMU".into());
-    let _ = qemu.signal(Signal::TERM);
-    if qemu.wait_exit(SIGTERM_GRACE) {
-        return Ok(StopStep::Sigterm);
+    match qemu.terminate(|| say("sending SIGKILL to QEMU".into())) {
+        Terminated::BySigterm => Ok(StopStep::Sigterm),
+        Terminated::BySigkill => Ok(StopStep::Sigkill),
+        Terminated::Survived => Err(StopError::Unkillable { pid: qemu.pid() }),
     }
-    say("sending SIGKILL to QEMU".into());
-    let _ = qemu.signal(Signal::KILL);
-    if qemu.wait_exit(SIGKILL_GRACE) {
-        return Ok(StopStep::Sigkill);
-    }
-    Err(StopError::Unkillable { pid: qemu.pid() })
 }
 
 /// True if QEMU ended within `graceful` after the guest was asked to power off over SSH.
@@ -198,10 +183,12 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     command
         .stdout(out)
         .stderr(err.map(Stdio::from).unwrap_or_else(Stdio::null));
-    let Ok(mut ssh) = command.spawn() else {
+    let Ok(ssh) = command.spawn() else {
         return false;
     };
-    let ended = match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
+    let mut ssh = KillOnDrop(ssh);
+    // The ssh is killed (if still there) and reaped on the way out.
+    match wait_either(qemu, ssh.id() as i32, SSH_STEP_HANDOVER.min(graceful)) {
         Either::First => true,
         Either::Second => {
             let _ = ssh.wait();
@@ -213,10 +200,7 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
             }
         }
         Either::Neither => false,
-    };
-    let _ = ssh.kill();
-    let _ = ssh.wait();
-    ended
+    }
 }
 
 /// Printed by the guest right before it runs `poweroff`.

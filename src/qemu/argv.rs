@@ -8,6 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Project, Vm};
+use crate::runtime::executable::find_in;
 use crate::runtime::paths::VmPaths;
 
 /// Chardev ids qcmdr owns; prefixed so they never clash with the user's own ids.
@@ -65,23 +66,7 @@ pub fn qemu_binary(project: &Project, arch: &str, search_path: &OsStr) -> PathBu
     if let Some(dir) = &project.qemu_bin_dir {
         return dir.join(name);
     }
-    find_executable(&name, search_path).unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// First executable regular file called `name` in the folders of `search_path`.
-pub fn find_executable(name: &str, search_path: &OsStr) -> Option<PathBuf> {
-    std::env::split_paths(search_path)
-        // An empty PATH entry means the current folder; resolving relative to wherever qcmdr
-        // happens to run would launch a different binary per call, so skip it.
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    find_in(&name, search_path, |_| true).unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// QEMU accepts both `-name` and `--name`; a user's own name must win over ours.

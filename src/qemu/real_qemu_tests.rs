@@ -1,10 +1,14 @@
 //! Tests against a real QEMU (`-machine none` starts in milliseconds), plus scripted fake
 //! servers for what a real QEMU will not do on demand (hang, answer out of order).
+//!
+//! They are never skipped: without QEMU on `PATH` they fail, saying QEMU is missing and how
+//! to install it.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -13,19 +17,38 @@ use super::argv::build_with_path;
 use super::hmp::human_monitor_command;
 use super::qmp::{Qmp, QmpError};
 use crate::model::{fixtures, Vm, WaitFor};
+use crate::runtime::executable::find_in;
+use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::paths::StateDir;
 
 const QEMU: &str = "qemu-system-x86_64";
 const SECOND: Duration = Duration::from_secs(1);
 
-/// A QEMU child that is killed and reaped however the test ends.
+/// The QEMU these tests run, found on `search_path`, or what to tell whoever runs them.
+fn find_qemu(search_path: &OsStr) -> Result<PathBuf, String> {
+    find_in(QEMU, search_path, |_| true).ok_or_else(|| {
+        format!(
+            "QEMU is missing: {QEMU} is not on PATH. These tests run a real QEMU and are never \
+             skipped; install it (Debian: apt-get install qemu-system-x86, or run \
+             bash scripts/deps.sh) and run them again."
+        )
+    })
+}
+
+/// The QEMU on this process's `PATH`; fails the test, saying how to install it, when missing.
+fn require_qemu() -> PathBuf {
+    find_qemu(&std::env::var_os("PATH").unwrap_or_default()).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// A running QEMU and its log; killed and reaped however the test ends.
 struct QemuGuard {
-    child: Child,
+    child: KillOnDrop,
     log: PathBuf,
 }
 
 impl QemuGuard {
     fn spawn(argv: &[String], log: PathBuf) -> QemuGuard {
+        require_qemu();
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -33,8 +56,11 @@ impl QemuGuard {
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {} ({err}); is QEMU installed?", argv[0]));
-        QemuGuard { child, log }
+            .unwrap_or_else(|err| panic!("cannot start {} ({err})", argv[0]));
+        QemuGuard {
+            child: KillOnDrop(child),
+            log,
+        }
     }
 
     /// Connects once QEMU listens; fails fast if QEMU exits first.
@@ -58,11 +84,14 @@ impl QemuGuard {
     }
 }
 
-impl Drop for QemuGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+#[test]
+fn a_missing_qemu_is_a_failure_that_says_how_to_install_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let why = find_qemu(empty.path().as_os_str()).unwrap_err();
+    assert!(
+        why.contains("QEMU is missing") && why.contains("apt-get install qemu-system-x86"),
+        "{why}"
+    );
 }
 
 /// The minimal QEMU of the brief: nothing but a QMP monitor on `dir/qmp.sock`.
@@ -302,9 +331,11 @@ fn built_argv_runs_and_its_sockets_answer() {
             .to_vec(),
         ..fixtures::vm("demo", 22)
     };
+    let qemu = require_qemu();
     let search_path = std::env::var_os("PATH").unwrap_or_default();
     let argv = build_with_path(&project, &vm, &paths, &search_path);
     assert!(Path::new(&argv[0]).is_absolute(), "{argv:?}");
+    assert_eq!(Path::new(&argv[0]), qemu, "{argv:?}");
     let mut qemu = QemuGuard::spawn(&argv, paths.qemu_log.clone());
     let mut qmp = qemu.connect(&paths.qmp_socket);
 

@@ -1,6 +1,14 @@
-//! Runtime state on the host: state-dir paths, per-VM locks, QEMU process identity.
+//! Process and event plumbing on the host: state-dir paths, per-VM locks, QEMU process
+//! identity, bounded waits on pidfds/inotify/pipes, cancellation, and running work per VM in
+//! parallel.
+pub mod cancel;
+pub mod dir_watch;
+pub mod executable;
+pub mod kill_on_drop;
 pub mod lock;
+pub mod parallel;
 pub mod paths;
 pub mod poll_until;
 pub mod private_dir;
 pub mod process;
+pub mod wait_child;

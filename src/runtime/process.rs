@@ -18,6 +18,19 @@ use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 
 /// Longest wait for a dying process's remaining threads (normally milliseconds).
 const ZOMBIE_SETTLE: Duration = Duration::from_secs(2);
+/// QEMU handles SIGTERM as a clean quit (flushing disks, unlinking its files); it gets this
+/// long before SIGKILL, and SIGKILL this long to take effect.
+pub const SIGTERM_GRACE: Duration = Duration::from_secs(5);
+pub const SIGKILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How [`ProcessHandle::terminate`] ended the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminated {
+    BySigterm,
+    BySigkill,
+    /// Still there after SIGKILL: stuck in the kernel (state D).
+    Survived,
+}
 
 /// A process watched and signalled through a pidfd: a verified QEMU, or a child of ours.
 #[derive(Debug)]
@@ -132,6 +145,22 @@ impl ProcessHandle {
         }
     }
 
+    /// SIGTERM, a wait of [`SIGTERM_GRACE`], then SIGKILL if it still runs; `before_kill` is
+    /// called right before the SIGKILL (to say so).
+    pub fn terminate(&self, before_kill: impl FnOnce()) -> Terminated {
+        let _ = self.signal(Signal::TERM);
+        if self.wait_exit(SIGTERM_GRACE) {
+            return Terminated::BySigterm;
+        }
+        before_kill();
+        let _ = self.signal(Signal::KILL);
+        if self.wait_exit(SIGKILL_GRACE) {
+            Terminated::BySigkill
+        } else {
+            Terminated::Survived
+        }
+    }
+
     /// How long the process has been running.
     pub fn uptime(&self) -> Option<Duration> {
         process_uptime(self.pid)
@@ -220,15 +249,8 @@ pub fn remove_files<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::kill_on_drop::KillOnDrop;
     use std::process::{Command, Stdio};
-
-    struct Reaped(std::process::Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 
     #[test]
     fn missing_pidfile_means_not_running() {
@@ -243,7 +265,7 @@ mod tests {
     fn unrelated_live_process_is_stale_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("qemu.pid");
-        let child = Reaped(Command::new("sleep").arg("30").spawn().unwrap());
+        let child = KillOnDrop(Command::new("sleep").arg("30").spawn().unwrap());
         fs::write(&pidfile, format!("{}\n", child.0.id())).unwrap();
         match identify(&pidfile).unwrap() {
             Identity::Stale { pid, reason } => {

@@ -1,6 +1,6 @@
 //! The private SSH setup: config rendering, wrapper scripts, multiplexed master control.
 mod atomic_file;
-pub mod config;
+pub mod config_file;
 pub mod config_value;
 pub mod master;
 pub mod wrappers;
@@ -11,6 +11,6 @@ use crate::runtime::paths::StateDir;
 /// Writes the private ssh_config and the wrappers that use it; every SSH use (qcmdr's own,
 /// Mutagen's, a user's tools) goes through them. Cheap when nothing changed.
 pub fn prepare(project: &Project, state: &StateDir) -> std::io::Result<()> {
-    config::write(project, state)?;
+    config_file::write(project, state)?;
     wrappers::install(state)
 }

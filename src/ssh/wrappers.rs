@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::write_if_changed;
+use crate::runtime::executable::find_in;
 use crate::runtime::paths::StateDir;
 use crate::runtime::private_dir;
 
@@ -60,10 +61,10 @@ pub fn install_with(state: &StateDir, real_ssh: &Path, real_scp: &Path) -> io::R
 /// nor a qcmdr wrapper (a wrapper wrapping a wrapper would pass `-F` twice).
 pub fn find_real(name: &str, search_path: &OsStr, skip: &[PathBuf]) -> Option<PathBuf> {
     let skip: Vec<PathBuf> = skip.iter().map(|dir| canonical(dir)).collect();
-    std::env::split_paths(search_path)
-        .filter(|dir| dir.is_absolute() && !skip.contains(&canonical(dir)))
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate) && !is_wrapper(candidate))
+    find_in(name, search_path, |candidate| {
+        let dir = candidate.parent().unwrap_or(candidate);
+        !skip.contains(&canonical(dir)) && !is_wrapper(candidate)
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -118,12 +119,6 @@ fn sh_quoted(bytes: &[u8]) -> Vec<u8> {
 
 fn canonical(dir: &Path) -> PathBuf {
     dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 fn is_wrapper(path: &Path) -> bool {

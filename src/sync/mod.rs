@@ -21,6 +21,7 @@ pub mod watch;
 pub use error::SyncError;
 
 use crate::model::{Project, SyncEngine, SyncSpec, Vm};
+use crate::runtime::executable::find_on_path;
 use crate::runtime::paths::{StateDir, VmPaths};
 use crate::runtime::process::{self, Identity};
 use mutagen::Mutagen;
@@ -38,10 +39,10 @@ pub fn entries(vm: &Vm, engine: SyncEngine) -> Vec<(usize, &SyncSpec)> {
 /// boots a VM it cannot finish setting up.
 pub fn check_available(project: &Project, vm: &Vm) -> Result<(), SyncError> {
     let _ = project;
-    if !entries(vm, SyncEngine::Mutagen).is_empty() && tool::find_on_path("mutagen").is_none() {
+    if !entries(vm, SyncEngine::Mutagen).is_empty() && find_on_path("mutagen").is_none() {
         return Err(SyncError::MutagenMissing);
     }
-    if !entries(vm, SyncEngine::Rsync).is_empty() && tool::find_on_path("rsync").is_none() {
+    if !entries(vm, SyncEngine::Rsync).is_empty() && find_on_path("rsync").is_none() {
         return Err(SyncError::RsyncMissing);
     }
     Ok(())

@@ -11,6 +11,7 @@ use std::process::Command;
 use super::error::SyncError;
 use super::tool;
 use crate::model::Project;
+use crate::runtime::executable::find_on_path;
 use crate::runtime::paths::StateDir;
 
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct Mutagen {
 impl Mutagen {
     /// The `mutagen` on PATH, if any; nothing is written.
     pub fn find(state: &StateDir) -> Result<Self, SyncError> {
-        let binary = tool::find_on_path("mutagen").ok_or(SyncError::MutagenMissing)?;
+        let binary = find_on_path("mutagen").ok_or(SyncError::MutagenMissing)?;
         Ok(Mutagen {
             binary,
             data_dir: state.mutagen_data_dir(),

@@ -1,19 +1,4 @@
-//! Finding the helper programs (mutagen, rsync) before anything depends on them.
-
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-/// The first executable `name` on `PATH`.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let search = std::env::var_os("PATH")?;
-    std::env::split_paths(&search)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(name))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-}
+//! What a failed helper program (mutagen, rsync) said, for error messages.
 
 /// What a failed helper said: its stderr (else stdout), trimmed, on one line.
 pub fn said(output: &std::process::Output) -> String {

@@ -3,21 +3,24 @@
 //!
 //! Everything that can trigger a run or end the watch arrives on one channel: file-system
 //! events (inotify through `notify`, tagged with their entry), QEMU's exit (a thread blocked
-//! on its pidfd) and the interrupt. Bursts of events are debounced into one run; runs happen
+//! on its pidfd) and the interrupt (a thread blocked on the cancel pipe). Bursts of events are debounced into one run; runs happen
 //! one at a time, and events that arrive during a run wait in the channel, so they cause
 //! exactly one more run after it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
+use rustix::event::{PollFd, PollFlags};
 
 use super::entry::{self, describe};
 use super::{rsync, SyncError};
 use crate::model::{SyncEngine, SyncSpec, Vm};
+use crate::runtime::cancel::Cancel;
 use crate::runtime::paths::StateDir;
+use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
 
 /// A run starts once the tree has been quiet this long...
@@ -49,28 +52,23 @@ pub enum WatchEnd {
     VmStopped,
 }
 
-/// Ends a running watch from another thread (a Ctrl-C handler).
-#[derive(Clone)]
-pub struct Interrupt(Sender<Wake>);
-
-impl Interrupt {
-    pub fn trigger(&self) {
-        let _ = self.0.send(Wake::Interrupted);
-    }
-}
-
 pub struct Watch {
     state: StateDir,
     vm: String,
     entries: Vec<(usize, SyncSpec)>,
     wakes: Receiver<Wake>,
-    sender: Sender<Wake>,
     _watchers: Vec<notify::RecommendedWatcher>,
 }
 
 impl Watch {
-    /// Starts watching the VM's rsync sources and its QEMU (`qemu`, verified by the caller).
-    pub fn new(state: &StateDir, vm: &Vm, qemu: ProcessHandle) -> Result<Self, SyncError> {
+    /// Starts watching the VM's rsync sources and its QEMU (`qemu`, verified by the caller);
+    /// `cancel` ends the watch.
+    pub fn new(
+        state: &StateDir,
+        vm: &Vm,
+        qemu: ProcessHandle,
+        cancel: Cancel,
+    ) -> Result<Self, SyncError> {
         let entries: Vec<(usize, SyncSpec)> = super::entries(vm, SyncEngine::Rsync)
             .into_iter()
             .map(|(index, spec)| (index, spec.clone()))
@@ -100,18 +98,21 @@ impl Watch {
             while !qemu.wait_exit(REARM) {}
             let _ = tx.send(Wake::VmStopped);
         });
+        let tx = sender.clone();
+        std::thread::spawn(move || {
+            let fd = cancel.fd();
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            if poll_until(&mut fds, None).is_ok() {
+                let _ = tx.send(Wake::Interrupted);
+            }
+        });
         Ok(Watch {
             state: state.clone(),
             vm: vm.name.clone(),
             entries,
             wakes,
-            sender,
             _watchers: watchers,
         })
-    }
-
-    pub fn interrupter(&self) -> Interrupt {
-        Interrupt(self.sender.clone())
     }
 
     /// Syncs every entry once, then on each change, until interrupted or the VM stops.

@@ -12,6 +12,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use qcmdr::runtime::kill_on_drop::KillOnDrop;
+
+mod cli;
+pub use cli::CliTest;
+
 /// The guest's kernel, initrd and key, built once (and cached across runs by the script).
 pub fn guest_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

@@ -32,7 +32,7 @@ pub fn tail(path: &Path, count: usize) -> Tail {
     }
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
-    let text = crate::lifecycle::terminal_text::clean(&String::from_utf8_lossy(&bytes));
+    let text = crate::logs::terminal_text::clean(&String::from_utf8_lossy(&bytes));
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     while lines.last().is_some_and(|l| l.trim().is_empty()) {
         lines.pop();

@@ -3,17 +3,16 @@
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use crate::runtime::process::ProcessHandle;
+use super::kill_on_drop::KillOnDrop;
+use super::process::ProcessHandle;
 
 /// Runs `command`; `None` if it had to be killed after `limit`.
 pub fn run_bounded(mut command: Command, limit: Duration) -> Option<ExitStatus> {
-    let mut child = command.spawn().ok()?;
+    let mut child = KillOnDrop(command.spawn().ok()?);
     let watched = ProcessHandle::from_child(child.id() as i32).ok()?;
     if watched.wait_exit(limit) {
         child.wait().ok()
     } else {
-        let _ = child.kill();
-        let _ = child.wait();
         None
     }
 }

@@ -1,10 +1,9 @@
 //! Before an image-backed VM launches: its image must be built, and it gets its overlay disk.
 
-use super::context::Context;
-use super::events::{Event, Observer};
-use super::prelaunch::io_err;
-use super::start::StartError;
+use super::prelaunch::{io_err, PrelaunchError};
 use crate::images::overlay::{self, Outcome};
+use crate::lifecycle::context::Context;
+use crate::lifecycle::events::{Event, Observer};
 use crate::model::Vm;
 use crate::runtime::paths::VmPaths;
 
@@ -14,7 +13,7 @@ pub fn prepare(
     paths: &VmPaths,
     reset: bool,
     observer: &dyn Observer,
-) -> Result<(), StartError> {
+) -> Result<(), PrelaunchError> {
     let Some(boot) = &vm.image else {
         return Ok(());
     };
@@ -22,7 +21,7 @@ pub fn prepare(
         .project
         .image(&boot.name)
         .filter(|image| image.is_built())
-        .ok_or_else(|| StartError::ImageNotBuilt {
+        .ok_or_else(|| PrelaunchError::ImageNotBuilt {
             image: boot.name.clone(),
         })?;
     let outcome = overlay::ensure(image, &paths.dir, reset).map_err(io_err(format!(

@@ -8,15 +8,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags};
 
-use super::cancel::Cancel;
-use super::context::Context;
-use super::dir_watch::DirWatch;
-use super::events::{Event, Observer, Stage};
-use super::login_watch::LoginWatch;
-use super::ssh_probe::{self, Banner};
-use super::start::{Failure, StageMark, StartError, StartOptions, FAILURE_TAIL_LINES};
-use super::{cleanup, log_tail};
+pub mod login_watch;
+pub mod ssh_probe;
+
+use self::login_watch::LoginWatch;
+use self::ssh_probe::Banner;
+use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
+use crate::lifecycle::cleanup;
+use crate::lifecycle::context::Context;
+use crate::lifecycle::events::{Event, Observer, Stage};
+use crate::logs::log_tail;
 use crate::model::Vm;
+use crate::runtime::cancel::Cancel;
+use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
@@ -31,7 +35,7 @@ const SSH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// next, luckier one.
 const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Why the wait ended early; turned into a [`Failure`].
+/// Why the wait ended early; turned into a [`StartFailure`].
 pub(super) enum NotReady {
     Exited(String),
     Other(String),
@@ -94,12 +98,6 @@ impl Run<'_> {
             self.stage_done(Stage::Ssh);
         }
 
-        if self.options.syncs(self.vm) {
-            self.begin(Stage::Sync);
-            crate::sync::after_start(&self.ctx.project, &self.ctx.state, self.vm)
-                .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
-            self.stage_done(Stage::Sync);
-        }
         Ok(())
     }
 
@@ -207,12 +205,12 @@ impl Run<'_> {
         }
     }
 
-    fn begin(&mut self, stage: Stage) {
+    pub(super) fn begin(&mut self, stage: Stage) {
         self.stage_started = Instant::now();
         self.observer.event(&self.vm.name, Event::Stage(stage));
     }
 
-    fn stage_done(&mut self, stage: Stage) {
+    pub(super) fn stage_done(&mut self, stage: Stage) {
         let took = self.stage_started.elapsed();
         self.stages.push(StageMark {
             stage,
@@ -239,7 +237,7 @@ impl Run<'_> {
             self.ctx.ssh_target(self.vm).close_master();
             cleanup::remove_runtime_files(self.paths);
         }
-        StartError::NotReady(Box::new(Failure {
+        StartError::NotReady(Box::new(StartFailure {
             reason,
             serial_log: self.paths.serial_log.clone(),
             serial_tail: log_tail::last_lines(&self.paths.serial_log, FAILURE_TAIL_LINES),
@@ -249,14 +247,9 @@ impl Run<'_> {
         }))
     }
 
-    /// QEMU is our child here: SIGTERM lets it flush and unlink; SIGKILL if it hangs.
+    /// QEMU is our child here: once it is gone, reap it.
     fn kill(&mut self) {
-        use rustix::process::Signal;
-        let _ = self.process.signal(Signal::TERM);
-        if !self.process.wait_exit(Duration::from_secs(3)) {
-            let _ = self.process.signal(Signal::KILL);
-            self.process.wait_exit(Duration::from_secs(5));
-        }
+        self.process.terminate(|| {});
         let _ = self.child.wait();
     }
 }

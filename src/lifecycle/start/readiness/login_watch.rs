@@ -3,7 +3,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use super::terminal_text;
+use crate::logs::terminal_text;
 
 #[derive(Debug)]
 pub struct LoginWatch {

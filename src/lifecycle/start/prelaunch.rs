@@ -2,19 +2,37 @@
 //! VM's lock, find out whether it runs already, clear what a dead run left behind, and check
 //! everything that would otherwise make QEMU fail late (binary, host ports, private folders).
 
-use std::fs;
 use std::path::Path;
 
-use super::cleanup;
-use super::context::Context;
-use super::events::{Event, Observer};
-use super::ports;
-use super::start::StartError;
+use crate::lifecycle::cleanup;
+use crate::lifecycle::context::Context;
+use crate::lifecycle::events::Observer;
+use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
-use crate::runtime::lock::{self, VmLock};
+use crate::runtime::executable::is_executable;
+use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
 use crate::runtime::private_dir;
-use crate::runtime::process::{self, Identity};
+use crate::runtime::process::Identity;
+
+/// Why a VM may not be launched; nothing was launched and nothing left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum PrelaunchError {
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    #[error(transparent)]
+    PortTaken(#[from] PortTaken),
+    #[error("QEMU binary {binary} not found{hint}")]
+    MissingBinary { binary: String, hint: String },
+    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
+    ImageNotBuilt { image: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// What [`prepare`] found.
 #[derive(Debug)]
@@ -40,25 +58,17 @@ pub fn prepare(
     purpose: &str,
     reset_disk: bool,
     observer: &dyn Observer,
-) -> Result<Prelaunch, StartError> {
+) -> Result<Prelaunch, PrelaunchError> {
     let paths = ctx.paths(vm);
     // The socket folder is the VM folder itself unless that path is too long for sockets.
     for dir in [&paths.dir, &paths.socket_dir] {
         private_dir::ensure(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     }
     let lock = lock::acquire(&paths.lock, purpose)?;
-    match process::identify(&paths.pidfile).map_err(io_err("cannot read the pidfile"))? {
-        Identity::Running(running) => return Ok(Prelaunch::Running { pid: running.pid() }),
-        Identity::Stale { reason, .. } => {
-            observer.event(
-                &vm.name,
-                Event::Notice(format!("removed a stale pidfile: {reason}")),
-            );
-            cleanup::remove_runtime_files(&paths);
-            // A master left from the crashed run would otherwise linger on the old connection.
-            ctx.ssh_target(vm).close_master();
-        }
-        Identity::NotRunning => cleanup::remove_runtime_files(&paths),
+    let identity =
+        cleanup::identify_clearing(ctx, vm, observer).map_err(io_err("cannot read the pidfile"))?;
+    if let Identity::Running(running) = identity {
+        return Ok(Prelaunch::Running { pid: running.pid() });
     }
     super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
@@ -67,21 +77,15 @@ pub fn prepare(
     Ok(Prelaunch::Ready { lock, paths, argv })
 }
 
-pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+/// Wraps an I/O error with what was being done, for `map_err`.
+pub fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PrelaunchError {
     let context = context.into();
-    move |source| StartError::Io { context, source }
+    move |source| PrelaunchError::Io { context, source }
 }
 
-fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
+fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
     let path = Path::new(binary);
-    let usable = path.is_absolute()
-        && fs::metadata(path)
-            .map(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-            })
-            .unwrap_or(false);
-    if usable {
+    if path.is_absolute() && is_executable(path) {
         return Ok(());
     }
     let hint = match &ctx.project.qemu_bin_dir {
@@ -92,7 +96,7 @@ fn check_binary(binary: &str, ctx: &Context) -> Result<(), StartError> {
         ),
         None => " on PATH; install QEMU (Debian: apt-get install qemu-system-x86) or set qemu_bin_dir_fpath".into(),
     };
-    Err(StartError::MissingBinary {
+    Err(PrelaunchError::MissingBinary {
         binary: binary.to_string(),
         hint,
     })

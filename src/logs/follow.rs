@@ -13,7 +13,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::runtime::poll_until::poll_until;
 
-use super::dir_watch::DirWatch;
+use crate::runtime::dir_watch::DirWatch;
 
 /// Largest piece handed out at once.
 const CHUNK: usize = 64 * 1024;
@@ -127,7 +127,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    use crate::lifecycle::cancel::Cancel;
+    use crate::runtime::cancel::Cancel;
 
     fn data(follow: &mut Follow, cancel: &Cancel) -> Chunk {
         follow.next(cancel.fd()).unwrap().unwrap()

@@ -1,0 +1,84 @@
+//! What `start` takes and gives back: its options, its report, its error. They import
+//! nothing from `start/` but the pre-launch error, which a start error can be.
+
+use std::time::{Duration, SystemTime};
+
+use super::prelaunch::PrelaunchError;
+use crate::lifecycle::events::Stage;
+use crate::model::Vm;
+
+/// Lines of each log shown when a start fails.
+pub const FAILURE_TAIL_LINES: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Overall bound for the readiness wait, replacing `login_timeout` and `ssh_timeout`.
+    pub timeout: Option<Duration>,
+    /// Leave QEMU running when a start fails (for a post-mortem in the guest).
+    pub keep_running: bool,
+    /// Skip file sync for this start.
+    pub no_sync: bool,
+    /// Start an image-backed VM from a fresh disk (its old overlay is discarded).
+    pub reset_disk: bool,
+}
+
+impl StartOptions {
+    /// Whether this start syncs files into `vm`.
+    pub fn syncs(&self, vm: &Vm) -> bool {
+        !self.no_sync && !vm.sync.is_empty()
+    }
+}
+
+/// When a stage completed.
+#[derive(Debug, Clone)]
+pub struct StageMark {
+    pub stage: Stage,
+    pub at: SystemTime,
+    pub took: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartReport {
+    pub vm: String,
+    pub pid: i32,
+    /// True when the VM was running already and nothing was done.
+    pub already_running: bool,
+    pub launched_at: Option<SystemTime>,
+    pub stages: Vec<StageMark>,
+    pub total: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Prelaunch(#[from] PrelaunchError),
+    #[error("sync: {0}")]
+    Sync(#[source] crate::sync::SyncError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU was launched but the VM did not come up.
+    #[error("{}", .0.reason)]
+    NotReady(Box<StartFailure>),
+}
+
+/// Everything a user needs to see about a start that launched QEMU and then failed.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub reason: String,
+    pub serial_log: std::path::PathBuf,
+    pub serial_tail: Vec<String>,
+    pub qemu_log: std::path::PathBuf,
+    pub qemu_tail: Vec<String>,
+    /// `Some(pid)` when QEMU was left running (`--keep-running`).
+    pub kept_running: Option<i32>,
+}
+
+/// Wraps an I/O error with what was being done, for `map_err`.
+pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
