@@ -40,6 +40,14 @@ pub fn build(
         let context = context.to_string();
         move |source| ToolError::Io { context, source }
     };
+    if !rustix::process::geteuid().is_root() {
+        // Without root, mmdebstrap falls back to user namespaces, and the files it writes
+        // belong to sub-UIDs that mke2fs would copy into the image as they are.
+        return Err(ToolError::Io {
+            context: "the debian builder needs root (it writes a root filesystem); run the build as root, e.g. sudo qcmdr image build".into(),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        });
+    }
     stage("making the SSH key");
     let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log)?;
     let script = customize_script(name, recipe, temp, &public_key)
