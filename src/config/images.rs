@@ -154,21 +154,23 @@ fn debian(scope: &mut Scope<'_>, f: &mut Fields, size: Option<u64>) -> Option<Re
         None => Some(None),
     };
     let packages = match f.take("packages") {
-        Some(v) => texts(scope, &f.path_of("packages"), &v).and_then(|names| {
-            let bad: Vec<&String> = names.iter().filter(|n| !PACKAGE.is_match(n)).collect();
-            if bad.is_empty() {
-                return Some(names.clone());
-            }
-            for name in bad {
-                scope.problem(
-                    &f.path_of("packages"),
-                    format!(
+        Some(v) => scope
+            .non_empty_texts(&f.path_of("packages"), &v)
+            .and_then(|names| {
+                let bad: Vec<&String> = names.iter().filter(|n| !PACKAGE.is_match(n)).collect();
+                if bad.is_empty() {
+                    return Some(names.clone());
+                }
+                for name in bad {
+                    scope.problem(
+                        &f.path_of("packages"),
+                        format!(
                         "{name:?} is not a Debian package name (lower-case letters, digits, + - .)"
                     ),
-                );
-            }
-            None
-        }),
+                    );
+                }
+                None
+            }),
         None => Some(Vec::new()),
     };
     let files = match f.take("files") {
@@ -176,7 +178,7 @@ fn debian(scope: &mut Scope<'_>, f: &mut Fields, size: Option<u64>) -> Option<Re
         None => Some(Vec::new()),
     };
     let run = match f.take("run") {
-        Some(v) => texts(scope, &f.path_of("run"), &v),
+        Some(v) => scope.non_empty_texts(&f.path_of("run"), &v),
         None => Some(Vec::new()),
     };
     Some(Recipe::Debian(DebianRecipe {
@@ -291,19 +293,6 @@ fn size(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<u64> {
             None
         }
     }
-}
-
-fn texts(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<Vec<String>> {
-    let items = scope.list(path, value)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (i, item) in items.iter().enumerate() {
-        match scope.non_empty_text(&format!("{path}[{}]", i + 1), item) {
-            Some(text) => out.push(text),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
 }
 
 /// `files`: absolute guest path → content.

@@ -87,7 +87,8 @@ fn entry(
         None => Some(false),
     };
     let ignore = match f.take("ignore") {
-        Some(v) => patterns(scope, &f.path_of("ignore"), &v),
+        // Each one pattern exactly as written.
+        Some(v) => scope.non_empty_texts(&f.path_of("ignore"), &v),
         None => Some(Vec::new()),
     };
     let engine_ok = match f.take("engine") {
@@ -172,20 +173,6 @@ pub(crate) fn host_path(
         }
     };
     Some(ctx.config_dir.join(&expanded))
-}
-
-/// `ignore`: non-empty strings, each one pattern exactly as written.
-fn patterns(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<Vec<String>> {
-    let items = scope.list(path, value)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (i, item) in items.iter().enumerate() {
-        match scope.non_empty_text(&format!("{path}[{}]", i + 1), item) {
-            Some(p) => out.push(p),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
 }
 
 /// Mutagen sessions are named `<vm>-<n>` and labelled `qcmdr.vm=<vm>`: a session name takes a
