@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod cli_images;
 mod vm_boot;
 mod vm_image;
 mod vm_lifecycle;
