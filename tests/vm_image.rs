@@ -247,7 +247,21 @@ write_files:
     let added: Vec<String> = serde_json::from_value(show["image"]["added_args"].clone()).unwrap();
     assert!(added.iter().any(|a| a.contains("seed.iso")), "{added:?}");
 
-    project.ok(&["start", "cvm"]);
+    // `start` builds a missing image first, with the build's progress (a cached build from an
+    // earlier run is removed first: a cloud build is only a copy and a seed).
+    project.ok(&["image", "rm", "cloudy"]);
+    let started = project.ok(&["start", "cvm"]);
+    for line in [
+        "image cloudy: checking the SHA-256",
+        "image cloudy: making the cloud-init seed",
+        "image cloudy: built in",
+        "cvm: ready in",
+    ] {
+        assert!(
+            started.stderr.contains(line),
+            "{line:?} missing:\n{started}"
+        );
+    }
     // The login worked with the cloud image's own key: cloud-init installed it from the seed.
     let inside = exec(
         &project,

@@ -24,6 +24,12 @@ const BASE_PACKAGES: &[&str] = &[
     "initramfs-tools",
 ];
 
+/// The initrd needs only what mounts the root disk; the default (`MODULES=most`) packs
+/// hundreds of modules and makes building it the slowest step of a build.
+const INITRD_SETUP: &str = "mkdir -p \"$1/etc/initramfs-tools/conf.d\" \"$1/usr/share/initramfs-tools/modules.d\" \
+    && echo MODULES=list > \"$1/etc/initramfs-tools/conf.d/qcmdr\" \
+    && printf 'virtio_pci\\nvirtio_blk\\next4\\n' > \"$1/usr/share/initramfs-tools/modules.d/qcmdr.conf\"";
+
 /// Any wired interface by DHCP.
 const NETWORK: &str = "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n";
 const FALLBACK_MIRROR: &str = "http://deb.debian.org/debian";
@@ -61,6 +67,9 @@ pub fn build(
     command
         .env("DEBIAN_FRONTEND", "noninteractive")
         .arg("--variant=minbase")
+        // The image is packed after the build: fsync per file would only cost time.
+        .arg("--dpkgopt=force-unsafe-io")
+        .arg(format!("--essential-hook={INITRD_SETUP}"))
         .arg(format!("--include={}", include.join(",")))
         .arg(format!(
             "--customize-hook=sh {} \"$1\"",

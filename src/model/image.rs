@@ -112,4 +112,4 @@ pub const DEFAULT_APPEND: &str = "root=/dev/vda rw console=ttyS0";
 
 /// Version of what qcmdr's builders produce; part of every image key. Raise it whenever a
 /// builder changes what ends up in an image, so existing builds are rebuilt.
-pub const IMAGE_BUILDER_VERSION: u32 = 1;
+pub const IMAGE_BUILDER_VERSION: u32 = 2;
