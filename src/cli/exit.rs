@@ -33,17 +33,9 @@ impl Failure {
 impl<E: std::error::Error> From<E> for Failure {
     fn from(err: E) -> Self {
         // The whole chain, once, at the edge.
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
+        Failure {
+            message: crate::error_chain::chain(&err),
         }
-        Failure { message: text }
     }
 }
 

@@ -31,7 +31,7 @@ pub enum ConfigError {
     #[error("no config file found; looked for:\n{}\n(pass -c FILE, set QCMDR_CONFIG, or start from examples/conf.lua)", .searched.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
     NotFound { searched: Vec<PathBuf> },
     /// The file could not be read.
-    #[error("cannot read {}: {source}", .file.display())]
+    #[error("cannot read {}", .file.display())]
     Read {
         file: PathBuf,
         #[source]

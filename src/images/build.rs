@@ -117,7 +117,7 @@ fn build_into(
         Recipe::Debian(recipe) => debian::build(&image.name, recipe, temp, log, &stage),
         Recipe::Cloud(recipe) => cloud::build(&image.name, recipe, temp, log, &stage),
     }
-    .map_err(|e: ToolError| e.to_string())?;
+    .map_err(|e: ToolError| crate::error_chain::chain(&e))?;
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA.to_string(),
         name: image.name.clone(),

@@ -11,7 +11,7 @@ pub enum ToolError {
     Missing { tool: String, hint: &'static str },
     #[error("{tool} failed ({status})")]
     Failed { tool: String, status: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -12,6 +12,7 @@ use rustix::event::{PollFd, PollFlags};
 use super::cleanup;
 use super::context::Context;
 use super::events::{Event, Observer};
+use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::qemu::qmp::Qmp;
 use crate::runtime::kill_on_drop::KillOnDrop;
@@ -66,7 +67,7 @@ pub struct StopReport {
 pub enum StopError {
     #[error(transparent)]
     Locked(#[from] LockError),
-    #[error("cannot read the pidfile: {0}")]
+    #[error("cannot read the pidfile")]
     Pidfile(#[source] std::io::Error),
     #[error("QEMU (pid {pid}) survived SIGKILL; it may be stuck in the kernel (state D)")]
     Unkillable { pid: i32 },
@@ -135,7 +136,7 @@ fn end_sync(ctx: &Context, vm: &Vm, observer: &dyn Observer) {
 
 fn notice_sync_error(vm: &Vm, observer: &dyn Observer, result: Result<(), crate::sync::SyncError>) {
     if let Err(err) = result {
-        observer.event(&vm.name, Event::Notice(format!("sync: {err}")));
+        observer.event(&vm.name, Event::Notice(format!("sync: {}", chain(&err))));
     }
 }
 

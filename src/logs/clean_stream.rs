@@ -1,4 +1,4 @@
-//! [`terminal_text::clean`](super::terminal_text::clean) for text that arrives in pieces: an
+//! [`terminal_text::clean`] for text that arrives in pieces: an
 //! escape sequence or a UTF-8 character split across two reads is held back until complete,
 //! so it is neither shown as garbage nor lost.
 

@@ -19,7 +19,7 @@ const CONTENTION_GRACE: Duration = Duration::from_millis(300);
 pub enum LockError {
     #[error("another qcmdr is changing this VM ({holder}); try again when it is done")]
     Held { holder: String },
-    #[error("cannot lock {path}: {source}")]
+    #[error("cannot lock {path}")]
     Io {
         path: String,
         #[source]

@@ -10,6 +10,44 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Why [`SshTarget::open_master`] did not open a master.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    /// sshd answered and said no (key, host key, config): retrying cannot help.
+    #[error("{said}")]
+    Refused { said: String },
+    /// Not reachable yet (nothing listens, the connection dropped, a timeout): worth a retry.
+    #[error("{said}")]
+    NotYet { said: String },
+    #[error("cannot create {}", log.display())]
+    Log {
+        log: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run ssh")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// What ssh says when it reached sshd and was turned away, or could not even use its config.
+const REFUSALS: [&str; 4] = [
+    "Permission denied",
+    "Host key verification failed",
+    "no such identity",
+    "Bad configuration",
+];
+
+impl MasterError {
+    /// Classifies ssh's last words (it exits 255 for every failure).
+    fn from_said(said: String) -> Self {
+        if REFUSALS.iter().any(|refusal| said.contains(refusal)) {
+            MasterError::Refused { said }
+        } else {
+            MasterError::NotYet { said }
+        }
+    }
+}
+
 /// How to reach one VM through the private config.
 #[derive(Debug, Clone)]
 pub struct SshTarget {
@@ -52,10 +90,12 @@ impl SshTarget {
 
     /// Opens the master in the background. Returns once authentication succeeded (Ok) or
     /// failed (Err with ssh's last words, also kept in `log`).
-    pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), String> {
+    pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), MasterError> {
         self.clear_stale_master();
-        let log_file =
-            File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let log_file = File::create(log).map_err(|source| MasterError::Log {
+            log: log.to_path_buf(),
+            source,
+        })?;
         let status = self
             .command()
             .args([
@@ -76,11 +116,13 @@ impl SshTarget {
             .stdout(Stdio::null())
             .stderr(log_file)
             .status()
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
+            .map_err(MasterError::Spawn)?;
         if status.success() {
             Ok(())
         } else {
-            Err(last_line(log).unwrap_or_else(|| format!("ssh exited with {status}")))
+            Err(MasterError::from_said(
+                last_line(log).unwrap_or_else(|| format!("ssh exited with {status}")),
+            ))
         }
     }
 
@@ -141,4 +183,26 @@ fn last_line(path: &Path) -> Option<String> {
         .map(str::trim)
         .rfind(|line| !line.is_empty())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_told_apart_from_not_yet() {
+        let said = |text: &str| MasterError::from_said(text.to_string());
+        assert!(matches!(
+            said("root@localhost: Permission denied (publickey)."),
+            MasterError::Refused { .. }
+        ));
+        assert!(matches!(
+            said("Host key verification failed."),
+            MasterError::Refused { .. }
+        ));
+        assert!(matches!(
+            said("kex_exchange_identification: read: Connection reset by peer"),
+            MasterError::NotYet { .. }
+        ));
+    }
 }

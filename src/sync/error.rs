@@ -19,7 +19,7 @@ pub enum SyncError {
     )]
     NothingToWatch(String),
     /// A failure of one `sync` entry; `entry` names it as the config does.
-    #[error("{entry}: {source}")]
+    #[error("{entry}")]
     Entry {
         entry: String,
         #[source]
@@ -28,7 +28,7 @@ pub enum SyncError {
     /// A helper (mutagen, rsync, ssh) ran and failed; `said` is its own explanation.
     #[error("`{command}` failed: {said}")]
     Tool { command: String, said: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

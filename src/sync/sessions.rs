@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::entry::{describe, state_dir_ignore};
 use super::error::SyncError;
 use super::mutagen::Mutagen;
+use crate::error_chain::chain;
 use crate::model::{SyncSpec, Vm};
 use crate::runtime::paths::StateDir;
 
@@ -128,7 +129,10 @@ pub(crate) fn roll_back(
     match close(mutagen, state, vm) {
         Ok(()) => err,
         Err(also) => SyncError::Entry {
-            entry: format!("{err}; removing the sessions created so far also failed"),
+            entry: format!(
+                "{}; removing the sessions created so far also failed",
+                chain(&err)
+            ),
             source: Box::new(also),
         },
     }

@@ -9,6 +9,7 @@ use super::mutagen::Mutagen;
 use super::rsync_record::{self, LastRun};
 use super::sessions::{self, Session};
 use super::SyncError;
+use crate::error_chain::chain;
 use crate::model::{Project, SyncEngine, Vm};
 use crate::runtime::paths::StateDir;
 
@@ -78,7 +79,9 @@ fn mutagen_entry(
         }
         Some(Err(err)) => {
             status.state = "unknown".into();
-            status.problems.push(format!("cannot ask Mutagen: {err}"));
+            status
+                .problems
+                .push(format!("cannot ask Mutagen: {}", chain(err)));
             return;
         }
         Some(Ok(all)) => all.iter().find(|s| s.name == name),

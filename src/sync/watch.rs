@@ -17,6 +17,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use super::entry::{self, describe};
 use super::{rsync, SyncError};
+use crate::error_chain::chain;
 use crate::model::{SyncEngine, SyncSpec, Vm};
 use crate::runtime::cancel::Cancel;
 use crate::runtime::paths::StateDir;
@@ -148,7 +149,7 @@ impl Watch {
                     entry: describe(&self.vm, *index, spec),
                     took,
                 },
-                Err(err) => WatchEvent::Failed(err.to_string()),
+                Err(err) => WatchEvent::Failed(chain(&err)),
             });
         }
     }

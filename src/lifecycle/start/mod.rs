@@ -22,6 +22,7 @@ pub use self::types::{
 };
 use super::context::Context;
 use super::events::{Event, Observer, Stage};
+use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
@@ -100,7 +101,7 @@ fn sync_stage(run: &mut Run<'_>) -> Result<(), NotReady> {
     }
     run.begin(Stage::Sync);
     crate::sync::after_start(&run.ctx.project, &run.ctx.state, run.vm)
-        .map_err(|err| NotReady::Other(format!("sync failed: {err}")))?;
+        .map_err(|err| NotReady::Other(format!("sync failed: {}", chain(&err))))?;
     run.stage_done(Stage::Sync);
     Ok(())
 }

@@ -26,7 +26,7 @@ pub enum PrelaunchError {
     MissingBinary { binary: String, hint: String },
     #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
     ImageNotBuilt { image: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

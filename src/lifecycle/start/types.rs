@@ -52,9 +52,9 @@ pub struct StartReport {
 pub enum StartError {
     #[error(transparent)]
     Prelaunch(#[from] PrelaunchError),
-    #[error("sync: {0}")]
+    #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -14,6 +14,7 @@ pub mod ssh_probe;
 use self::login_watch::LoginWatch;
 use self::ssh_probe::Banner;
 use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
+use crate::error_chain::chain;
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
@@ -24,6 +25,7 @@ use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
+use crate::ssh::master::MasterError;
 
 /// SSH retry backoff: first and longest pause between attempts.
 const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
@@ -116,10 +118,10 @@ impl Run<'_> {
             if banner == Banner::Ready {
                 match target.open_master(&master_log, SSH_PROBE_TIMEOUT) {
                     Ok(()) => return Ok(()),
-                    Err(problem) if is_fatal_ssh(&problem) => {
-                        return Err(NotReady::Other(format!("SSH login refused: {problem}")))
+                    Err(MasterError::Refused { said }) => {
+                        return Err(NotReady::Other(format!("SSH login refused: {said}")))
                     }
-                    Err(problem) => last_problem = problem,
+                    Err(problem) => last_problem = chain(&problem),
                 }
             } else {
                 last_problem = match banner {
@@ -252,16 +254,4 @@ impl Run<'_> {
         self.process.terminate(|| {});
         let _ = self.child.wait();
     }
-}
-
-/// Failures that retrying cannot fix.
-fn is_fatal_ssh(problem: &str) -> bool {
-    [
-        "Permission denied",
-        "Host key verification failed",
-        "no such identity",
-        "Bad configuration",
-    ]
-    .iter()
-    .any(|needle| problem.contains(needle))
 }
