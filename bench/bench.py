@@ -189,13 +189,18 @@ def ms(seconds):
     return f"{seconds * 1000:7.1f} ms"
 
 
+def build_guest():
+    """The demo guest's folder (built by guest/build.sh, cached)."""
+    return subprocess.run(["bash", os.path.join(REPO, "guest/build.sh")], check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
-    guest = subprocess.run(["bash", os.path.join(REPO, "guest/build.sh")], check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    guest = build_guest()
 
     bench = Bench(args.qcmdr, guest)
     try:

@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   qemu-system-x86   # the emulator
+  qemu-utils        # qemu-img: snapshots of qcow2 disks (and the tests' data disks)
   openssh-client    # ssh/scp used by qcmdr
   openssh-server    # sshd copied into the test guest (no service is enabled on the host)
   busybox-static    # the guest's userland

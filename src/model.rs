@@ -48,7 +48,7 @@ impl Project {
 /// One VM definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vm {
-    /// Matches `^[A-Za-z_][A-Za-z0-9_-]*$`; also the SSH `Host` alias.
+    /// Matches `^[A-Za-z_][A-Za-z0-9_-]*$`, at most 63 characters; also the SSH `Host` alias.
     pub name: String,
     /// Selects the binary `qemu-system-<arch>`.
     pub arch: String,
@@ -126,7 +126,7 @@ pub struct SshOption {
 /// One entry of a VM's `sync` list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncSpec {
-    /// Absolute, `~` expanded, an existing directory at load time.
+    /// Absolute, `~` expanded; it may not exist on this machine (checked when its sync runs).
     pub source: PathBuf,
     /// Path in the guest as written (`~` is the guest user's home).
     pub dest: String,

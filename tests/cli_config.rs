@@ -153,14 +153,45 @@ fn unknown_vm_lists_the_configured_ones() {
 }
 
 #[test]
-fn ssh_config_prints_vm_blocks_before_host_star() {
+fn ssh_config_export_scopes_every_option_to_the_vm_blocks() {
     let test = CliTest::with_config(GOOD);
     let run = test.cmd(&["ssh-config"]).code(0).run();
     let alpha = run.stdout.find("Host alpha").unwrap();
     let beta = run.stdout.find("Host beta").unwrap();
-    let star = run.stdout.find("Host *").unwrap();
-    assert!(alpha < beta && beta < star, "{run}");
+    assert!(alpha < beta, "{run}");
+    assert!(!run.stdout.contains("Host *"), "{run}");
     assert!(run.stdout.contains("ControlMaster auto"));
+    // Pasted into a user's config, it leaves every other host as it was.
+    let exported = test.path().join("exported");
+    std::fs::write(&exported, &run.stdout).unwrap();
+    let empty = test.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let ssh_g = |file: &std::path::Path, host: &str| {
+        let out = std::process::Command::new("ssh")
+            .args(["-G", "-F"])
+            .arg(file)
+            .arg(host)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        ssh_g(&exported, "some-other-host"),
+        ssh_g(&empty, "some-other-host")
+    );
+    let alpha_seen = ssh_g(&exported, "alpha");
+    for line in [
+        "stricthostkeychecking false",
+        "serveraliveinterval 5",
+        "port 2201",
+    ] {
+        assert!(
+            alpha_seen.lines().any(|l| l == line),
+            "{line}: {alpha_seen}"
+        );
+    }
     let only = test.cmd(&["ssh-config", "beta"]).run();
     assert!(
         !only.stdout.contains("Host alpha") && only.stdout.contains("Host beta"),
@@ -248,5 +279,21 @@ fn restart_json_is_one_document_holding_the_stop_and_the_start() {
             .unwrap()
             .contains("not found"),
         "{json}"
+    );
+}
+
+#[test]
+fn stopping_a_vm_never_started_here_says_not_running_and_creates_nothing() {
+    let test = CliTest::with_config(GOOD);
+    test.cmd(&["stop", "alpha"])
+        .code(0)
+        .stderr_has("alpha: not running")
+        .run();
+    let json = test.cmd(&["stop", "alpha", "--json"]).code(0).json();
+    assert_eq!(json["vms"][0]["ok"], true, "{json}");
+    assert_eq!(json["vms"][0]["was_running"], false, "{json}");
+    assert!(
+        !test.path().join(".qcmdr/vm/alpha").exists(),
+        "a stop must not create the VM's folder"
     );
 }

@@ -36,9 +36,20 @@ fn vm_boots_with_the_argv_show_prints_and_answers_ssh_on_the_private_config() {
         fs::read_to_string(&serial_log).unwrap_or_default()
     );
 
-    // `ssh-config` prints the config and refreshes the private file it uses.
-    let printed = project.ok(&["ssh-config"]).stdout;
-    assert_eq!(fs::read_to_string(&ssh_config).unwrap(), printed);
+    // `ssh-config` refreshes the private file and prints the same settings for the VM (scoped
+    // to its own Host block, for pasting into ~/.ssh/config).
+    let printed = project.path().join("exported");
+    fs::write(&printed, project.ok(&["ssh-config"]).stdout).unwrap();
+    let resolved = |file: &str| {
+        let out = Command::new("ssh")
+            .args(["-G", "-F", file, "demo"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    assert_eq!(resolved(&ssh_config), resolved(printed.to_str().unwrap()));
     let reached = wait_until(Duration::from_secs(60), || {
         Command::new("ssh")
             .args([

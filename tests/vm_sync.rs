@@ -35,7 +35,7 @@ fn guest_read(project: &Project, path: &str) -> Option<String> {
 
 /// A project whose VM syncs `<project>/src` to `~/dst dir` with rsync; `extra_entry` adds
 /// fields to the entry.
-fn rsync_project(extra_entry: &str) -> (Project, PathBuf) {
+pub fn rsync_project(extra_entry: &str) -> (Project, PathBuf) {
     let mut project = Project::with_top_level(vec![VmSpec::new("demo")], "");
     let source = project.path().join("src");
     fs::create_dir(&source).unwrap();

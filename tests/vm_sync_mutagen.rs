@@ -14,20 +14,20 @@ use crate::support::{alive, wait_until, Project, Run, VmSpec};
 use crate::vm_sync::write_tree;
 
 /// The double, first on PATH, logging every call.
-struct Fake {
-    bin: PathBuf,
+pub(crate) struct Fake {
+    pub(crate) bin: PathBuf,
     log: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Call {
-    argv: Vec<String>,
+pub(crate) struct Call {
+    pub(crate) argv: Vec<String>,
     env: BTreeMap<String, Option<String>>,
     exit: i64,
 }
 
 impl Fake {
-    fn new(project: &Project) -> Self {
+    pub(crate) fn new(project: &Project) -> Self {
         let bin = project.path().join("fakebin");
         fs::create_dir_all(&bin).unwrap();
         let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/mutagen");
@@ -39,7 +39,7 @@ impl Fake {
     }
 
     /// `qcmdr ARGS` with the double on PATH, and a MUTAGEN_PROMPTER that must never reach it.
-    fn command(&self, project: &Project, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, project: &Project, args: &[&str]) -> Command {
         let path = std::env::join_paths(
             std::iter::once(self.bin.clone())
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
@@ -53,18 +53,18 @@ impl Fake {
         command
     }
 
-    fn run(&self, project: &Project, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, project: &Project, args: &[&str]) -> Run {
         Run::of(self.command(project, args).output().unwrap())
     }
 
-    fn ok(&self, project: &Project, args: &[&str]) -> Run {
+    pub(crate) fn ok(&self, project: &Project, args: &[&str]) -> Run {
         let run = self.run(project, args);
         assert_eq!(run.code, 0, "qcmdr {args:?} failed:\n{run}");
         run
     }
 
     /// The calls since the last `take_calls`.
-    fn take_calls(&self) -> Vec<Call> {
+    pub(crate) fn take_calls(&self) -> Vec<Call> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let _ = fs::remove_file(&self.log);
         text.lines()
@@ -85,7 +85,7 @@ fn data_dir(project: &Project) -> PathBuf {
 }
 
 /// The sessions the double holds, as `sync list --template '{{ json . }}'` shows them.
-fn sessions(project: &Project) -> Vec<Value> {
+pub(crate) fn sessions(project: &Project) -> Vec<Value> {
     fs::read_to_string(data_dir(project).join("fake-sessions.json"))
         .map(|text| serde_json::from_str(&text).unwrap())
         .unwrap_or_default()

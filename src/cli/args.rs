@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::complete;
+use super::seconds_arg::seconds;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,7 +111,7 @@ pub enum Command {
         #[arg(value_name = "VM", add = complete::vms())]
         vm: String,
         /// How long to wait for QEMU's answer, in seconds
-        #[arg(long, value_name = "S", default_value_t = 10.0)]
+        #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
         timeout: f64,
         /// The HMP command line, e.g. `info status`
         #[arg(
@@ -133,6 +134,9 @@ pub enum Command {
     /// File sync with VMs: status, flush, watch
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Save a running VM's whole state under a name; list, delete, restore snapshots
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Run mutagen with qcmdr's private data directory and SSH setup; arguments untouched
     #[command(disable_help_flag = true)]
     Mutagen {
@@ -198,6 +202,55 @@ pub enum ImageCommand {
     Gc,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save the running VM's RAM, devices and writable disks as snapshot NAME
+    Save {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Stop the VM after saving (instead of letting it run on)
+        #[arg(long)]
+        stop: bool,
+    },
+    /// List snapshots: name, VM, created, size, QEMU version
+    List {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete snapshot NAME of VM (its state file and its disks' internal snapshots)
+    Delete {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Put the running VM back into snapshot NAME (writes made since are lost)
+    Restore {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vm: String,
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Load the snapshot even if another QEMU version saved it
+        #[arg(long)]
+        force: bool,
+        /// Overall bound for the wait until ready, in seconds
+        #[arg(long, value_name = "S")]
+        timeout: Option<f64>,
+        /// Leave QEMU running when the restore fails, for a post-mortem
+        #[arg(long)]
+        keep_running: bool,
+        /// Do not sync files afterwards
+        #[arg(long)]
+        no_sync: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
 #[derive(Debug, Args, Clone, Copy)]
 pub struct JsonFlag {
     /// Machine-readable output (documented, versioned schema)
@@ -213,7 +266,7 @@ pub struct StartArgs {
     #[arg(long)]
     pub all: bool,
     /// Overall bound for the readiness wait, in seconds (replaces login_timeout and ssh_timeout)
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Leave QEMU running when the start fails, for a post-mortem
     #[arg(long)]
@@ -222,8 +275,14 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_sync: bool,
     /// Start image-backed VMs from a fresh disk (their old disk is discarded)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     pub reset_disk: bool,
+    /// Start from this snapshot instead of booting (see `qcmdr snapshot`)
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
+    /// With --from: load the snapshot even if another QEMU version saved it
+    #[arg(long, requires = "from")]
+    pub force: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -236,7 +295,7 @@ pub struct StopArgs {
     #[arg(long)]
     pub all: bool,
     /// Bound of each graceful step, in seconds (replaces stop_timeout)
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Skip the graceful steps: SIGTERM, then SIGKILL
     #[arg(long)]
@@ -268,7 +327,7 @@ pub struct QmpArgs {
     #[arg(value_name = "JSON-ARGS", value_parser = json_object)]
     pub arguments: Option<serde_json::Value>,
     /// How long to wait for the greeting and for the answer, in seconds
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = seconds)]
     pub timeout: f64,
 }
 

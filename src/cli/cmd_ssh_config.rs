@@ -1,4 +1,4 @@
-//! `qcmdr ssh-config [VM...]`: the private ssh_config, for a user's own ssh tools.
+//! `qcmdr ssh-config [VM...]`: the VMs' SSH settings, for a user's own `~/.ssh/config`.
 
 use std::process::ExitCode;
 
@@ -13,6 +13,9 @@ pub fn run(cli: &Cli, names: &[String]) -> Result<ExitCode, Failure> {
     project
         .vms
         .retain(|vm| chosen.iter().any(|c| c.name == vm.name));
-    print!("{}", crate::ssh::config_file::render(&project, &ctx.state));
+    print!(
+        "{}",
+        crate::ssh::config_file::render_export(&project, &ctx.state)
+    );
     Ok(ExitCode::SUCCESS)
 }

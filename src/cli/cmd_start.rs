@@ -9,13 +9,27 @@ use super::json::{self, Document, Restart, StartVm};
 use super::per_vm::{self, Outcome, Rendering};
 use super::{cmd_stop, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
+use crate::lifecycle::snapshot::restore;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
+    start_and_report(cli, args, false)
+}
+
+/// `snapshot restore`: like `start --from`, but of a running VM, which is stopped first.
+pub fn restore_running(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
+    start_and_report(cli, args, true)
+}
+
+fn start_and_report(
+    cli: &Cli,
+    args: &StartArgs,
+    replace_running: bool,
+) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
-    let outcome = start_vms(cli, &ctx, &vms, args)?;
+    let outcome = start_vms(cli, &ctx, &vms, args, replace_running)?;
     let code = outcome.exit_code();
     if args.json.json {
         json::print(&Document::new(json::START_SCHEMA, outcome.entries));
@@ -33,7 +47,7 @@ pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let (code, started) = if stopped.failed {
         (stopped.exit_code(), None)
     } else {
-        let started = start_vms(cli, &ctx, &vms, args)?;
+        let started = start_vms(cli, &ctx, &vms, args, false)?;
         (started.exit_code(), Some(started))
     };
     if as_json {
@@ -50,12 +64,15 @@ fn start_vms(
     ctx: &Context,
     vms: &[&Vm],
     args: &StartArgs,
+    replace_running: bool,
 ) -> Result<Outcome<StartVm>, Failure> {
     let options = StartOptions {
         timeout: args.timeout.map(Duration::from_secs_f64),
         keep_running: args.keep_running,
         no_sync: args.no_sync,
         reset_disk: args.reset_disk,
+        from: args.from.clone(),
+        force: args.force,
     };
     // Images first, one at a time: VMs share them and each build is heavy.
     super::cmd_image::build_for(
@@ -68,7 +85,10 @@ fn start_vms(
     Ok(per_vm::run(
         vms,
         cli.quiet || args.json.json,
-        |vm, progress| start::start(ctx, vm, &options, progress, &cancel),
+        |vm, progress| match replace_running {
+            true => restore::restore_running(ctx, vm, &options, progress, &cancel),
+            false => start::start(ctx, vm, &options, progress, &cancel),
+        },
         Rendering {
             summary,
             report: report_failure,
@@ -87,8 +107,12 @@ fn summary(report: &StartReport) -> String {
         .iter()
         .map(|m| format!("{} {:.1} s", m.stage.as_str(), m.took.as_secs_f64()))
         .collect();
+    let from = match &report.from_snapshot {
+        Some(name) => format!(" from snapshot {name:?}"),
+        None => String::new(),
+    };
     format!(
-        "{}: {} in {:.1} s ({})",
+        "{}: {}{from} in {:.1} s ({})",
         report.vm,
         style::good("ready"),
         report.total.as_secs_f64(),

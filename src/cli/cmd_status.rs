@@ -52,6 +52,9 @@ pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failu
         if let Some(detail) = &s.detail {
             println!("{:width$}  ({detail})", "");
         }
+        if let Some(name) = &s.from_snapshot {
+            println!("{:width$}  (started from snapshot {name:?})", "");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod attach;
+mod broken_pipe;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_console;
@@ -15,6 +16,7 @@ mod cmd_mutagen;
 mod cmd_qmp;
 mod cmd_remote;
 mod cmd_show;
+mod cmd_snapshot;
 mod cmd_ssh_config;
 mod cmd_start;
 mod cmd_status;
@@ -29,6 +31,7 @@ mod per_vm;
 mod progress;
 mod qmp_session;
 mod raw_terminal;
+mod seconds_arg;
 mod style;
 
 use std::process::ExitCode;
@@ -42,6 +45,7 @@ pub use exit::Failure;
 pub fn main() -> ExitCode {
     // `COMPLETE=<shell> qcmdr ...` answers a completion request and exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+    broken_pipe::exit_quietly_on_broken_stdout();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
@@ -76,6 +80,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Qmp(args) => cmd_qmp::run(cli, args),
         Command::Gdb { vm, gdb_args } => cmd_gdb::run(cli, vm, gdb_args),
         Command::Sync(command) => cmd_sync::run(cli, command),
+        Command::Snapshot(command) => cmd_snapshot::run(cli, command),
         Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Image(command) => cmd_image::run(cli, command),
         Command::Init { dir } => cmd_init::run(dir.as_deref()),

@@ -6,10 +6,16 @@ use anstyle::{AnsiColor, Style};
 
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 const GOOD: Style = AnsiColor::Green.on_default();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 
 pub fn error_line(message: &str) {
     let mut err = anstream::stderr();
     let _ = writeln!(err, "{ERROR}error{ERROR:#}: {message}");
+}
+
+pub fn warning_line(message: &str) {
+    let mut err = anstream::stderr();
+    let _ = writeln!(err, "{WARNING}warning{WARNING:#}: {message}");
 }
 
 pub fn good(text: &str) -> String {

@@ -70,6 +70,19 @@ fn port(text: &str, side: &str) -> Result<u16, String> {
 
 /// Whether two forwards would bind the same host socket: same protocol and port, and the same
 /// address or one of them on every address.
+/// Whether ssh to `host` goes to this machine (where the forwards listen).
+pub(crate) fn is_local_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case("ip6-localhost")
+        || host == "::1"
+        || host.starts_with("127.")
+}
+
+/// Whether a forward bound to `addr` answers on the loopback address.
+pub(crate) fn binds_locally(addr: &str) -> bool {
+    addr.is_empty() || addr == "0.0.0.0" || is_local_host(addr)
+}
+
 pub(crate) fn clash(a: &HostForward, b: &HostForward) -> bool {
     let any = |addr: &str| addr.is_empty() || addr == "0.0.0.0";
     a.protocol == b.protocol

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
-use mlua::{Lua, StdLib, Value};
+use mlua::{HookTriggers, Lua, StdLib, Value, VmState};
 use regex::Regex;
 
 /// The `htt` prelude (validators and `stringify`), in Lua.
@@ -47,9 +48,38 @@ pub(crate) fn new_state(config: &Path) -> Result<Lua, mlua::Error> {
     Ok(lua)
 }
 
-/// Evaluates `source` as the chunk `@<chunk_name>` and returns its first result.
-pub(crate) fn eval(lua: &Lua, source: &[u8], chunk_name: &str) -> Result<Value, mlua::Error> {
-    lua.load(source).set_name(format!("@{chunk_name}")).eval()
+/// How long a config may take to evaluate. Real configs take milliseconds; a file that
+/// never returns (`while true do end`) would otherwise hang every qcmdr command.
+pub(crate) const EVAL_LIMIT: Duration = Duration::from_secs(5);
+/// How often (in Lua VM instructions) the clock is looked at: often enough to stop within
+/// milliseconds of the limit, rarely enough to cost nothing measurable.
+const CLOCK_EVERY: u32 = 100_000;
+
+/// Evaluates `source` as the chunk `@<chunk_name>` and returns its first result; gives up
+/// with an error after `limit`.
+pub(crate) fn eval(
+    lua: &Lua,
+    source: &[u8],
+    chunk_name: &str,
+    limit: Duration,
+) -> Result<Value, mlua::Error> {
+    let deadline = Instant::now() + limit;
+    let seconds = limit.as_secs_f64();
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(CLOCK_EVERY),
+        move |_, _| {
+            if Instant::now() < deadline {
+                return Ok(VmState::Continue);
+            }
+            Err(mlua::Error::RuntimeError(format!(
+                "evaluation did not finish within {seconds} s and was stopped \
+                 (an endless loop in the config?)"
+            )))
+        },
+    )?;
+    let result = lua.load(source).set_name(format!("@{chunk_name}")).eval();
+    lua.remove_hook();
+    result
 }
 
 /// One readable message for a Lua failure: the error itself (which starts with `file:line:`)

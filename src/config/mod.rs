@@ -83,7 +83,8 @@ pub(crate) fn load_with(
         message: lua_env::describe_error(&err, &chunk_name),
     };
     let lua = lua_env::new_state(path).map_err(lua_error)?;
-    let value = lua_env::eval(&lua, &source, &chunk_name).map_err(lua_error)?;
+    let value =
+        lua_env::eval(&lua, &source, &chunk_name, lua_env::EVAL_LIMIT).map_err(lua_error)?;
     project::check(&value, path, env).map_err(|problems| ConfigError::Invalid {
         file: path.to_path_buf(),
         problems,

@@ -1,5 +1,6 @@
 //! The value the config file returned → a validated [`Project`], with every problem collected.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use mlua::Value;
@@ -127,6 +128,7 @@ fn build(
 /// Problems between VMs: a reused name, SSH endpoint or forwarded host port. Each is reported
 /// on the later VM, naming the earlier one.
 fn cross_checks(report: &mut Report, facts: &[vm::Facts]) {
+    let ports = PortIndex::new(facts);
     for (i, vm) in facts.iter().enumerate() {
         let earlier = &facts[..i];
         let mut scope = Scope::new(vm.scope.clone(), report);
@@ -149,6 +151,7 @@ fn cross_checks(report: &mut Report, facts: &[vm::Facts]) {
                 );
             }
         }
+        ssh_port_clashes(&mut scope, vm, earlier, &ports.candidates(i, vm));
         for fwd in &vm.forwards {
             let clash = earlier
                 .iter()
@@ -165,6 +168,93 @@ fn cross_checks(report: &mut Report, facts: &[vm::Facts]) {
                 );
             }
         }
+    }
+}
+
+/// A host port one VM forwards that is another VM's SSH `Port` on this host: ssh to that
+/// VM would reach the wrong guest (or fail to connect while the other one runs). Reported on
+/// the later VM of the pair, unless the clash is already reported as a shared SSH endpoint
+/// or a shared forward.
+fn ssh_port_clashes(
+    scope: &mut Scope<'_>,
+    vm: &vm::Facts,
+    earlier: &[vm::Facts],
+    candidates: &[usize],
+) {
+    for other in candidates.iter().map(|&j| &earlier[j]) {
+        for (forwarder, ssh_owner, path) in [(vm, other, "args"), (other, vm, "ssh.Port")] {
+            let Some((host, port)) = &ssh_owner.ssh else {
+                continue;
+            };
+            if !hostfwd::is_local_host(host) || forwarder.ssh == ssh_owner.ssh {
+                continue;
+            }
+            let forwarded = forwarder.forwards.iter().any(|fwd| {
+                fwd.protocol == crate::model::Protocol::Tcp
+                    && fwd.host_port == *port
+                    && hostfwd::binds_locally(&fwd.host_addr)
+            });
+            let owner_forwards_it = ssh_owner.forwards.iter().any(|fwd| fwd.host_port == *port);
+            if forwarded && !owner_forwards_it {
+                let what = if path == "args" {
+                    format!(
+                        "hostfwd host port {port} (tcp) is the SSH Port of {}",
+                        other.scope
+                    )
+                } else {
+                    format!(
+                        "{port} is a hostfwd host port of {}, so ssh would reach that VM",
+                        other.scope
+                    )
+                };
+                scope.problem(path, what);
+            }
+        }
+    }
+}
+
+/// Which VMs use a port as their local SSH `Port`, and which forward it (TCP, locally), so
+/// that a config of a thousand VMs is not checked pair by pair.
+struct PortIndex {
+    ssh: HashMap<u16, Vec<usize>>,
+    forwarded: HashMap<u16, Vec<usize>>,
+}
+
+impl PortIndex {
+    fn new(facts: &[vm::Facts]) -> Self {
+        let mut index = PortIndex {
+            ssh: HashMap::new(),
+            forwarded: HashMap::new(),
+        };
+        for (i, vm) in facts.iter().enumerate() {
+            if let Some((_, port)) = &vm.ssh {
+                index.ssh.entry(*port).or_default().push(i);
+            }
+            for fwd in &vm.forwards {
+                index.forwarded.entry(fwd.host_port).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// The VMs before `i` that share a port with it one way or the other, in config order.
+    fn candidates(&self, i: usize, vm: &vm::Facts) -> Vec<usize> {
+        let mut found: Vec<usize> = vm
+            .forwards
+            .iter()
+            .filter_map(|fwd| self.ssh.get(&fwd.host_port))
+            .chain(
+                vm.ssh
+                    .as_ref()
+                    .and_then(|(_, port)| self.forwarded.get(port)),
+            )
+            .flatten()
+            .copied()
+            .filter(|&j| j < i)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 

@@ -75,13 +75,13 @@ pub(crate) fn spec(
             optional(scope, identity_file, &d.identity_file),
         ),
         None => (
-            required(scope, user, USER, "a string").and_then(|(p, v)| scope.non_empty_text(&p, &v)),
+            required(scope, user, USER, "a string").and_then(|(p, v)| writable(scope, &p, &v)),
             required(scope, identity_file, IDENTITY_FILE, "a string")
-                .and_then(|(p, v)| scope.non_empty_text(&p, &v)),
+                .and_then(|(p, v)| writable(scope, &p, &v)),
         ),
     };
     let host_name = match host_name {
-        Some((p, v)) => scope.non_empty_text(&p, &v),
+        Some((p, v)) => writable(scope, &p, &v),
         None => Some("localhost".to_string()),
     };
     let options = options(scope, path, others);
@@ -96,10 +96,38 @@ pub(crate) fn spec(
     .filter(|_| ok)
 }
 
+/// A value the image provides when the table leaves it out.
 fn optional(scope: &mut Scope<'_>, slot: Option<(String, Value)>, default: &str) -> Option<String> {
     match slot {
-        Some((p, v)) => scope.non_empty_text(&p, &v),
+        Some((p, v)) => writable(scope, &p, &v),
         None => Some(default.to_string()),
+    }
+}
+
+/// A non-empty string the generated file can hold as one value.
+fn writable(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<String> {
+    let text = scope.non_empty_text(path, value)?;
+    match unwritable(&text) {
+        Some(why) => {
+            scope.problem(path, why);
+            None
+        }
+        None => Some(text),
+    }
+}
+
+/// Why `text` cannot be a value in ssh_config: ssh reads the file line by line, so a line
+/// break (or any control character, NUL included) would end the value or inject options,
+/// and a double quote in these values is always a mistake that ssh would misread.
+fn unwritable(text: &str) -> Option<&'static str> {
+    if text.contains(['\n', '\r']) {
+        Some("contains a line break, which ssh_config cannot express")
+    } else if text.contains('"') {
+        Some("contains a double quote, which ssh_config cannot express")
+    } else if text.chars().any(char::is_control) {
+        Some("contains a control character (e.g. NUL or a tab), which ssh_config cannot express")
+    } else {
+        None
     }
 }
 
@@ -173,11 +201,8 @@ fn option(name: &str, value: &Value) -> Result<String, String> {
             )
         })?,
     };
-    if text.contains('"') {
-        return Err("contains a double quote, which ssh_config cannot express".into());
-    }
-    if text.contains(['\n', '\r']) {
-        return Err("contains a line break, which ssh_config cannot express".into());
+    if let Some(why) = unwritable(&text) {
+        return Err(why.into());
     }
     if text.is_empty() {
         return Err("must not be empty".into());

@@ -1,10 +1,8 @@
 //! A VM's `sync` list: host folders mirrored into the guest.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use mlua::Value;
-use regex::Regex;
 
 use super::report::{Fields, Scope};
 use crate::model::{SyncEngine, SyncSpec};
@@ -123,7 +121,9 @@ fn entry(
     })
 }
 
-/// `~` and `$VAR` expanded, made absolute against the config's folder, and an existing folder.
+/// `~` and `$VAR` expanded, made absolute against the config's folder. Whether it exists is
+/// this machine's business, checked when the VM's sync runs (and warned about by `check`): a
+/// config shared across machines must load on all of them.
 fn source_dir(
     scope: &mut Scope<'_>,
     path: &str,
@@ -131,15 +131,6 @@ fn source_dir(
     ctx: &ConfigEnv<'_>,
 ) -> Option<PathBuf> {
     let absolute = host_path(scope, path, text, ctx)?;
-    if !absolute.is_dir() {
-        let what = if absolute.exists() {
-            "is not a folder"
-        } else {
-            "does not exist"
-        };
-        scope.problem(path, format!("{} {what}", absolute.display()));
-        return None;
-    }
     Some(absolute.canonicalize().unwrap_or(absolute))
 }
 
@@ -173,31 +164,4 @@ pub(crate) fn host_path(
         }
     };
     Some(ctx.config_dir.join(&expanded))
-}
-
-/// Mutagen sessions are named `<vm>-<n>` and labelled `qcmdr.vm=<vm>`: a session name takes a
-/// letter first, then letters, digits and `-`; a label value ends in a letter or digit and is
-/// at most 63 characters long.
-static MUTAGEN_NAMEABLE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$").unwrap());
-
-/// False (with a problem reported) if the VM uses Mutagen but its name cannot name sessions.
-pub(crate) fn mutagen_can_name(
-    scope: &mut Scope<'_>,
-    path: &str,
-    vm: &str,
-    specs: &[SyncSpec],
-) -> bool {
-    if MUTAGEN_NAMEABLE.is_match(vm) || specs.iter().all(|s| s.engine != SyncEngine::Mutagen) {
-        return true;
-    }
-    scope.problem(
-        path,
-        format!(
-            "the VM name {vm:?} cannot name Mutagen sessions (a letter first, then letters, \
-             digits or -, ending in a letter or digit, at most 63 characters); rename the VM \
-             or use engine = \"rsync\""
-        ),
-    );
-    false
 }

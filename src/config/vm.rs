@@ -30,6 +30,9 @@ const KEYS: &[&str] = &[
 const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z_][A-Za-z0-9_-]*$").unwrap());
+/// A VM name becomes a folder, part of socket paths, an SSH host alias and a Mutagen label
+/// value (at most 63 characters): one bound that fits them all.
+const NAME_MAX: usize = 63;
 static ARCH: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z0-9_]+$").unwrap());
 
 /// What other VMs' checks need to know about this one, even when it has problems.
@@ -67,7 +70,16 @@ pub(crate) fn check(
     let mut f = Fields::new(&mut name_scope, "", table);
     let name = match f.take("name") {
         Some(v) => name_scope.text("name", &v).and_then(|name| {
-            if NAME.is_match(&name) {
+            if NAME.is_match(&name) && name.len() > NAME_MAX {
+                name_scope.problem(
+                    "name",
+                    format!(
+                        "{name:?} is {} characters long; at most {NAME_MAX} are allowed",
+                        name.len()
+                    ),
+                );
+                None
+            } else if NAME.is_match(&name) {
                 Some(name)
             } else {
                 name_scope.problem(
@@ -155,10 +167,7 @@ pub(crate) fn check(
         }
     };
     let sync = match f.take("sync") {
-        Some(v) => sync::list(s, "sync", &v, ctx).filter(|specs| match &name {
-            Some(name) => sync::mutagen_can_name(s, "sync", name, specs),
-            None => true,
-        }),
+        Some(v) => sync::list(s, "sync", &v, ctx),
         None => Some(Vec::new()),
     };
     let args = match f.take("args") {

@@ -53,8 +53,12 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
         tail: Vec::new(),
     };
     let cache = image.dir.parent().unwrap_or(Path::new("/"));
-    private_dir::ensure(cache)
-        .map_err(|e| fail(format!("cannot create {}: {e}", cache.display())))?;
+    // The cache's parents (~/.cache) are the user's; the images folder itself must be ours.
+    if let Some(parent) = cache.parent() {
+        let _ = fs::create_dir_all(parent);
+    }
+    private_dir::ensure_owned(cache)
+        .map_err(|e| fail(format!("cannot use {}: {e}", cache.display())))?;
     let _lock = lock(image, observer).map_err(|e| fail(format!("cannot lock the build: {e}")))?;
     // Another qcmdr may have built it while we waited for the lock.
     if image.is_built() {
@@ -68,7 +72,7 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
         std::process::id()
     ));
     let _ = remove_tree(&temp);
-    private_dir::ensure(&temp)
+    private_dir::ensure_owned(&temp)
         .map_err(|e| fail(format!("cannot create {}: {e}", temp.display())))?;
     let log = temp.join("build.log");
     let result = fs::write(

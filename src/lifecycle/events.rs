@@ -9,8 +9,12 @@ pub enum Stage {
     Launch,
     /// Waiting for the login prompt on the serial console.
     Login,
+    /// Loading a snapshot's saved state (instead of booting).
+    Restore,
     /// Waiting for SSH to accept a login (which also opens the multiplexed master).
     Ssh,
+    /// Setting the guest's clock after a restore.
+    Clock,
     /// Syncing files into the guest.
     Sync,
 }
@@ -20,6 +24,8 @@ impl Stage {
         match self {
             Stage::Launch => "launch",
             Stage::Login => "login",
+            Stage::Restore => "restore",
+            Stage::Clock => "clock",
             Stage::Ssh => "ssh",
             Stage::Sync => "sync",
         }
@@ -30,6 +36,8 @@ impl Stage {
         match self {
             Stage::Launch => "launching QEMU",
             Stage::Login => "waiting for the login prompt",
+            Stage::Restore => "loading the snapshot",
+            Stage::Clock => "setting the guest clock",
             Stage::Ssh => "waiting for SSH",
             Stage::Sync => "syncing files",
         }

@@ -5,7 +5,6 @@
 //! logs) and refuses a running VM; the caller runs its program; [`Prepared::finish`]
 //! removes the pidfile and sockets once that QEMU is gone. The lock is held in between.
 
-use std::fs;
 use std::path::PathBuf;
 
 use super::cleanup;
@@ -59,14 +58,18 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
     };
     launch::rotate_logs(&paths);
     // QEMU's output goes to the foreground program's terminal; say so where people look for it.
-    fs::write(
-        &paths.qemu_log,
-        format!("{purpose}: QEMU ran in the foreground; its output went to that terminal\n"),
-    )
-    .map_err(prelaunch::io_err(format!(
-        "cannot write {}",
-        paths.qemu_log.display()
-    )))?;
+    crate::runtime::private_file::create_fresh(&paths.qemu_log)
+        .and_then(|mut log| {
+            use std::io::Write;
+            writeln!(
+                log,
+                "{purpose}: QEMU ran in the foreground; its output went to that terminal"
+            )
+        })
+        .map_err(prelaunch::io_err(format!(
+            "cannot write {}",
+            paths.qemu_log.display()
+        )))?;
     Ok(Prepared {
         _lock: lock,
         paths,

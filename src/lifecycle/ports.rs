@@ -112,7 +112,7 @@ fn describe(pid: i32, cmdline: &[String], state: &StateDir) -> String {
             let pidfile = std::path::Path::new(&pair[1]);
             let dir = pidfile.parent()?;
             let name = dir.file_name()?.to_string_lossy().into_owned();
-            (dir.parent()? == vms_dir).then_some(name)
+            crate::runtime::same_file::same_file(dir.parent()?, &vms_dir).then_some(name)
         });
     match vm_name {
         Some(name) => format!("VM \"{name}\" (pid {pid})"),

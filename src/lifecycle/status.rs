@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::context::Context;
+use super::snapshot::store::Store;
 use super::start::readiness::ssh_probe::{self, Banner};
 use crate::model::{HostForward, Vm};
 use crate::runtime::lock;
@@ -69,6 +70,8 @@ pub struct VmStatus {
     pub forwards: Vec<HostForward>,
     pub paths: VmPaths,
     pub ssh_config: PathBuf,
+    /// The snapshot the running QEMU was started from, if any.
+    pub from_snapshot: Option<String>,
 }
 
 /// Status of `vms`, SSH checked in parallel; in the order given.
@@ -113,7 +116,9 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
     } else {
         SshHealth::NotApplicable
     };
+    let from_snapshot = pid.and_then(|pid| Store::new(&paths).origin(pid));
     VmStatus {
+        from_snapshot,
         name: vm.name.clone(),
         state,
         pid,

@@ -4,6 +4,7 @@
 //! wait is the kernel telling us the process ended (pidfd), not a sleep loop, and every signal
 //! goes through the pidfd of a process verified to be this VM's QEMU.
 
+use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use super::context::Context;
 use super::events::{Event, Observer};
 use crate::error_chain::chain;
 use crate::model::Vm;
-use crate::qemu::qmp::Qmp;
+use crate::qemu::qmp::{Qmp, QmpError, GREETING};
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::lock::{self, LockError};
 use crate::runtime::poll_until::poll_until;
@@ -81,7 +82,6 @@ pub fn stop(
 ) -> Result<StopReport, StopError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
-    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
     let report = |ended_by, pid, stale| StopReport {
         vm: vm.name.clone(),
         ended_by,
@@ -89,6 +89,12 @@ pub fn stop(
         took: started.elapsed(),
         stale,
     };
+    // A VM that was never started in this state dir has no folder, so nothing to lock and
+    // nothing running; creating its folder just to lock it would be a side effect of a stop.
+    if fs::symlink_metadata(&paths.dir).is_err() {
+        return Ok(report(None, None, None));
+    }
+    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
     let qemu = match cleanup::identify_clearing(ctx, vm, observer).map_err(StopError::Pidfile)? {
         Identity::Running(qemu) => qemu,
         // A guest that powered itself off (or crashed) leaves its sync sessions behind.
@@ -155,8 +161,10 @@ fn shut_down(
             return Ok(StopStep::SshPoweroff);
         }
         say("sending ACPI power-down over QMP".into());
-        if acpi_powerdown(ctx, vm, qemu, graceful) {
-            return Ok(StopStep::AcpiPowerdown);
+        match acpi_powerdown(ctx, vm, qemu, graceful) {
+            Ok(true) => return Ok(StopStep::AcpiPowerdown),
+            Ok(false) => {}
+            Err(skipped) => say(format!("ACPI power-down skipped: {skipped}")),
         }
     }
     say("sending SIGTERM to QEMU".into());
@@ -175,7 +183,7 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     // guest first says it took the order; ssh's output goes to a file, never to a pipe that a
     // multiplexing master could hold open.
     let transcript = ctx.paths(vm).dir.join("stop-ssh.log");
-    let Ok(out) = std::fs::File::create(&transcript) else {
+    let Ok(out) = crate::runtime::private_file::create_fresh(&transcript) else {
         return false;
     };
     let err = out.try_clone().ok();
@@ -230,14 +238,26 @@ fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
     }
 }
 
-/// True if QEMU ended within `graceful` after an ACPI power-button press.
-fn acpi_powerdown(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration) -> bool {
+/// Whether QEMU ended within `graceful` after an ACPI power-button press; `Err` says why the
+/// button could not be pressed at all.
+fn acpi_powerdown(
+    ctx: &Context,
+    vm: &Vm,
+    qemu: &ProcessHandle,
+    graceful: Duration,
+) -> Result<bool, String> {
     let paths = ctx.paths(vm);
-    let Ok(mut qmp) = Qmp::connect(&paths.qmp_socket, QMP_CONNECT) else {
-        return false;
-    };
-    if qmp.execute("system_powerdown", None).is_err() {
-        return false;
-    }
-    qemu.wait_exit(graceful)
+    let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_CONNECT).map_err(|err| match err {
+        // QEMU serves one QMP client at a time and leaves the next one waiting in silence.
+        QmpError::Timeout { command, .. } if command == GREETING => format!(
+            "another client holds the QMP socket {} (no greeting within {} s; QEMU serves \
+             one QMP client at a time)",
+            paths.qmp_socket.display(),
+            QMP_CONNECT.as_secs()
+        ),
+        other => chain(&other),
+    })?;
+    qmp.execute("system_powerdown", None)
+        .map_err(|err| chain(&err))?;
+    Ok(qemu.wait_exit(graceful))
 }

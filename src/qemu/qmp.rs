@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -102,6 +103,23 @@ impl Qmp {
 
     /// Runs `command` and returns its `"return"` value. Events that arrive meanwhile are queued.
     pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, QmpError> {
+        self.execute_passing(command, arguments, None)
+    }
+
+    /// Hands `fd` to QEMU under `name` (`getfd`, the descriptor travelling with the command as
+    /// SCM_RIGHTS), for the commands that take `fd:NAME`, e.g. a migration into a file qcmdr
+    /// opened itself.
+    pub fn pass_fd(&mut self, name: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
+        self.execute_passing("getfd", Some(json!({ "fdname": name })), Some(fd))
+            .map(drop)
+    }
+
+    fn execute_passing(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<Value, QmpError> {
         self.next_id += 1;
         let id = format!("qcmdr-{}", self.next_id);
         let mut request = json!({ "execute": command, "id": id });
@@ -110,7 +128,7 @@ impl Qmp {
         }
         let timeout = self.timeout;
         let deadline = Instant::now() + timeout;
-        self.send(&request, deadline, command)?;
+        self.send(&request, deadline, command, fd)?;
         loop {
             let message = self.read_message(deadline, command, timeout)?;
             if message.get("event").is_some() {
@@ -156,13 +174,24 @@ impl Qmp {
         }
     }
 
-    fn send(&mut self, request: &Value, deadline: Instant, command: &str) -> Result<(), QmpError> {
+    fn send(
+        &mut self,
+        request: &Value,
+        deadline: Instant,
+        command: &str,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<(), QmpError> {
         let mut line = request.to_string().into_bytes();
         line.push(b'\n');
         let remaining = remaining(deadline).ok_or_else(|| timeout_error(command, self.timeout))?;
         self.stream.set_write_timeout(Some(remaining))?;
+        let sent = match fd {
+            // The descriptor rides on the first bytes of the command; the rest goes as usual.
+            Some(fd) => send_with_fd(&self.stream, &line, fd)?,
+            None => 0,
+        };
         self.stream
-            .write_all(&line)
+            .write_all(&line[sent..])
             .map_err(|err| match err.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                     timeout_error(command, self.timeout)
@@ -237,6 +266,26 @@ impl Qmp {
         let mut line: Vec<u8> = self.pending.drain(..=end).collect();
         line.pop();
         Some(line)
+    }
+}
+
+fn send_with_fd(stream: &UnixStream, bytes: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    loop {
+        match sendmsg(
+            stream,
+            &[io::IoSlice::new(bytes)],
+            &mut control,
+            SendFlags::empty(),
+        ) {
+            Ok(sent) => return Ok(sent),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
     }
 }
 

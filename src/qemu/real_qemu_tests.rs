@@ -188,6 +188,26 @@ fn quit_then_closed() {
 }
 
 #[test]
+fn a_passed_descriptor_reaches_qemu_under_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_qemu, mut qmp) = minimal_qemu(tmp.path());
+    // Without a descriptor QEMU refuses getfd; with one, closefd finds it by name.
+    let err = qmp
+        .execute("getfd", Some(json!({ "fdname": "f" })))
+        .unwrap_err();
+    assert!(
+        matches!(&err, QmpError::Command { desc, .. } if desc.contains("SCM_RIGHTS")),
+        "{err:?}"
+    );
+    let file = std::fs::File::create(tmp.path().join("state")).unwrap();
+    qmp.pass_fd("f", std::os::fd::AsFd::as_fd(&file)).unwrap();
+    qmp.execute("closefd", Some(json!({ "fdname": "f" })))
+        .unwrap();
+    let gone = qmp.execute("closefd", Some(json!({ "fdname": "f" })));
+    assert!(matches!(gone, Err(QmpError::Command { .. })), "{gone:?}");
+}
+
+#[test]
 fn human_monitor_info_status() {
     let tmp = tempfile::tempdir().unwrap();
     let (_qemu, mut qmp) = minimal_qemu(tmp.path());

@@ -4,7 +4,7 @@
 //! the lock instead of waiting. The kernel drops the lock when the holder exits, however it
 //! exits, so a crash never leaves a VM locked.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -76,12 +76,7 @@ pub fn holder(path: &Path) -> Option<String> {
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    super::private_file::open_existing_or_new(path)
 }
 
 fn read_holder(file: &mut File) -> String {

@@ -1,14 +1,18 @@
 //! Process and event plumbing on the host: state-dir paths, per-VM locks, QEMU process
 //! identity, bounded waits on pidfds/inotify/pipes, cancellation, and running work per VM in
 //! parallel.
+pub mod bounded_output;
 pub mod cancel;
 pub mod dir_watch;
 pub mod executable;
+pub mod free_space;
 pub mod kill_on_drop;
 pub mod lock;
 pub mod parallel;
 pub mod paths;
 pub mod poll_until;
 pub mod private_dir;
+pub mod private_file;
 pub mod process;
+pub mod same_file;
 pub mod wait_child;

@@ -68,7 +68,7 @@ impl StateDir {
 
     /// `MUTAGEN_DATA_DIRECTORY`; short enough for Mutagen's daemon socket.
     pub fn mutagen_data_dir(&self) -> PathBuf {
-        let natural = self.root.join("mutagen").join("data");
+        let natural = resolved(&self.root.join("mutagen").join("data"));
         if path_len(&natural.join(MUTAGEN_DAEMON_SOCKET)) <= MAX_SOCKET_PATH {
             natural
         } else {
@@ -78,7 +78,7 @@ impl StateDir {
 
     /// Folder of SSH master sockets (`ControlPath <dir>/%C`).
     pub fn control_dir(&self) -> PathBuf {
-        let natural = self.root.join("ctl");
+        let natural = resolved(&self.root.join("ctl"));
         let longest = path_len(&natural) + 1 + SSH_CONTROL_HASH_LEN + SSH_CONTROL_TEMP_SUFFIX;
         if longest <= MAX_SOCKET_PATH {
             natural
@@ -102,7 +102,7 @@ impl StateDir {
 pub struct VmPaths {
     /// The VM's own folder in the state dir.
     pub dir: PathBuf,
-    /// Folder of the VM's sockets: `dir` itself when short enough.
+    /// Folder of the VM's sockets: `dir` itself (its real path) when short enough.
     pub socket_dir: PathBuf,
     pub pidfile: PathBuf,
     /// QEMU's own stdout and stderr, for the VM's whole life.
@@ -123,10 +123,13 @@ pub struct VmPaths {
 
 impl VmPaths {
     pub fn new(dir: PathBuf) -> Self {
-        let socket_dir = if path_len(&dir.join(LONGEST_VM_SOCKET_NAME)) <= MAX_SOCKET_PATH {
-            dir.clone()
+        // Decided on the folder itself, not on how `dir` is spelled: reached through a
+        // symlink or `..`, the same VM has its sockets in the same place.
+        let real = resolved(&dir);
+        let socket_dir = if path_len(&real.join(LONGEST_VM_SOCKET_NAME)) <= MAX_SOCKET_PATH {
+            real
         } else {
-            short_dir_for(&dir)
+            short_dir_for(&real)
         };
         VmPaths {
             pidfile: dir.join("qemu.pid"),
@@ -150,7 +153,7 @@ impl VmPaths {
 
     /// True when the sockets live outside `dir` because `dir` is too deep.
     pub fn uses_short_socket_dir(&self) -> bool {
-        self.socket_dir != self.dir
+        self.socket_dir.starts_with(short_root())
     }
 }
 
@@ -159,12 +162,34 @@ pub fn short_root() -> PathBuf {
     PathBuf::from(format!("/tmp/qcmdr-{}", rustix::process::getuid().as_raw()))
 }
 
-/// A fixed-length stand-in for `long`: `/tmp/qcmdr-<uid>/<16 hex digits>`.
+/// A fixed-length stand-in for `long`: `/tmp/qcmdr-<uid>/<16 hex digits>`. The hash is of the
+/// folder itself, not of its spelling: the same state dir reached through a symlink or `..`
+/// finds the same sockets.
 pub fn short_dir_for(long: &Path) -> PathBuf {
+    let real = resolved(long);
     short_root().join(format!(
         "{:016x}",
-        fnv1a64(long.as_os_str().as_encoded_bytes())
+        fnv1a64(real.as_os_str().as_encoded_bytes())
     ))
+}
+
+/// `path` with its longest existing ancestor canonicalized (symlinks and `..` resolved) and
+/// the rest, not created yet, appended as written.
+fn resolved(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut existing = path;
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 fn path_len(path: &Path) -> usize {
@@ -172,7 +197,7 @@ fn path_len(path: &Path) -> usize {
 }
 
 /// Stable across runs and builds (unlike `DefaultHasher`), which the socket folder names need.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in bytes {
         hash ^= u64::from(*byte);
@@ -213,6 +238,24 @@ mod tests {
         assert!(path_len(&mutagen) <= MAX_SOCKET_PATH);
         // Logs and pidfile stay in the state dir whatever its depth.
         assert!(vm.serial_log.starts_with(state.root()));
+    }
+
+    #[test]
+    fn a_deep_state_dir_through_a_symlink_finds_the_same_short_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("r".repeat(60)).join("s".repeat(60));
+        std::fs::create_dir_all(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let (direct, via_link) = (
+            StateDir::new(real.join(".qcmdr")),
+            StateDir::new(link.join(".qcmdr")),
+        );
+        assert!(direct.vm("demo").uses_short_socket_dir());
+        assert_eq!(direct.vm("demo").socket_dir, via_link.vm("demo").socket_dir);
+        assert_eq!(direct.control_dir(), via_link.control_dir());
+        let dotted = StateDir::new(real.join("..").join("s".repeat(60)).join(".qcmdr"));
+        assert_eq!(direct.vm("demo").socket_dir, dotted.vm("demo").socket_dir);
     }
 
     #[test]

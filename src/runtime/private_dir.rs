@@ -1,27 +1,59 @@
-//! Folders only the current user may enter: the state dir, and the short socket folders under
-//! the shared `/tmp`.
+//! Folders only the current user may enter: the state dir and every folder in it (`vm/`,
+//! `vm/<name>/`, `ctl/`, `bin/`, `mutagen/...`), and the short socket folders under `/tmp`.
 //!
-//! Anyone can create `/tmp/qcmdr-<uid>` before us, for instance as a symlink into a folder they
-//! control, and then watch or hijack our sockets. So that root folder is used only when it is a
-//! real directory owned by us; `/tmp`'s sticky bit then keeps others from swapping it later.
+//! A VM folder holds the QMP socket, i.e. full control of the VM, so a folder that already
+//! exists is checked, not trusted: it must be a real directory (not a symlink someone
+//! planted), owned by us; a mode that lets others in is tightened to 0700. Anyone can also
+//! create `/tmp/qcmdr-<uid>` before us; the same rules apply to it, and `/tmp`'s sticky bit
+//! then keeps others from swapping it later.
+//!
+//! The state dir itself may be a symlink (the user's choice of where it lives); the folder it
+//! leads to must still be ours. Every folder below it is checked without following links.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Component, Path};
 
-use crate::runtime::paths::short_root;
+use crate::runtime::paths::{short_root, StateDir};
 
-/// Creates `dir` and its missing parents (new folders get mode 0700). A folder below
-/// [`short_root`] is created only after that root passed [`ensure_owned`].
-pub fn ensure(dir: &Path) -> io::Result<()> {
-    let root = short_root();
-    if dir.starts_with(&root) && dir != root {
-        ensure_owned(&root)?;
-        create_all(dir)?;
-        return ensure_owned(dir);
+/// Makes `dir` (the state dir, a folder in it, or a short socket folder of it) exist and be
+/// private, checking every folder from the state dir (or `/tmp/qcmdr-<uid>`) down to it.
+pub fn ensure(state: &StateDir, dir: &Path) -> io::Result<()> {
+    let short = short_root();
+    if dir.starts_with(&short) {
+        ensure_owned(&short)?;
+        return ensure_below(&short, dir);
     }
-    create_all(dir)
+    let root = state.root();
+    create_all(root)?;
+    check(root, fs::metadata(root)?)?;
+    match dir.strip_prefix(root) {
+        Ok(_) => ensure_below(root, dir),
+        // Not in the state dir: nothing above it is ours to judge, the folder itself is.
+        Err(_) => {
+            create_all(dir)?;
+            ensure_owned(dir)
+        }
+    }
+}
+
+/// Every folder below `anchor` (already checked) down to `dir`: created 0700 when missing,
+/// else checked without following a symlink.
+fn ensure_below(anchor: &Path, dir: &Path) -> io::Result<()> {
+    let relative = dir.strip_prefix(anchor).map_err(io::Error::other)?;
+    let mut current = anchor.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("refusing to use {}: `..` or `.` in the path", dir.display()),
+            ));
+        };
+        current.push(name);
+        ensure_owned(&current)?;
+    }
+    Ok(())
 }
 
 /// Creates `dir` (0700) unless it exists, then refuses it unless it is a real directory owned
@@ -32,7 +64,10 @@ pub fn ensure_owned(dir: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
         Err(err) => return Err(err),
     }
-    let meta = fs::symlink_metadata(dir)?;
+    check(dir, fs::symlink_metadata(dir)?)
+}
+
+fn check(dir: &Path, meta: fs::Metadata) -> io::Result<()> {
     let refuse = |why: &str| {
         Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -40,14 +75,18 @@ pub fn ensure_owned(dir: &Path) -> io::Result<()> {
         ))
     };
     if meta.file_type().is_symlink() {
-        return refuse("it is a symbolic link");
+        return refuse("it is a symbolic link (remove it; qcmdr creates the folder itself)");
     }
     if !meta.is_dir() {
         return refuse("it is not a directory");
     }
     let uid = rustix::process::getuid().as_raw();
     if meta.uid() != uid {
-        return refuse(&format!("it is owned by uid {}, not {uid}", meta.uid()));
+        return refuse(&format!(
+            "it is owned by uid {}, not {uid}, so its owner controls what is in it \
+             (remove it, or use another --state-dir)",
+            meta.uid()
+        ));
     }
     if meta.permissions().mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -73,11 +112,54 @@ mod tests {
     #[test]
     fn creates_nested_private_folders() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("a/b");
-        ensure(&dir).unwrap();
+        let state = StateDir::new(tmp.path().join("s"));
+        let dir = state.root().join("a/b");
+        ensure(&state, &dir).unwrap();
         assert_eq!(mode_of(&dir), 0o700);
-        assert_eq!(mode_of(&tmp.path().join("a")), 0o700);
-        ensure(&dir).unwrap();
+        assert_eq!(mode_of(&state.root().join("a")), 0o700);
+        assert_eq!(mode_of(state.root()), 0o700);
+        ensure(&state, &dir).unwrap();
+    }
+
+    #[test]
+    fn an_existing_loose_folder_in_the_state_dir_is_tightened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::new(tmp.path().join("s"));
+        let vm = state.vm("demo").dir;
+        fs::create_dir_all(&vm).unwrap();
+        for dir in [state.root(), &state.vms_dir(), &vm] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        ensure(&state, &vm).unwrap();
+        for dir in [state.root(), &state.vms_dir(), &vm] {
+            assert_eq!(mode_of(dir), 0o700, "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_planted_symlink_inside_the_state_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::new(tmp.path().join("s"));
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        fs::create_dir_all(state.vms_dir()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, state.vms_dir().join("demo")).unwrap();
+        let err = ensure(&state, &state.vm("demo").dir).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(err.to_string().contains("vm/demo"), "{err}");
+    }
+
+    #[test]
+    fn the_state_dir_itself_may_be_a_symlink_to_a_folder_of_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let state = StateDir::new(&link);
+        ensure(&state, &state.vm("demo").dir).unwrap();
+        assert!(real.join("vm/demo").is_dir());
     }
 
     #[test]
@@ -108,16 +190,17 @@ mod tests {
     #[test]
     fn refuses_a_folder_owned_by_someone_else() {
         let tmp = tempfile::tempdir().unwrap();
-        let foreign = if rustix::process::getuid().is_root() {
-            let dir = tmp.path().join("foreign");
-            fs::create_dir(&dir).unwrap();
-            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-            dir
+        let state = StateDir::new(tmp.path().join("s"));
+        let vm = state.vm("demo").dir;
+        if rustix::process::getuid().is_root() {
+            fs::create_dir_all(&vm).unwrap();
+            std::os::unix::fs::chown(&vm, Some(65534), Some(65534)).unwrap();
+            let err = ensure(&state, &vm).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 65534"), "{err}");
         } else {
             // Owned by root, which we are not.
-            Path::new("/").to_path_buf()
-        };
-        let err = ensure_owned(&foreign).unwrap_err();
-        assert!(err.to_string().contains("owned by uid"), "{err}");
+            let err = ensure_owned(Path::new("/")).unwrap_err();
+            assert!(err.to_string().contains("owned by uid"), "{err}");
+        }
     }
 }

@@ -52,8 +52,9 @@ pub enum Identity {
 
 /// Reads `pidfile` and verifies the process it names.
 pub fn identify(pidfile: &Path) -> std::io::Result<Identity> {
-    let text = match fs::read_to_string(pidfile) {
-        Ok(text) => text,
+    // Bytes, not a String: a pidfile that is not UTF-8 is as stale as any other garbage.
+    let text = match fs::read(pidfile) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Identity::NotRunning),
         Err(err) => return Err(err),
     };
@@ -94,7 +95,7 @@ pub fn verify(pid: i32, pidfile: &Path) -> Identity {
     let Some(cmdline) = read_settled_cmdline(pid) else {
         return stale(format!("process {pid} has exited"));
     };
-    if !names_pidfile(&cmdline, pidfile) {
+    if !names_pidfile(pid, &cmdline, pidfile) {
         return stale(format!(
             "process {pid} is not this VM's QEMU (it is `{}`); left it alone",
             summarize(&cmdline)
@@ -202,11 +203,22 @@ fn is_zombie(pid: i32) -> bool {
     matches!(state, Some('Z') | Some('X') | None)
 }
 
-fn names_pidfile(cmdline: &[String], pidfile: &Path) -> bool {
-    let wanted = pidfile.as_os_str().to_string_lossy();
+/// Whether the `-pidfile` QEMU was given is our pidfile: the same file, however either path
+/// is spelled (a symlinked or `..` state dir is the same state dir). A relative path was
+/// relative to QEMU's own working directory.
+fn names_pidfile(pid: i32, cmdline: &[String], pidfile: &Path) -> bool {
     cmdline
         .windows(2)
-        .any(|pair| (pair[0] == "-pidfile" || pair[0] == "--pidfile") && pair[1] == wanted.as_ref())
+        .filter(|pair| pair[0] == "-pidfile" || pair[0] == "--pidfile")
+        .any(|pair| {
+            let given = Path::new(&pair[1]);
+            let given = if given.is_absolute() {
+                given.to_path_buf()
+            } else {
+                PathBuf::from(format!("/proc/{pid}/cwd")).join(given)
+            };
+            super::same_file::same_file(&given, pidfile)
+        })
 }
 
 fn summarize(cmdline: &[String]) -> String {
@@ -300,6 +312,17 @@ mod tests {
         assert!(matches!(
             identify(&pidfile).unwrap(),
             Identity::Stale { .. }
+        ));
+    }
+
+    #[test]
+    fn non_utf8_pidfile_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("qemu.pid");
+        fs::write(&pidfile, b"\xff\xfe12\n").unwrap();
+        assert!(matches!(
+            identify(&pidfile).unwrap(),
+            Identity::Stale { pid: None, .. }
         ));
     }
 

@@ -5,7 +5,6 @@
 //! file: a master forked by `ControlMaster auto` keeps the stderr pipe it inherited, which
 //! would block any caller that reads that pipe until `ControlPersist` runs out.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -29,18 +28,22 @@ pub enum MasterError {
     Spawn(#[source] std::io::Error),
 }
 
-/// What ssh says when it reached sshd and was turned away, or could not even use its config.
-const REFUSALS: [&str; 4] = [
-    "Permission denied",
-    "Host key verification failed",
+/// What ssh says when it reached sshd and was turned away, or could not even use its config
+/// (lowercase: ssh words a bad config both as "Bad configuration option: x" and as
+/// "terminating, 1 bad configuration options", the line a log ends with).
+const REFUSALS: [&str; 5] = [
+    "permission denied",
+    "host key verification failed",
     "no such identity",
-    "Bad configuration",
+    "bad configuration option",
+    "bad owner or permissions",
 ];
 
 impl MasterError {
     /// Classifies ssh's last words (it exits 255 for every failure).
     fn from_said(said: String) -> Self {
-        if REFUSALS.iter().any(|refusal| said.contains(refusal)) {
+        let lower = said.to_ascii_lowercase();
+        if REFUSALS.iter().any(|refusal| lower.contains(refusal)) {
             MasterError::Refused { said }
         } else {
             MasterError::NotYet { said }
@@ -92,10 +95,11 @@ impl SshTarget {
     /// failed (Err with ssh's last words, also kept in `log`).
     pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), MasterError> {
         self.clear_stale_master();
-        let log_file = File::create(log).map_err(|source| MasterError::Log {
-            log: log.to_path_buf(),
-            source,
-        })?;
+        let log_file =
+            crate::runtime::private_file::create_fresh(log).map_err(|source| MasterError::Log {
+                log: log.to_path_buf(),
+                source,
+            })?;
         let status = self
             .command()
             .args([
@@ -198,6 +202,10 @@ mod tests {
         ));
         assert!(matches!(
             said("Host key verification failed."),
+            MasterError::Refused { .. }
+        ));
+        assert!(matches!(
+            said("/x/ssh_config: terminating, 1 bad configuration options"),
             MasterError::Refused { .. }
         ));
         assert!(matches!(

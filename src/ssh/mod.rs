@@ -3,6 +3,7 @@ mod atomic_file;
 pub mod config_file;
 pub mod config_value;
 pub mod master;
+pub mod validate;
 pub mod wrappers;
 
 use crate::model::Project;

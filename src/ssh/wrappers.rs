@@ -43,13 +43,13 @@ pub fn install_with(state: &StateDir, real_ssh: &Path, real_scp: &Path) -> io::R
     let config = state.ssh_config();
     let reals = [real_ssh, real_scp];
     let user_dir = state.bin_dir();
-    private_dir::ensure(&user_dir)?;
+    private_dir::ensure(state, &user_dir)?;
     for (tool, real) in TOOLS.iter().zip(reals) {
         let script = script(real, &config, Flavour::User);
         write_if_changed(&user_dir.join(tool), &script, 0o755)?;
     }
     let mutagen_dir = state.mutagen_ssh_dir();
-    private_dir::ensure(&mutagen_dir)?;
+    private_dir::ensure(state, &mutagen_dir)?;
     for (tool, real) in TOOLS.iter().zip(reals) {
         let script = script(real, &config, Flavour::Mutagen);
         write_if_changed(&mutagen_dir.join(tool), &script, 0o755)?;

@@ -29,3 +29,13 @@ pub fn state_dir_ignore(state: &StateDir, spec: &SyncSpec) -> Option<String> {
     let relative = relative.to_str()?;
     (!relative.is_empty()).then(|| format!("/{relative}/"))
 }
+
+/// Why `spec`'s source cannot be synced on this machine right now, if it cannot. A config is
+/// shared across machines, so this is checked when the VM's sync is about to run.
+pub fn source_problem(spec: &SyncSpec) -> Option<String> {
+    match std::fs::metadata(&spec.source) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(format!("{} is not a folder", spec.source.display())),
+        Err(_) => Some(format!("{} does not exist", spec.source.display())),
+    }
+}

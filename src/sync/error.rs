@@ -25,9 +25,15 @@ pub enum SyncError {
         #[source]
         source: Box<SyncError>,
     },
+    /// Something the sync needs is not on this machine (a source folder).
+    #[error("{0}")]
+    Missing(String),
     /// A helper (mutagen, rsync, ssh) ran and failed; `said` is its own explanation.
     #[error("`{command}` failed: {said}")]
     Tool { command: String, said: String },
+    /// A helper ran past the bound of one call and was stopped.
+    #[error("`{command}` did not finish within {seconds} s and was stopped (the bound of one sync call; set QCMDR_SYNC_TIMEOUT=SECONDS to change it)")]
+    TimedOut { command: String, seconds: u64 },
     #[error("{context}")]
     Io {
         context: String,

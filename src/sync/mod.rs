@@ -11,6 +11,7 @@
 pub mod entry;
 mod error;
 pub mod mutagen;
+pub mod mutagen_names;
 pub mod rsync;
 pub mod rsync_record;
 pub mod sessions;
@@ -74,6 +75,7 @@ pub fn after_start(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), S
 /// missing (a start with `--no-sync`, a terminated session) they are all created afresh, the
 /// same way `start` does. rsync entries run once.
 pub fn flush(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
+    sources_present(vm)?;
     let with_mutagen = entries(vm, SyncEngine::Mutagen);
     if !with_mutagen.is_empty() {
         let mutagen = Mutagen::prepare(project, state)?;
@@ -93,6 +95,19 @@ pub fn flush(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncErr
         .try_for_each(|(index, spec)| rsync::run(state, &vm.name, index, spec).map(drop))
 }
 
+/// Fails, naming the entry and the path, when a source folder is not on this machine (a
+/// config is shared across machines, so this is no load error).
+pub fn sources_present(vm: &Vm) -> Result<(), SyncError> {
+    for (index, spec) in vm.sync.iter().enumerate() {
+        if let Some(problem) = entry::source_problem(spec) {
+            return Err(
+                SyncError::Missing(problem).for_entry(entry::describe(&vm.name, index, spec))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Before the VM is shut down (also when the guest is unreachable, or already gone): ends
 /// its Mutagen sessions, if it may have any.
 pub fn before_stop(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
@@ -101,6 +116,12 @@ pub fn before_stop(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), S
     }
     let mutagen = Mutagen::prepare(project, state)?;
     sessions::close(&mutagen, state, &vm.name)
+}
+
+/// For a start without sync: ends the Mutagen sessions an earlier run of the VM left behind
+/// (a crash, a killed qcmdr), if it may have any.
+pub fn end_leftovers(project: &Project, state: &StateDir, vm: &Vm) -> Result<(), SyncError> {
+    before_stop(project, state, vm)
 }
 
 /// After a VM stopped: stops Mutagen's private daemon once no VM of the state dir runs.

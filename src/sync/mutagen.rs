@@ -38,10 +38,9 @@ impl Mutagen {
         let mutagen = Self::find(state)?;
         crate::ssh::prepare(project, state)
             .map_err(SyncError::io("cannot write the private SSH setup"))?;
-        crate::runtime::private_dir::ensure(&mutagen.data_dir).map_err(SyncError::io(format!(
-            "cannot create {}",
-            mutagen.data_dir.display()
-        )))?;
+        crate::runtime::private_dir::ensure(state, &mutagen.data_dir).map_err(SyncError::io(
+            format!("cannot create {}", mutagen.data_dir.display()),
+        ))?;
         Ok(mutagen)
     }
 
@@ -66,10 +65,9 @@ impl Mutagen {
                 .collect();
             format!("mutagen {}", words.join(" "))
         };
-        let output = self.command(args).output().map_err(SyncError::io(format!(
-            "cannot run {}",
-            self.binary.display()
-        )))?;
+        let output = tool::run_bounded(&mut self.command(args), shown)?.map_err(SyncError::io(
+            format!("cannot run {}", self.binary.display()),
+        ))?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {

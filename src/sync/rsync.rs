@@ -43,11 +43,9 @@ pub fn run(
 fn guest_dir(state: &StateDir, vm: &str, spec: &SyncSpec) -> Result<String, SyncError> {
     let word = guest_path_word(&spec.dest)?;
     let remote = format!("mkdir -p -- {word} && cd -- {word} && pwd");
-    let output = SshTarget::new(state.ssh_config(), vm)
-        .batch_command(CONNECT_TIMEOUT, &remote)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .output()
+    let mut command =
+        SshTarget::new(state.ssh_config(), vm).batch_command(CONNECT_TIMEOUT, &remote);
+    let output = tool::run_bounded(&mut command, || format!("ssh {vm} {remote}"))?
         .map_err(SyncError::io("cannot run ssh"))?;
     let printed = String::from_utf8_lossy(&output.stdout);
     match printed.lines().last().map(str::trim) {
@@ -81,22 +79,21 @@ pub fn guest_path_word(dest: &str) -> Result<String, SyncError> {
 
 fn copy(state: &StateDir, vm: &str, spec: &SyncSpec, dest: &str) -> Result<(), SyncError> {
     let args = arguments(state, vm, spec, dest);
-    let output = Command::new("rsync")
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::NotFound => SyncError::RsyncMissing,
-            _ => SyncError::Io {
-                context: "cannot run rsync".into(),
-                source: err,
-            },
-        })?;
+    let shown = || format!("rsync {}/ {vm}:{dest}/", spec.source.display());
+    let mut command = Command::new("rsync");
+    command.args(&args).stdin(Stdio::null());
+    let output = tool::run_bounded(&mut command, shown)?.map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => SyncError::RsyncMissing,
+        _ => SyncError::Io {
+            context: "cannot run rsync".into(),
+            source: err,
+        },
+    })?;
     if output.status.success() {
         Ok(())
     } else {
         Err(SyncError::Tool {
-            command: format!("rsync {}/ {vm}:{dest}/", spec.source.display()),
+            command: shown(),
             said: tool::said(&output),
         })
     }

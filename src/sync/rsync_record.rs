@@ -46,7 +46,9 @@ pub fn save(state: &StateDir, vm: &str, index: usize, run: &LastRun) {
     let Ok(text) = serde_json::to_vec(run) else {
         return;
     };
-    if std::fs::write(&temp, text).is_ok() {
+    let written = crate::runtime::private_file::create_fresh(&temp)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &text));
+    if written.is_ok() {
         let _ = std::fs::rename(&temp, &target);
     }
 }

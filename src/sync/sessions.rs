@@ -27,13 +27,10 @@ const FLUSH_RETRY_MAX: Duration = Duration::from_millis(800);
 
 /// `qcmdr.vm=<vm>`: the label every session of the VM carries, and its selector.
 pub fn label(vm: &str) -> String {
-    format!("{LABEL_KEY}={vm}")
+    format!("{LABEL_KEY}={}", super::mutagen_names::label_value(vm))
 }
 
-/// `<vm>-<index>`; the config check guarantees the VM name makes a valid session name.
-pub fn session_name(vm: &str, index: usize) -> String {
-    format!("{vm}-{index}")
-}
+pub use super::mutagen_names::session_name;
 
 /// The arguments of `mutagen sync create` for entry `index` (0-based).
 pub fn create_args(state: &StateDir, vm: &str, index: usize, spec: &SyncSpec) -> Vec<OsString> {
@@ -106,7 +103,8 @@ pub fn open(
     entries: &[(usize, &SyncSpec)],
 ) -> Result<(), SyncError> {
     let marker = marker(state, &vm.name);
-    std::fs::write(&marker, b"")
+    crate::runtime::private_file::create_fresh(&marker)
+        .map(drop)
         .map_err(SyncError::io(format!("cannot write {}", marker.display())))?;
     terminate(mutagen, &vm.name)?;
     let created = entries.iter().try_for_each(|(index, spec)| {

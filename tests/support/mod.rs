@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 pub use qcmdr::runtime::kill_on_drop::KillOnDrop;
 
-mod cli;
+pub mod cli;
 pub use cli::CliTest;
+mod tmpfs;
+pub use tmpfs::Tmpfs;
 
 /// The guest's kernel, initrd and key, built once (and cached across runs by the script).
 pub fn guest_dir() -> PathBuf {

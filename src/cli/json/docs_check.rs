@@ -143,6 +143,7 @@ fn start_entries() -> Vec<StartVm> {
                 took_s: 0.1,
             }],
             total_s: 1.0,
+            from_snapshot: Some("base".into()),
             error: None,
         }),
         StartVm::Failed(StartFailed {
@@ -193,6 +194,7 @@ fn every_schema_has_exactly_the_documented_fields() {
                 ssh_port: 2222,
                 forwards: vec![forward()],
                 paths: paths(),
+                from_snapshot: Some("base".into()),
             }],
         ))],
         &all,
@@ -325,6 +327,23 @@ fn every_schema_has_exactly_the_documented_fields() {
         })],
         &all,
     );
+    check(
+        SNAPSHOTS_SCHEMA,
+        &[sample(&Snapshots::new(vec![SnapshotEntry {
+            vm: "a".into(),
+            name: "base".into(),
+            created_at: 1.0,
+            size_bytes: 2,
+            took_s: 0.3,
+            qemu_version: "7.2.22".into(),
+            disks: vec![crate::lifecycle::snapshot::store::Disk {
+                device: "data".into(),
+                file: "data.qcow2".into(),
+            }],
+            path: "/p".into(),
+        }]))],
+        &all,
+    );
     // Every documented schema is checked above.
     let checked = [
         STATUS_SCHEMA,
@@ -335,6 +354,7 @@ fn every_schema_has_exactly_the_documented_fields() {
         LIST_SCHEMA,
         SYNC_STATUS_SCHEMA,
         IMAGES_SCHEMA,
+        SNAPSHOTS_SCHEMA,
     ];
     for schema in all.keys() {
         assert!(

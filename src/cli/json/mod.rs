@@ -9,6 +9,7 @@ pub(crate) mod images;
 mod list;
 mod restart;
 pub(crate) mod show;
+mod snapshots;
 mod start;
 mod status;
 mod stop;
@@ -20,6 +21,7 @@ pub use images::Images;
 pub use list::ListVm;
 pub use restart::Restart;
 pub use show::Show;
+pub use snapshots::{SnapshotEntry, Snapshots};
 pub use start::StartVm;
 pub use status::StatusVm;
 pub use stop::StopVm;
@@ -33,6 +35,7 @@ pub const SHOW_SCHEMA: &str = "qcmdr.show/1";
 pub const LIST_SCHEMA: &str = "qcmdr.list/1";
 pub const SYNC_STATUS_SCHEMA: &str = "qcmdr.sync-status/1";
 pub const IMAGES_SCHEMA: &str = "qcmdr.images/1";
+pub const SNAPSHOTS_SCHEMA: &str = "qcmdr.snapshots/1";
 
 /// The documents about several VMs: `{"schema": ..., "vms": [...]}`.
 #[derive(Debug, Serialize)]

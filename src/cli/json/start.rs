@@ -23,6 +23,8 @@ pub struct StartReady {
     pub launched_at: Option<f64>,
     pub stages: Vec<Stage>,
     pub total_s: f64,
+    /// The snapshot the VM was started from (running already: the one its QEMU came from).
+    pub from_snapshot: Option<String>,
     /// Always null.
     pub error: Option<String>,
 }
@@ -64,6 +66,7 @@ impl StartVm {
                     })
                     .collect(),
                 total_s: seconds(report.total),
+                from_snapshot: report.from_snapshot.clone(),
                 error: None,
             }),
             Err(StartError::NotReady(failure)) => StartVm::Failed(StartFailed {

@@ -16,6 +16,7 @@ pub struct StatusVm {
     pub ssh_port: u16,
     pub forwards: Vec<Forward>,
     pub paths: Paths,
+    pub from_snapshot: Option<String>,
 }
 
 impl StatusVm {
@@ -30,6 +31,7 @@ impl StatusVm {
             ssh_port: status.ssh_port,
             forwards: Forward::list(&status.forwards),
             paths: Paths::new(&status.paths, &status.ssh_config),
+            from_snapshot: status.from_snapshot.clone(),
         }
     }
 }

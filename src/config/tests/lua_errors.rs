@@ -145,3 +145,22 @@ fn full_standard_library_is_available() {
     let path = fx.write("conf.lua", &text);
     assert_eq!(fx.load_file(&path).unwrap().vms[0].ssh.port, 10022);
 }
+
+#[test]
+fn a_config_that_never_returns_is_stopped_naming_the_file() {
+    let fx = Fixture::new();
+    let path = fx.write("conf.lua", "local n = 0\nwhile true do n = n + 1 end\n");
+    let lua = crate::config::lua_env::new_state(&path).unwrap();
+    let started = std::time::Instant::now();
+    let err = crate::config::lua_env::eval(
+        &lua,
+        &std::fs::read(&path).unwrap(),
+        "conf.lua",
+        std::time::Duration::from_millis(300),
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let message = crate::config::lua_env::describe_error(&err, "conf.lua");
+    assert!(message.starts_with("conf.lua"), "{message}");
+    assert!(message.contains("did not finish within 0.3 s"), "{message}");
+}

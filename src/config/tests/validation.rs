@@ -357,12 +357,9 @@ fn sync_entries_are_checked() {
           { dest = "/x", mode = "mirror" },
         } } } }"#,
     );
-    let root = fx.root.display();
     assert_eq!(
         problems,
         [
-            format!(r#"vms[1] "demo": sync[1].source: {root}/missing does not exist"#),
-            format!(r#"vms[1] "demo": sync[2].source: {root}/file.txt is not a folder"#),
             r#"vms[1] "demo": sync[2].dest: must not be empty"#.to_string(),
             r#"vms[1] "demo": sync[3].source: $NOPE is not set (set it in the environment, or write $$ for a literal dollar)"#.to_string(),
             r#"vms[1] "demo": sync[3].ignore_vcs: expected a boolean (true or false), got string "yes""#.to_string(),
@@ -375,19 +372,91 @@ fn sync_entries_are_checked() {
 }
 
 #[test]
-fn mutagen_needs_a_vm_name_that_can_name_sessions() {
+fn a_missing_sync_source_is_no_load_error() {
+    // A config shared across machines: the folder exists on another one.
+    let fx = Fixture::new();
+    let project = fx.ok(r#"return { vms = {
+          vm { name = "a", sync = { { source = "not/here", dest = "/x" } } },
+          vm { name = "b", ssh = { Port = 2, User = "u", IdentityFile = "k" } },
+        } }"#);
+    assert_eq!(project.vms[0].sync[0].source, fx.root.join("not/here"));
+    assert_eq!(project.vms[1].name, "b");
+}
+
+#[test]
+fn a_vm_name_with_underscores_may_use_mutagen() {
     let fx = Fixture::new();
     std::fs::create_dir_all(fx.root.join("src")).unwrap();
-    let problems = fx.problems(
+    let project = fx.ok(
         r#"return { vms = {
-          vm { name = "my_vm", sync = { { source = "src", dest = "/x" } } },
-          vm { name = "_r", ssh = { Port = 2, User = "u", IdentityFile = "k" }, sync = { { source = "src", dest = "/x", engine = "rsync" } } },
+          vm { name = "nvme_lab", sync = { { source = "src", dest = "/x" } } },
+          vm { name = "_r", ssh = { Port = 2, User = "u", IdentityFile = "k" }, sync = { { source = "src", dest = "/x" } } },
         } }"#,
+    );
+    assert_eq!(project.vm_names(), ["nvme_lab", "_r"]);
+}
+
+#[test]
+fn vm_names_are_bounded() {
+    let fx = Fixture::new();
+    let long = "v".repeat(64);
+    fx.ok(&format!(
+        r#"return {{ vms = {{ vm {{ name = "{}" }} }} }}"#,
+        "v".repeat(63)
+    ));
+    let problems = fx.problems(&format!(
+        r#"return {{ vms = {{ vm {{ name = "{long}" }} }} }}"#
+    ));
+    assert_eq!(
+        problems,
+        [format!(
+            r#"vms[1]: name: "{long}" is 64 characters long; at most 63 are allowed"#
+        )]
+    );
+}
+
+#[test]
+fn ssh_values_ssh_config_cannot_hold_are_refused() {
+    let fx = Fixture::new();
+    let problems = fx.problems(
+        r#"return { vms = { vm { ssh = { Port = 1, User = "ro\not", IdentityFile = "k\0",
+                                   HostName = 'local"host', ServerAliveInterval = "5\r" } } } }"#,
     );
     assert_eq!(
         problems,
         [
-            r#"vms[1] "my_vm": sync: the VM name "my_vm" cannot name Mutagen sessions (a letter first, then letters, digits or -, ending in a letter or digit, at most 63 characters); rename the VM or use engine = "rsync""#
+            r#"vms[1] "demo": ssh.User: contains a line break, which ssh_config cannot express"#,
+            r#"vms[1] "demo": ssh.IdentityFile: contains a control character (e.g. NUL or a tab), which ssh_config cannot express"#,
+            r#"vms[1] "demo": ssh.HostName: contains a double quote, which ssh_config cannot express"#,
+            r#"vms[1] "demo": ssh.ServerAliveInterval: contains a line break, which ssh_config cannot express"#,
+        ]
+    );
+}
+
+#[test]
+fn a_forward_onto_another_vms_ssh_port_is_refused() {
+    let fx = Fixture::new();
+    let problems = fx.problems(
+        r#"
+        return { vms = {
+          -- "a" is reached over a tap device, so it forwards nothing itself.
+          vm { name = "a", ssh = { Port = 10022, User = "u", IdentityFile = "k" }, args = {} },
+          vm { name = "b", ssh = { Port = 10023, User = "u", IdentityFile = "k" },
+               args = { "-nic", "user,hostfwd=tcp::10023-:22,hostfwd=tcp:127.0.0.1:10022-:80" } },
+          vm { name = "c", ssh = { Port = 10030, User = "u", IdentityFile = "k" },
+               args = { "-nic", "user,hostfwd=tcp::10031-:22" } },
+          vm { name = "d", ssh = { Port = 10031, User = "u", IdentityFile = "k" }, args = {} },
+          vm { name = "e", ssh = { Port = 10032, User = "u", IdentityFile = "k", HostName = "far" }, args = {} },
+          vm { name = "f", ssh = { Port = 10040, User = "u", IdentityFile = "k" },
+               args = { "-nic", "user,hostfwd=tcp::10040-:22,hostfwd=tcp::10032-:80" } },
+        } }
+        "#,
+    );
+    assert_eq!(
+        problems,
+        [
+            r#"vms[2] "b": args: hostfwd host port 10022 (tcp) is the SSH Port of vms[1] "a""#,
+            r#"vms[4] "d": ssh.Port: 10031 is a hostfwd host port of vms[3] "c", so ssh would reach that VM"#,
         ]
     );
 }
@@ -559,6 +628,7 @@ fn duplicate_names_ports_and_forwards() {
             r#"vms[5] "d": args: hostfwd host port 10026 (tcp) is forwarded twice (to guest ports 22 and 80)"#,
             r#"vms[2] "b": ssh.Port: 10022 on localhost is already used by vms[1] "a""#,
             r#"vms[3] "a": name: "a" is already used by vms[1]"#,
+            r#"vms[3] "a": args: hostfwd host port 10022 (tcp) is the SSH Port of vms[2] "b""#,
             r#"vms[3] "a": args: hostfwd host port 10022 (tcp) is already forwarded by vms[1] "a""#,
         ]
     );

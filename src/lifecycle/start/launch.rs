@@ -1,7 +1,7 @@
 //! Spawning QEMU detached from qcmdr: its own session (a Ctrl-C meant for qcmdr never
 //! reaches it, and it outlives the command), stdout and stderr into the VM's QEMU log.
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +23,7 @@ pub fn rotate_logs(paths: &VmPaths) {
 
 /// Starts `argv` in `cwd` with its output appended to `log`.
 pub fn spawn(argv: &[String], cwd: &Path, log: &Path) -> std::io::Result<Child> {
-    let out = File::create(log)?;
+    let out = crate::runtime::private_file::create_fresh(log)?;
     let err = out.try_clone()?;
     let mut command = Command::new(&argv[0]);
     command

@@ -8,6 +8,7 @@
 
 mod image_disk;
 pub mod launch;
+pub mod preflight;
 pub mod prelaunch;
 pub mod readiness;
 mod types;
@@ -22,6 +23,9 @@ pub use self::types::{
 };
 use super::context::Context;
 use super::events::{Event, Observer, Stage};
+use super::snapshot::restore::{self, INCOMING_ARGS};
+use super::snapshot::store::Store;
+use super::snapshot::SnapshotError;
 use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
@@ -39,9 +43,17 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, argv) =
+    let (_lock, paths, mut argv) =
         match prelaunch::prepare(ctx, vm, &purpose, options.reset_disk, observer)? {
+            Prelaunch::Running { .. } if options.from.is_some() => {
+                return Err(SnapshotError::Running {
+                    vm: vm.name.clone(),
+                    name: options.from.clone().unwrap_or_default(),
+                }
+                .into())
+            }
             Prelaunch::Running { pid } => {
+                let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
                 return Ok(StartReport {
                     vm: vm.name.clone(),
                     pid,
@@ -49,17 +61,35 @@ pub fn start(
                     launched_at: None,
                     stages: Vec::new(),
                     total: started.elapsed(),
-                })
+                    from_snapshot,
+                });
             }
             Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
         };
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
+    let restore = match &options.from {
+        Some(name) => Some(restore::plan(ctx, vm, name, &argv, options.force)?),
+        None => None,
+    };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
+    preflight::before_launch(ctx, vm, options)?;
+    if options.no_sync {
+        // A crashed run's sessions would keep syncing into whatever answers on that port.
+        if let Err(err) = crate::sync::end_leftovers(&ctx.project, &ctx.state, vm) {
+            observer.event(&vm.name, Event::Notice(format!("sync: {}", chain(&err))));
+        }
+    }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
+    Store::new(&paths).forget_origin();
+    if let Some(plan) = &restore {
+        // Last, after every check: from here on the disks are the snapshot's.
+        plan.revert_disks()?;
+        argv.extend(INCOMING_ARGS.map(String::from));
+    }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
     let launched_at = SystemTime::now();
@@ -79,6 +109,7 @@ pub fn start(
         watch,
         stages: Vec::new(),
         stage_started: launched,
+        restore: restore.as_ref(),
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
@@ -89,6 +120,7 @@ pub fn start(
             launched_at: Some(launched_at),
             stages: run.stages,
             total: started.elapsed(),
+            from_snapshot: options.from.clone(),
         }),
         Err(reason) => Err(run.fail(reason)),
     }

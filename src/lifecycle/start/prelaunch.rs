@@ -62,7 +62,8 @@ pub fn prepare(
     let paths = ctx.paths(vm);
     // The socket folder is the VM folder itself unless that path is too long for sockets.
     for dir in [&paths.dir, &paths.socket_dir] {
-        private_dir::ensure(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+        private_dir::ensure(&ctx.state, dir)
+            .map_err(io_err(format!("cannot create {}", dir.display())))?;
     }
     let lock = lock::acquire(&paths.lock, purpose)?;
     let identity =

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::prelaunch::PrelaunchError;
 use crate::lifecycle::events::Stage;
+use crate::lifecycle::snapshot::SnapshotError;
 use crate::model::Vm;
 
 /// Lines of each log shown when a start fails.
@@ -20,6 +21,10 @@ pub struct StartOptions {
     pub no_sync: bool,
     /// Start an image-backed VM from a fresh disk (its old overlay is discarded).
     pub reset_disk: bool,
+    /// Start from this snapshot instead of booting.
+    pub from: Option<String>,
+    /// With `from`: load it even if another QEMU version saved it.
+    pub force: bool,
 }
 
 impl StartOptions {
@@ -46,6 +51,8 @@ pub struct StartReport {
     pub launched_at: Option<SystemTime>,
     pub stages: Vec<StageMark>,
     pub total: Duration,
+    /// The snapshot this start came from (or, already running, the one its QEMU came from).
+    pub from_snapshot: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +61,17 @@ pub enum StartError {
     Prelaunch(#[from] PrelaunchError),
     #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("{context}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+    /// This machine cannot finish starting the VM; nothing was launched.
+    #[error("{0}; nothing was launched")]
+    Preflight(String),
     /// QEMU was launched but the VM did not come up.
     #[error("{}", .0.reason)]
     NotReady(Box<StartFailure>),

@@ -18,10 +18,13 @@ use crate::error_chain::chain;
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
+use crate::lifecycle::snapshot::clock;
+use crate::lifecycle::snapshot::restore::Plan;
 use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
+use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
@@ -56,6 +59,8 @@ pub(super) struct Run<'a> {
     pub(super) watch: DirWatch,
     pub(super) stages: Vec<StageMark>,
     pub(super) stage_started: Instant,
+    /// Set when starting from a snapshot: loaded instead of waiting for a boot.
+    pub(super) restore: Option<&'a Plan>,
 }
 
 /// What woke a wait.
@@ -73,22 +78,39 @@ impl Run<'_> {
 
         // Launch: the pidfile proves QEMU got past option parsing.
         while !self.pidfile_written() {
-            self.wake_or_fail(login_deadline, "QEMU did not write its pidfile")?;
+            self.wake_or_fail(login_deadline, || "QEMU did not write its pidfile".into())?;
         }
         self.stage_done(Stage::Launch);
 
-        if self.vm.wait_for.login() {
+        if let Some(plan) = self.restore {
+            // No login prompt comes after a restore: the guest is already past it.
+            self.begin(Stage::Restore);
+            if let Err(err) = plan.load(self.paths, login_deadline) {
+                return Err(match self.process.has_exited() {
+                    true => self.exited(),
+                    false => NotReady::Other(crate::error_chain::chain(&err)),
+                });
+            }
+            let _ = plan.record_origin(self.paths, self.process.pid());
+            self.stage_done(Stage::Restore);
+        } else if self.vm.wait_for.login() {
             self.begin(Stage::Login);
             let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
+            let bound = self.bound_text(overall, "login_timeout", self.vm.login_timeout);
+            let serial_log = self.paths.serial_log.clone();
+            let pattern = self.vm.login_pattern.clone();
             while !login.check() {
-                let what = format!(
-                    "no login prompt ({:?}) on the serial console within {:.0} s",
-                    self.vm.login_pattern,
-                    login_deadline
-                        .saturating_duration_since(launched)
-                        .as_secs_f64()
-                );
-                self.wake_or_fail(login_deadline, &what)?;
+                // Judged at the deadline: a full file system is what keeps the log (and its
+                // inotify events) from coming, so the last wake says nothing about it.
+                self.wake_or_fail(login_deadline, || {
+                    let what = format!(
+                        "no login prompt ({pattern:?}) on the serial console within {bound}"
+                    );
+                    match free_space::full_hint(&serial_log) {
+                        Some(full) => format!("{what}: {full}"),
+                        None => what,
+                    }
+                })?;
             }
             self.stage_done(Stage::Login);
         }
@@ -96,16 +118,33 @@ impl Run<'_> {
         if self.vm.wait_for.ssh() {
             self.begin(Stage::Ssh);
             let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
-            self.wait_ssh(deadline)?;
+            self.wait_ssh(deadline, overall)?;
             self.stage_done(Stage::Ssh);
+            if self.restore.is_some() {
+                self.begin(Stage::Clock);
+                clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
+                    .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+                self.stage_done(Stage::Clock);
+            }
         }
 
         Ok(())
     }
 
-    fn wait_ssh(&mut self, deadline: Instant) -> Result<(), NotReady> {
+    /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
+    fn bound_text(&self, overall: Option<Instant>, key: &str, configured: Duration) -> String {
+        match (overall, self.options.timeout) {
+            (Some(_), Some(timeout)) => format!("{} s (--timeout)", seconds(timeout)),
+            _ => format!("{} s ({key})", seconds(configured)),
+        }
+    }
+
+    fn wait_ssh(&mut self, deadline: Instant, overall: Option<Instant>) -> Result<(), NotReady> {
         let target = self.ctx.ssh_target(self.vm);
-        let use_banner = ssh_probe::applies_to(&self.ctx.project, self.vm);
+        // After a restore sshd is known to listen, and a banner probe would cost the guest
+        // one more sshd process before the login.
+        let use_banner =
+            self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm);
         let master_log = self.paths.dir.join("ssh-master.log");
         let mut pause = SSH_RETRY_FIRST;
         let mut last_problem;
@@ -142,8 +181,8 @@ impl Run<'_> {
                 Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
                 _ if Instant::now() >= deadline => {
                     return Err(NotReady::Other(format!(
-                        "SSH not ready within {:.0} s: {last_problem}",
-                        self.vm.ssh_timeout.as_secs_f64()
+                        "SSH not ready within {}: {last_problem}",
+                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout)
                     )))
                 }
                 _ => {}
@@ -153,12 +192,16 @@ impl Run<'_> {
     }
 
     /// Waits for the next event before `deadline`; errors end the start.
-    fn wake_or_fail(&mut self, deadline: Instant, on_deadline: &str) -> Result<(), NotReady> {
+    fn wake_or_fail(
+        &mut self,
+        deadline: Instant,
+        on_deadline: impl FnOnce() -> String,
+    ) -> Result<(), NotReady> {
         match self.wait(deadline, true) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
-            Wake::Deadline => Err(NotReady::Other(on_deadline.to_string())),
+            Wake::Deadline => Err(NotReady::Other(on_deadline())),
         }
     }
 
@@ -253,5 +296,26 @@ impl Run<'_> {
     fn kill(&mut self) {
         self.process.terminate(|| {});
         let _ = self.child.wait();
+    }
+}
+
+/// `15`, `2.5`: seconds as the user wrote them.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_read_as_written() {
+        assert_eq!(seconds(Duration::from_secs(15)), "15");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
 }

@@ -1,0 +1,183 @@
+//! `qcmdr snapshot save|list|delete|restore`: one line per action, a table or JSON for list.
+
+use std::process::ExitCode;
+
+use super::args::{JsonFlag, SnapshotCommand, StartArgs};
+use super::json::{self, SnapshotEntry, Snapshots};
+use super::progress::Progress;
+use super::{cmd_start, load, Cli, Failure};
+use crate::error_chain::chain;
+use crate::lifecycle::snapshot::store::{Metadata, Store};
+use crate::lifecycle::snapshot::{delete, save};
+
+pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
+    match command {
+        SnapshotCommand::Save { vm, name, stop } => run_save(cli, vm, name, *stop),
+        SnapshotCommand::List { vm, json } => run_list(cli, vm.as_deref(), *json),
+        SnapshotCommand::Delete { vm, name } => {
+            let ctx = load::context(cli)?;
+            let vm = load::vm(&ctx, vm)?;
+            delete::delete(&ctx, vm, name)
+                .map_err(|e| Failure::new(format!("{}: {}", vm.name, chain(&e))))?;
+            if !cli.quiet {
+                println!("{}: deleted snapshot {name:?}", vm.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotCommand::Restore {
+            vm,
+            name,
+            force,
+            timeout,
+            keep_running,
+            no_sync,
+            json,
+        } => cmd_start::restore_running(
+            cli,
+            &StartArgs {
+                vms: vec![vm.clone()],
+                all: false,
+                timeout: *timeout,
+                keep_running: *keep_running,
+                no_sync: *no_sync,
+                reset_disk: false,
+                from: Some(name.clone()),
+                force: *force,
+                json: *json,
+            },
+        ),
+    }
+}
+
+fn run_save(cli: &Cli, vm: &str, name: &str, stop: bool) -> Result<ExitCode, Failure> {
+    let ctx = load::context(cli)?;
+    let vm = load::vm(&ctx, vm)?;
+    if stop || vm.wait_for.ssh() {
+        load::prepare_ssh(&ctx)?;
+    }
+    let progress = Progress::new(cli.quiet);
+    let result = save::save(&ctx, vm, name, stop, &progress);
+    let line = match &result {
+        Ok(report) => format!(
+            "{}: saved snapshot {name:?} in {:.1} s ({}){}",
+            vm.name,
+            report.took.as_secs_f64(),
+            human_size(report.meta.size_bytes),
+            if report.stopped {
+                "; the VM is stopped"
+            } else {
+                ""
+            }
+        ),
+        Err(_) => String::new(),
+    };
+    progress.finish(&vm.name, &line);
+    result.map_err(|e| Failure::new(format!("{}: {}", vm.name, chain(&e))))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_list(cli: &Cli, vm: Option<&str>, as_json: JsonFlag) -> Result<ExitCode, Failure> {
+    let ctx = load::context(cli)?;
+    let vms = match vm {
+        Some(name) => vec![load::vm(&ctx, name)?],
+        None => ctx.project.vms.iter().collect(),
+    };
+    let mut found: Vec<(Metadata, String)> = Vec::new();
+    for vm in vms {
+        let store = Store::new(&ctx.paths(vm));
+        for meta in store.list() {
+            let path = store.dir(&meta.name).display().to_string();
+            found.push((meta, path));
+        }
+    }
+    if as_json.json {
+        json::print(&Snapshots::new(
+            found
+                .iter()
+                .map(|(meta, path)| SnapshotEntry::new(meta, path.clone()))
+                .collect(),
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if found.is_empty() {
+        if !cli.quiet {
+            eprintln!("no snapshots; save one with: qcmdr snapshot save VM NAME");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = |f: &dyn Fn(&Metadata) -> usize, title: &str| {
+        found
+            .iter()
+            .map(|(m, _)| f(m))
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+    };
+    let vm_w = width(&|m| m.vm.len(), "VM");
+    let name_w = width(&|m| m.name.len(), "NAME");
+    println!(
+        "{:vm_w$}  {:name_w$}  {:23}  {:>9}  {:>6}  QEMU",
+        "VM", "NAME", "CREATED", "SIZE", "DISKS"
+    );
+    for (m, _) in &found {
+        println!(
+            "{:vm_w$}  {:name_w$}  {:23}  {:>9}  {:>6}  {}",
+            m.vm,
+            m.name,
+            utc_text(m.created_at),
+            human_size(m.size_bytes),
+            m.disks.len(),
+            m.qemu_version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_size(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes as f64 >= 1024.0 * MIB {
+        format!("{:.1} GiB", bytes as f64 / MIB / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    }
+}
+
+/// `2026-11-28 06:50:12 UTC` from Unix seconds (the civil calendar, without a date crate).
+fn utc_text(unix: f64) -> String {
+    let secs = unix.max(0.0) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_text_matches_the_calendar() {
+        assert_eq!(utc_text(0.0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_text(1_700_000_000.9), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc_text(951_782_400.0), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn sizes_read_as_mib_or_gib() {
+        assert_eq!(human_size(111_012_628), "105.9 MiB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

@@ -1,0 +1,99 @@
+//! What this machine must offer a VM before QEMU is launched, checked before anything runs so
+//! that a start fails in a second with the cause instead of half-done: room for the logs, an
+//! SSH config ssh accepts, the key it logs in with, the folders it syncs.
+//!
+//! A config is shared across machines, so these are not load errors: `check` reports them as
+//! warnings (except an SSH config ssh refuses, which breaks every VM), `start` refuses the
+//! VM concerned and only that one.
+
+use super::types::{StartError, StartOptions};
+use crate::lifecycle::context::Context;
+use crate::model::Vm;
+use crate::runtime::free_space;
+use crate::ssh::validate;
+use crate::sync::entry::source_problem;
+
+/// Problems ssh finds in the rendered private config (nothing is written). Without ssh on
+/// this machine there is no judge; [`machine_warnings`] says so.
+pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
+    if crate::runtime::executable::find_on_path("ssh").is_none() {
+        return Vec::new();
+    }
+    let text = crate::ssh::config_file::render(&ctx.project, &ctx.state);
+    let host = ctx
+        .project
+        .vms
+        .first()
+        .map_or("qcmdr-check", |vm| vm.name.as_str());
+    validate::check_text(&text, host).err().unwrap_or_default()
+}
+
+/// What would stop a VM's start on this machine but is no config error: missing sync
+/// sources and SSH keys. One line each, naming the VM and the key.
+pub fn machine_warnings(ctx: &Context) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if crate::runtime::executable::find_on_path("ssh").is_none() {
+        warnings.push(
+            "ssh is not installed (no `ssh` on PATH), so the SSH config was not checked and no \
+             VM can be reached; install openssh-client"
+                .to_string(),
+        );
+    }
+    for vm in &ctx.project.vms {
+        for (index, spec) in vm.sync.iter().enumerate() {
+            if let Some(problem) = source_problem(spec) {
+                warnings.push(format!(
+                    "VM {:?}: sync[{}].source: {problem}; its start refuses to launch it \
+                     (or use start --no-sync)",
+                    vm.name,
+                    index + 1
+                ));
+            }
+        }
+        let identity = expand_home(&vm.ssh.identity_file);
+        if !identity.contains('%') && !std::path::Path::new(&identity).exists() {
+            warnings.push(format!(
+                "VM {:?}: ssh.IdentityFile: {identity} does not exist",
+                vm.name
+            ));
+        }
+    }
+    warnings
+}
+
+/// Refuses to launch `vm` when this machine cannot finish starting it. Expects the private
+/// SSH files to be written already.
+pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(), StartError> {
+    let paths = ctx.paths(vm);
+    if let Some(why) = free_space::too_little_for_launch(&paths.dir) {
+        return Err(StartError::Preflight(why));
+    }
+    let resolved = validate::check_file(&ctx.state.ssh_config(), &vm.name)
+        .map_err(|problems| StartError::Preflight(problems.join("; ")))?;
+    if vm.wait_for.ssh() || options.syncs(vm) {
+        if let Some(missing) = validate::missing_identity_files(&resolved).first() {
+            return Err(StartError::Preflight(format!(
+                "ssh.IdentityFile: {} does not exist, so SSH could never log in; \
+                 fix IdentityFile in {} or create the key",
+                missing.display(),
+                ctx.project.config_file.display()
+            )));
+        }
+    }
+    if options.syncs(vm) {
+        crate::sync::sources_present(vm).map_err(|missing| {
+            StartError::Preflight(format!(
+                "{}, so its sync could not run; fix the source, or start with --no-sync",
+                crate::error_chain::chain(&missing)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}

@@ -1,0 +1,356 @@
+//! Snapshots on real QEMU with the real guest: save, start --from, restore, list, delete, the
+//! refusals (changed machine, raw disk, migration blocker, missing snapshot), qcow2 disks
+//! reverted with the RAM, and a save while rsync runs.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::support::{processes_mentioning, wait_until, KillOnDrop, Project, VmSpec};
+use crate::vm_sync::{rsync_project, write_tree};
+
+fn guest_has(project: &Project, path: &str) -> bool {
+    project.run(&["exec", "demo", "test", "-e", path]).code == 0
+}
+
+/// Guest clock minus host clock, in seconds (busybox `date` has whole seconds only).
+fn clock_skew(project: &Project) -> f64 {
+    let before = host_now();
+    let guest: f64 = project
+        .ok(&["exec", "demo", "date", "+%s"])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    let after = host_now();
+    guest + 0.5 - (before + after) / 2.0
+}
+
+fn host_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn snapshot_names(project: &Project) -> Vec<String> {
+    let list = project.ok(&["snapshot", "list", "--json"]).json();
+    assert_eq!(list["schema"], "qcmdr.snapshots/1", "{list}");
+    list["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn qemu_img_snapshots(image: &Path) -> String {
+    let out = Command::new("qemu-img")
+        .args(["snapshot", "-U", "-l"])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
+    let project = Project::new(vec![VmSpec::new("demo")]);
+    let refused = project.run(&["snapshot", "save", "demo", "base"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(
+        refused.stderr.contains("demo: not running; start it first"),
+        "{refused}"
+    );
+
+    project.ok(&["start", "demo"]);
+    project.ok(&["exec", "demo", "sh", "-c", "echo kept > /tmp/before"]);
+    let save = project.ok(&["snapshot", "save", "demo", "base"]);
+    assert!(
+        save.stderr.contains("demo: saved snapshot \"base\" in "),
+        "{save}"
+    );
+    assert!(save.stderr.contains(" MiB)"), "{save}");
+    // It keeps running, with its clock set again after the pause.
+    project.ok(&["exec", "demo", "sh", "-c", "echo lost > /tmp/after"]);
+    assert!(clock_skew(&project).abs() <= 2.0);
+    let again = project.run(&["snapshot", "save", "demo", "base"]);
+    assert_eq!(again.code, 1, "{again}");
+    assert!(again.stderr.contains("exists already"), "{again}");
+
+    let list = project.ok(&["snapshot", "list", "--json"]).json();
+    let entry = &list["snapshots"][0];
+    assert_eq!(
+        (entry["vm"].as_str(), entry["name"].as_str()),
+        (Some("demo"), Some("base"))
+    );
+    assert!(entry["size_bytes"].as_u64().unwrap() > 1_000_000, "{list}");
+    assert!(entry["qemu_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(char::is_numeric));
+    let folder = project.vm_dir("demo").join("snapshots");
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(mode(&folder.join("base")), 0o700);
+    let table = project.ok(&["snapshot", "list", "demo"]);
+    assert!(table.stdout.contains("demo  base"), "{table}");
+
+    project.ok(&["stop", "demo"]);
+    // A missing snapshot: refused, naming the ones that exist; nothing launched.
+    let missing = project.run(&["start", "demo", "--from", "nope"]);
+    assert_eq!(missing.code, 1, "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains("demo: no snapshot \"nope\"; its snapshots: base"),
+        "{missing}"
+    );
+    assert_eq!(project.pid("demo"), None);
+
+    // A changed machine: refused with the option and both values; nothing launched.
+    let config = fs::read_to_string(project.config()).unwrap();
+    fs::write(project.config(), config.replace("-m 256", "-m 384")).unwrap();
+    let changed = project.run(&["start", "demo", "--from", "base"]);
+    assert_eq!(changed.code, 1, "{changed}");
+    assert!(changed.stderr.contains("-m: 256 -> 384"), "{changed}");
+    assert_eq!(changed.stderr.trim().lines().count(), 1, "{changed}");
+    assert_eq!(project.pid("demo"), None);
+    assert!(processes_mentioning(project.path()).is_empty());
+    fs::write(project.config(), &config).unwrap();
+
+    let from = project
+        .ok(&["start", "demo", "--from", "base", "--json"])
+        .json();
+    let vm = &from["vms"][0];
+    assert_eq!(vm["from_snapshot"], "base", "{from}");
+    let stages: Vec<&str> = vm["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["launch", "restore", "ssh", "clock"], "{from}");
+    assert!(guest_has(&project, "/tmp/before"));
+    assert!(!guest_has(&project, "/tmp/after"));
+    let skew = clock_skew(&project);
+    assert!(skew.abs() <= 2.0, "guest clock off by {skew:.1} s");
+    let status = project.ok(&["status", "--json"]).json();
+    assert_eq!(status["vms"][0]["from_snapshot"], "base", "{status}");
+    assert_eq!(status["vms"][0]["ssh"], "ok", "{status}");
+
+    // Restore on the running VM: back to the saved state, a new QEMU.
+    let pid = project.pid("demo").unwrap();
+    project.ok(&["exec", "demo", "sh", "-c", "echo lost > /tmp/later"]);
+    let restore = project.ok(&["snapshot", "restore", "demo", "base"]);
+    assert!(
+        restore
+            .stderr
+            .contains("demo: ready from snapshot \"base\""),
+        "{restore}"
+    );
+    assert_ne!(project.pid("demo"), Some(pid));
+    assert!(guest_has(&project, "/tmp/before"));
+    assert!(!guest_has(&project, "/tmp/later"));
+
+    // Deleting the snapshot the VM came from leaves it running; a cold start afterwards works.
+    let delete = project.ok(&["snapshot", "delete", "demo", "base"]);
+    assert!(
+        delete.stdout.contains("deleted snapshot \"base\""),
+        "{delete}"
+    );
+    assert!(snapshot_names(&project).is_empty());
+    assert_eq!(fs::read_dir(&folder).unwrap().count(), 0);
+    project.ok(&["exec", "demo", "true"]);
+    project.ok(&["stop", "demo"]);
+    let cold = project.ok(&["start", "demo", "--json"]).json();
+    assert_eq!(cold["vms"][0]["from_snapshot"], serde_json::Value::Null);
+    assert!(!guest_has(&project, "/tmp/before"));
+    let gone = project.run(&["snapshot", "restore", "demo", "base"]);
+    assert_eq!(gone.code, 1, "{gone}");
+    assert!(
+        gone.stderr
+            .contains("demo: no snapshot \"base\" (there are none"),
+        "{gone}"
+    );
+    project.ok(&["exec", "demo", "true"]);
+}
+
+#[test]
+fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let image = project.path().join("data.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&image)
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    project.vms[0] = project.vms[0].clone().qemu_arg(&format!(
+        "-drive file={},if=virtio,format=qcow2,id=data",
+        image.display()
+    ));
+    project.write_config("");
+    let write = |block: u32, text: &str| {
+        let script = format!(
+            "printf {text} | dd of=/dev/vda bs=512 seek={block} conv=fsync 2>/dev/null && sync"
+        );
+        project.ok(&["exec", "demo", "sh", "-c", &script]);
+    };
+    let read = |block: u32| {
+        let script =
+            format!("dd if=/dev/vda bs=512 skip={block} count=1 2>/dev/null | tr -d '\\0'");
+        project.ok(&["exec", "demo", "sh", "-c", &script]).stdout
+    };
+
+    project.ok(&["start", "demo"]);
+    write(0, "before");
+    project.ok(&["snapshot", "save", "demo", "disk1"]);
+    assert!(qemu_img_snapshots(&image).contains("disk1"));
+    write(1, "after");
+    project.ok(&["stop", "demo"]);
+
+    project.ok(&["start", "demo", "--from", "disk1"]);
+    assert_eq!(read(0), "before");
+    assert_eq!(read(1), "");
+    // A cold start after the restore reads the reverted disk, not the guest's cache.
+    project.ok(&["stop", "demo"]);
+    project.ok(&["start", "demo"]);
+    assert_eq!(read(0), "before");
+    assert_eq!(read(1), "");
+
+    // Saved with --stop: the VM ends; deleting while it runs goes through QEMU, else qemu-img.
+    project.ok(&["snapshot", "save", "demo", "disk2", "--stop"]);
+    assert_eq!(project.pid("demo"), None);
+    assert!(processes_mentioning(project.path()).is_empty());
+    let list = project.ok(&["snapshot", "list", "--json"]).json();
+    assert_eq!(list["snapshots"][1]["disks"][0]["device"], "data", "{list}");
+    project.ok(&["start", "demo", "--from", "disk2"]);
+    project.ok(&["snapshot", "delete", "demo", "disk2"]);
+    assert!(!qemu_img_snapshots(&image).contains("disk2"));
+    assert_eq!(read(0), "before");
+    project.ok(&["stop", "demo"]);
+    project.ok(&["snapshot", "delete", "demo", "disk1"]);
+    assert!(!qemu_img_snapshots(&image).contains("disk1"));
+}
+
+#[test]
+fn vm_snapshot_refuses_a_raw_disk_and_a_migration_blocker_leaving_the_vm_running() {
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let raw = project.path().join("scratch.img");
+    fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let base = project.vms[0].clone();
+    project.vms[0] = base.clone().qemu_arg(&format!(
+        "-drive file={},if=virtio,format=raw,id=scratch",
+        raw.display()
+    ));
+    project.write_config("");
+    project.ok(&["start", "demo"]);
+    let refused = project.run(&["snapshot", "save", "demo", "s"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(
+        refused.stderr.contains("drive \"scratch\"") && refused.stderr.contains("qcow2"),
+        "{refused}"
+    );
+    assert!(snapshot_names(&project).is_empty());
+    let status = project.ok(&["qmp", "demo", "query-status"]).json();
+    assert_eq!(status["status"], "running", "{status}");
+    project.ok(&["stop", "demo"]);
+
+    // ivshmem in peer mode is a migration blocker: QEMU's own reason, the VM running on.
+    let shm = format!("/dev/shm/qcmdr-test-{}", std::process::id());
+    project.vms[0] = base
+        .qemu_arg(&format!(
+            "-object memory-backend-file,id=hm,share=on,mem-path={shm},size=1M"
+        ))
+        .qemu_arg("-device ivshmem-plain,memdev=hm");
+    project.write_config("");
+    project.ok(&["start", "demo"]);
+    let blocked = project.run(&["snapshot", "save", "demo", "s"]);
+    let _ = fs::remove_file(&shm);
+    assert_eq!(blocked.code, 1, "{blocked}");
+    assert!(
+        blocked
+            .stderr
+            .contains("Migration is disabled when using feature 'peer mode'"),
+        "{blocked}"
+    );
+    assert!(snapshot_names(&project).is_empty());
+    assert_eq!(
+        fs::read_dir(project.vm_dir("demo").join("snapshots"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let status = project.ok(&["qmp", "demo", "query-status"]).json();
+    assert_eq!(status["status"], "running", "{status}");
+    project.ok(&["exec", "demo", "true"]);
+}
+
+#[test]
+fn vm_snapshot_save_while_rsync_runs_is_safe() {
+    let (project, source) = rsync_project("");
+    project.ok(&["start", "demo"]);
+    // Enough data that the flush is still running when the save pauses the VM.
+    let blob: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for n in 0..6 {
+        fs::write(source.join(format!("blob{n}")), &blob).unwrap();
+    }
+    write_tree(&source, &[("small.txt", "synced")]);
+    let flush = KillOnDrop(
+        project
+            .command(&["sync", "flush", "demo"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rsync_running = wait_until(Duration::from_secs(30), || {
+        processes_mentioning(&source).iter().any(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "rsync")
+        })
+    });
+    assert!(rsync_running, "the flush never ran rsync");
+    let save = project.ok(&["snapshot", "save", "demo", "mid-sync"]);
+    assert!(save.stderr.contains("saved snapshot"), "{save}");
+    let mut flush = flush;
+    let done = flush.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(flush.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(done.success(), "sync flush failed across the save: {err}");
+    let sums = project.ok(&[
+        "exec",
+        "demo",
+        "sh",
+        "-c",
+        "cd ~/'dst dir' && cat blob* | md5sum && cat small.txt",
+    ]);
+    let local = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cd '{}' && cat blob* | md5sum", source.display()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        sums.stdout.split_whitespace().next(),
+        String::from_utf8_lossy(&local.stdout)
+            .split_whitespace()
+            .next()
+    );
+    assert!(sums.stdout.ends_with("synced"), "{sums}");
+
+    // The snapshot taken mid-transfer starts and syncs like any start.
+    project.ok(&["stop", "demo"]);
+    let from = project.ok(&["start", "demo", "--from", "mid-sync"]);
+    assert!(from.stderr.contains("sync"), "{from}");
+    let small = project.ok(&["exec", "demo", "cat", "dst dir/small.txt"]);
+    assert_eq!(small.stdout, "synced");
+}
