@@ -43,29 +43,29 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, mut argv) =
-        match prelaunch::prepare(ctx, vm, &purpose, options.reset_disk, observer)? {
-            Prelaunch::Running { .. } if options.from.is_some() => {
-                return Err(SnapshotError::Running {
-                    vm: vm.name.clone(),
-                    name: options.from.clone().unwrap_or_default(),
-                }
-                .into())
+    let reset = options.reset_disk;
+    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, reset, observer)? {
+        Prelaunch::Running { .. } if options.from.is_some() => {
+            return Err(SnapshotError::Running {
+                vm: vm.name.clone(),
+                name: options.from.clone().unwrap_or_default(),
             }
-            Prelaunch::Running { pid } => {
-                let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
-                return Ok(StartReport {
-                    vm: vm.name.clone(),
-                    pid,
-                    already_running: true,
-                    launched_at: None,
-                    stages: Vec::new(),
-                    total: started.elapsed(),
-                    from_snapshot,
-                });
-            }
-            Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
-        };
+            .into())
+        }
+        Prelaunch::Running { pid } => {
+            let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
+            return Ok(StartReport {
+                vm: vm.name.clone(),
+                pid,
+                already_running: true,
+                launched_at: None,
+                stages: Vec::new(),
+                total: started.elapsed(),
+                from_snapshot,
+            });
+        }
+        Prelaunch::Ready { lock, paths, argv } => (lock, paths, argv),
+    };
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
