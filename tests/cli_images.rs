@@ -110,6 +110,11 @@ fn image_list_gc_and_rm_work_on_the_cache_and_say_what_they_freed() {
         .code(1)
         .stderr_has("no image named \"nope\"")
         .run();
+    // A fresh disk would drop the internal snapshots a --from start needs.
+    cmd(&["start", "--reset-disk", "--from", "base", "dev"])
+        .code(2)
+        .stderr_has("cannot be used with")
+        .run();
 }
 
 #[test]
