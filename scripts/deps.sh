@@ -5,7 +5,6 @@ set -euo pipefail
 
 PACKAGES=(
   qemu-system-x86   # the emulator
-  qemu-utils        # qemu-img: snapshots of qcow2 disks (and the tests' data disks)
   openssh-client    # ssh/scp used by qcmdr
   openssh-server    # sshd copied into the test guest (no service is enabled on the host)
   busybox-static    # the guest's userland
@@ -13,14 +12,23 @@ PACKAGES=(
   rsync             # sync engine, also copied into the guest
   gdb               # `qcmdr gdb`
   python3           # Mutagen test double
+  mmdebstrap        # `debian` images: the root filesystem from Debian packages
+  e2fsprogs         # `debian` images: mke2fs -d packs it as ext4
+  qemu-utils        # qemu-img: image disks, overlays, qcow2 snapshots, the tests' data disks
+  genisoimage       # `cloud` images: the NoCloud seed (cidata)
 )
 
 missing=()
-for package in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
+find_missing() {
+  missing=()
+  local package
+  for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+}
+find_missing
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
@@ -41,4 +49,16 @@ if ! install "${missing[@]}"; then
   for package in "${missing[@]}"; do
     install "$package"
   done
+fi
+# Installing one package can remove another one of the list: a backported qemu-utils on the
+# machine conflicts with Debian 12's emulator and is removed with it. Install what went missing.
+find_missing
+if ((${#missing[@]} > 0)); then
+  echo "installing (again): ${missing[*]}" >&2
+  install "${missing[@]}"
+  find_missing
+  if ((${#missing[@]} > 0)); then
+    echo "deps.sh: still missing after install: ${missing[*]}" >&2
+    exit 1
+  fi
 fi

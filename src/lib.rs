@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod error_chain;
+pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod model;

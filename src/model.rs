@@ -3,8 +3,14 @@
 //! Everything here has already been checked by `config`; code below the CLI can rely on
 //! every invariant stated in these docs without re-validating.
 
+mod image;
+
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use image::{
+    CloudRecipe, DebianRecipe, Image, Recipe, VmImage, DEFAULT_APPEND, IMAGE_BUILDER_VERSION,
+};
 
 /// A loaded and validated `conf.lua`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +25,19 @@ pub struct Project {
     pub sync_engine: SyncEngine,
     /// In the order of the config file. Names are unique.
     pub vms: Vec<Vm>,
+    /// The `images` table, sorted by name.
+    pub images: Vec<Image>,
+    /// `<cache>/images`: every build of every image lives below it.
+    pub image_cache: PathBuf,
 }
 
 impl Project {
     pub fn vm(&self, name: &str) -> Option<&Vm> {
         self.vms.iter().find(|vm| vm.name == name)
+    }
+
+    pub fn image(&self, name: &str) -> Option<&Image> {
+        self.images.iter().find(|image| image.name == name)
     }
 
     pub fn vm_names(&self) -> Vec<&str> {
@@ -54,6 +68,8 @@ pub struct Vm {
     pub args: Vec<String>,
     /// Host ports forwarded by `hostfwd=` rules found in `args`.
     pub host_forwards: Vec<HostForward>,
+    /// The image the VM boots from (`image`), with its boot settings resolved.
+    pub image: Option<VmImage>,
 }
 
 /// Readiness stages `start` waits for, in order.
@@ -186,6 +202,7 @@ pub(crate) mod fixtures {
             sync: vec![],
             args: vec![],
             host_forwards: vec![],
+            image: None,
         }
     }
 
@@ -196,6 +213,8 @@ pub(crate) mod fixtures {
             ssh_base: vec![],
             sync_engine: SyncEngine::Mutagen,
             vms,
+            images: vec![],
+            image_cache: PathBuf::from("/cache/qcmdr/images"),
         }
     }
 }

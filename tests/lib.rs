@@ -5,8 +5,10 @@ mod support;
 
 mod cli_config;
 mod cli_harden;
+mod cli_images;
 mod vm_boot;
 mod vm_harden;
+mod vm_image;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_readiness;

@@ -147,6 +147,15 @@ pub enum Command {
         )]
         args: Vec<String>,
     },
+    /// Guest images from the config's `images`: build, list, remove
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Write a commented conf.lua with a Debian image and a VM `dev` into DIR
+    Init {
+        /// Folder for conf.lua (created if missing; default: the current folder)
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_name = "SHELL")]
@@ -173,6 +182,24 @@ pub enum SyncCommand {
         #[arg(value_name = "VM", add = complete::vms())]
         vm: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the named images (default: all) that are missing or out of date
+    Build {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// The configured images and their builds
+    List(JsonFlag),
+    /// Remove every build of an image
+    Rm {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove the builds no image of this config uses (old recipes, removed images)
+    Gc,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +274,9 @@ pub struct StartArgs {
     /// Do not sync files for this start
     #[arg(long)]
     pub no_sync: bool,
+    /// Start image-backed VMs from a fresh disk (their old disk is discarded)
+    #[arg(long, conflicts_with = "from")]
+    pub reset_disk: bool,
     /// Start from this snapshot instead of booting (see `qcmdr snapshot`)
     #[arg(long, value_name = "NAME")]
     pub from: Option<String>,

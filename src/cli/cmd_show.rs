@@ -50,6 +50,23 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
             entry.mode
         );
     }
+    if let Some(boot) = &vm.image {
+        let (state, dir) = match ctx.project.image(&boot.name) {
+            Some(image) if image.is_built() => ("built", image.dir.display().to_string()),
+            Some(image) => ("not built", image.dir.display().to_string()),
+            None => ("unknown", String::new()),
+        };
+        let image_args = crate::qemu::image_args::for_vm(&ctx.project, vm, &paths.dir);
+        println!("image:         {} ({state}, {dir})", boot.name);
+        println!(
+            "disk:          {} (over the image)",
+            crate::images::overlay::path(&paths.dir).display()
+        );
+        println!(
+            "image args:    {}",
+            crate::qemu::argv::shell_quoted(&image_args)
+        );
+    }
     println!("cwd:           {}", ctx.qemu_cwd().display());
     println!("command line:");
     println!("  {}", crate::qemu::argv::shell_quoted(&argv));

@@ -40,6 +40,7 @@ pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
                 timeout: *timeout,
                 keep_running: *keep_running,
                 no_sync: *no_sync,
+                reset_disk: false,
                 from: Some(name.clone()),
                 force: *force,
                 json: *json,

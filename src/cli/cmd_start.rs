@@ -70,9 +70,16 @@ fn start_vms(
         timeout: args.timeout.map(Duration::from_secs_f64),
         keep_running: args.keep_running,
         no_sync: args.no_sync,
+        reset_disk: args.reset_disk,
         from: args.from.clone(),
         force: args.force,
     };
+    // Images first, one at a time: VMs share them and each build is heavy.
+    super::cmd_image::build_for(
+        ctx,
+        vms,
+        &super::progress::Progress::new(cli.quiet || args.json.json),
+    )?;
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU it was starting.
     let cancel = interrupt::cancel_on_signal()?;
     Ok(per_vm::run(

@@ -7,6 +7,8 @@ mod cmd_check;
 mod cmd_completions;
 mod cmd_console;
 mod cmd_gdb;
+mod cmd_image;
+mod cmd_init;
 mod cmd_list;
 mod cmd_logs;
 mod cmd_monitor;
@@ -80,6 +82,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Sync(command) => cmd_sync::run(cli, command),
         Command::Snapshot(command) => cmd_snapshot::run(cli, command),
         Command::Mutagen { args } => cmd_mutagen::run(cli, args),
+        Command::Image(command) => cmd_image::run(cli, command),
+        Command::Init { dir } => cmd_init::run(dir.as_deref()),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }
 }

@@ -87,6 +87,12 @@ impl Progress {
     }
 }
 
+impl crate::images::BuildObserver for Progress {
+    fn stage(&self, image: &str, text: &str) {
+        self.set_status(&format!("image {image}"), text);
+    }
+}
+
 impl Progress {
     /// Updates the stages under way of `vm`; returns the oldest one left.
     fn track(&self, vm: &str, change: impl FnOnce(&mut Vec<Stage>)) -> Option<Stage> {

@@ -5,6 +5,8 @@
 
 mod did_you_mean;
 mod hostfwd;
+mod image_key;
+mod images;
 mod locate;
 mod lua_env;
 mod project;
@@ -16,6 +18,7 @@ mod ssh_table;
 mod sync;
 mod value;
 mod vm;
+mod vm_image;
 
 use std::path::{Path, PathBuf};
 

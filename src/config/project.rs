@@ -7,10 +7,16 @@ use mlua::Value;
 
 use super::report::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
-use super::{hostfwd, ssh_table, value, vm};
+use super::{hostfwd, images, ssh_table, value, vm};
 use crate::model::{Project, SyncEngine};
 
-const KEYS: &[&str] = &["qemu_bin_dir_fpath", "ssh_conf_base", "sync_engine", "vms"];
+const KEYS: &[&str] = &[
+    "qemu_bin_dir_fpath",
+    "ssh_conf_base",
+    "sync_engine",
+    "images",
+    "vms",
+];
 const SHAPE: &str = "the file must return a table like { vms = { { name = \"demo\", ... } } }";
 
 /// Validates `value`, the result of evaluating `config_file`. `env` resolves `~` and `$VAR`.
@@ -64,8 +70,25 @@ fn build(
             .map(|name| sync::engine(&name)),
         None => Some(SyncEngine::Mutagen),
     };
+    let images_value = f.take("images");
     let vms_value = f.take("vms");
     f.finish(&mut scope, KEYS);
+
+    let image_cache = images::cache_dir(env);
+    let default_engine = sync_engine.unwrap_or(SyncEngine::Mutagen);
+    let (image_names, images) = match &images_value {
+        Some(v) => {
+            let ctx = ConfigEnv {
+                config_dir,
+                env,
+                default_engine,
+                images: &[],
+                image_names: &[],
+            };
+            images::table(&mut scope, v, &ctx, image_cache.as_deref())
+        }
+        None => (Vec::new(), Some(Vec::new())),
+    };
 
     let Some(vms_value) = vms_value else {
         scope.problem("vms", format!("missing; {SHAPE}"));
@@ -73,10 +96,14 @@ fn build(
     };
     let items = scope.list("vms", &vms_value)?;
 
+    // VMs naming an image that has problems are not checked against it (already reported).
+    let known_images = images.clone().unwrap_or_default();
     let ctx = ConfigEnv {
         config_dir,
         env,
-        default_engine: sync_engine.unwrap_or(SyncEngine::Mutagen),
+        default_engine,
+        images: &known_images,
+        image_names: &image_names,
     };
     let mut vms = Vec::new();
     let mut facts = Vec::new();
@@ -93,6 +120,8 @@ fn build(
         ssh_base: ssh_base?,
         sync_engine: sync_engine?,
         vms: vms.into_iter().collect::<Option<Vec<_>>>()?,
+        images: images?,
+        image_cache: image_cache.unwrap_or_default(),
     })
 }
 

@@ -88,6 +88,20 @@ impl<'r> Scope<'r> {
         Some(text)
     }
 
+    /// A list of non-empty strings (each problem named by its index).
+    pub fn non_empty_texts(&mut self, path: &str, value: &Value) -> Option<Vec<String>> {
+        let items = self.list(path, value)?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.non_empty_text(&format!("{path}[{}]", i + 1), item) {
+                Some(text) => out.push(text),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     pub fn boolean(&mut self, path: &str, value: &Value) -> Option<bool> {
         match value {
             Value::Boolean(b) => Some(*b),

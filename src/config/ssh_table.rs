@@ -17,8 +17,19 @@ const IDENTITY_FILE: &str = "IdentityFile";
 /// Options that would start a new block of the generated file instead of setting a value.
 const BLOCK_KEYWORDS: &[&str] = &["Host", "Match"];
 
+/// What a VM's `ssh` table may leave out because its image provides it.
+pub(crate) struct Defaults {
+    pub user: String,
+    pub identity_file: String,
+}
+
 /// A VM's `ssh` table at `path`.
-pub(crate) fn spec(scope: &mut Scope<'_>, path: &str, table: &Table) -> Option<SshSpec> {
+pub(crate) fn spec(
+    scope: &mut Scope<'_>,
+    path: &str,
+    table: &Table,
+    defaults: Option<&Defaults>,
+) -> Option<SshSpec> {
     let fields = Fields::new(scope, path, table);
     let mut port = None;
     let mut user = None;
@@ -58,9 +69,17 @@ pub(crate) fn spec(scope: &mut Scope<'_>, path: &str, table: &Table) -> Option<S
         slot
     };
     let port = required(scope, port, PORT, "a number").and_then(|(p, v)| scope.port(&p, &v));
-    let user = required(scope, user, USER, "a string").and_then(|(p, v)| writable(scope, &p, &v));
-    let identity_file = required(scope, identity_file, IDENTITY_FILE, "a string")
-        .and_then(|(p, v)| writable(scope, &p, &v));
+    let (user, identity_file) = match defaults {
+        Some(d) => (
+            optional(scope, user, &d.user),
+            optional(scope, identity_file, &d.identity_file),
+        ),
+        None => (
+            required(scope, user, USER, "a string").and_then(|(p, v)| writable(scope, &p, &v)),
+            required(scope, identity_file, IDENTITY_FILE, "a string")
+                .and_then(|(p, v)| writable(scope, &p, &v)),
+        ),
+    };
     let host_name = match host_name {
         Some((p, v)) => writable(scope, &p, &v),
         None => Some("localhost".to_string()),
@@ -75,6 +94,14 @@ pub(crate) fn spec(scope: &mut Scope<'_>, path: &str, table: &Table) -> Option<S
         options: options?,
     })
     .filter(|_| ok)
+}
+
+/// A value the image provides when the table leaves it out.
+fn optional(scope: &mut Scope<'_>, slot: Option<(String, Value)>, default: &str) -> Option<String> {
+    match slot {
+        Some((p, v)) => writable(scope, &p, &v),
+        None => Some(default.to_string()),
+    }
 }
 
 /// A non-empty string the generated file can hold as one value.

@@ -30,6 +30,10 @@ pub(crate) struct ConfigEnv<'a> {
     pub config_dir: &'a Path,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub default_engine: SyncEngine,
+    /// The validated `images`, for VMs that name one.
+    pub images: &'a [crate::model::Image],
+    /// Every name in `images`, including those of images with problems.
+    pub image_names: &'a [String],
 }
 
 /// The `sync` list at `path` (`sync`).
@@ -81,7 +85,8 @@ fn entry(
         None => Some(false),
     };
     let ignore = match f.take("ignore") {
-        Some(v) => patterns(scope, &f.path_of("ignore"), &v),
+        // Each one pattern exactly as written.
+        Some(v) => scope.non_empty_texts(&f.path_of("ignore"), &v),
         None => Some(Vec::new()),
     };
     let engine_ok = match f.take("engine") {
@@ -116,8 +121,22 @@ fn entry(
     })
 }
 
-/// `~` and `$VAR` expanded, made absolute against the config's folder.
+/// `~` and `$VAR` expanded, made absolute against the config's folder. Whether it exists is
+/// this machine's business, checked when the VM's sync runs (and warned about by `check`): a
+/// config shared across machines must load on all of them.
 fn source_dir(
+    scope: &mut Scope<'_>,
+    path: &str,
+    text: &str,
+    ctx: &ConfigEnv<'_>,
+) -> Option<PathBuf> {
+    let absolute = host_path(scope, path, text, ctx)?;
+    Some(absolute.canonicalize().unwrap_or(absolute))
+}
+
+/// A host path from the config: `~` and `$VAR` expanded, made absolute against the config's
+/// folder (not checked for existence).
+pub(crate) fn host_path(
     scope: &mut Scope<'_>,
     path: &str,
     text: &str,
@@ -144,22 +163,5 @@ fn source_dir(
             return None;
         }
     };
-    // Whether it exists is this machine's business, checked when the VM's sync runs (and
-    // warned about by `check`): a config shared across machines must load on all of them.
-    let absolute = ctx.config_dir.join(&expanded);
-    Some(absolute.canonicalize().unwrap_or(absolute))
-}
-
-/// `ignore`: non-empty strings, each one pattern exactly as written.
-fn patterns(scope: &mut Scope<'_>, path: &str, value: &Value) -> Option<Vec<String>> {
-    let items = scope.list(path, value)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (i, item) in items.iter().enumerate() {
-        match scope.non_empty_text(&format!("{path}[{}]", i + 1), item) {
-            Some(p) => out.push(p),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    Some(ctx.config_dir.join(&expanded))
 }

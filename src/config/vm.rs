@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::report::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
-use super::{qemu_args, ssh_table, value};
+use super::{qemu_args, ssh_table, value, vm_image};
 use crate::model::{HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -22,6 +22,10 @@ const KEYS: &[&str] = &[
     "ssh",
     "sync",
     "args",
+    "image",
+    "kernel",
+    "initrd",
+    "append",
 ];
 const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
 
@@ -139,10 +143,21 @@ pub(crate) fn check(
             }),
         None => Some(WaitFor::LoginAndSsh),
     };
+    let image_raw = vm_image::take(&mut f);
+    let image = vm_image::image(s, &image_raw, ctx);
+    // An image brings its login: root with the key made at build time.
+    // (A VM whose image has a problem is not built anyway: the key path then never matters.)
+    let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh_table::Defaults {
+        user: "root".to_string(),
+        identity_file: image
+            .flatten()
+            .map(|image| image.private_key().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    });
     let ssh = match f.take("ssh") {
         Some(v) => s
             .table("ssh", &v)
-            .and_then(|t| ssh_table::spec(s, "ssh", &t)),
+            .and_then(|t| ssh_table::spec(s, "ssh", &t, ssh_defaults.as_ref())),
         None => {
             s.missing(
                 "ssh",
@@ -158,6 +173,13 @@ pub(crate) fn check(
     let args = match f.take("args") {
         Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
+    };
+    let vm_image = match (image, &args) {
+        (Some(Some(image)), Some((words, _))) => {
+            vm_image::boot(s, &image_raw, image, words, ctx).map(Some)
+        }
+        (Some(None), _) => Some(None),
+        _ => None,
     };
     f.finish(s, KEYS);
 
@@ -178,6 +200,7 @@ pub(crate) fn check(
             sync: sync?,
             args,
             host_forwards,
+            image: vm_image?,
         })
     })();
     (vm, facts)

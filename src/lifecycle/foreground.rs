@@ -47,7 +47,7 @@ pub enum Finished {
 
 /// Prepares `vm` for a foreground run by `purpose` (e.g. `qcmdr gdb demo`, recorded in the lock).
 pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, ForegroundError> {
-    let (lock, paths, argv) = match prelaunch::prepare(ctx, vm, purpose, &Silent)? {
+    let (lock, paths, argv) = match prelaunch::prepare(ctx, vm, purpose, false, &Silent)? {
         Prelaunch::Running { pid } => {
             return Err(ForegroundError::Running {
                 vm: vm.name.clone(),

@@ -2,6 +2,7 @@
 //! migration to and from files), and its version.
 pub mod argv;
 pub mod hmp;
+pub mod image_args;
 pub mod migration;
 pub mod qmp;
 pub mod version;

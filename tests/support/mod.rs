@@ -46,6 +46,18 @@ pub fn guest_dir() -> PathBuf {
     .clone()
 }
 
+/// `XDG_CACHE_HOME` of every qcmdr a test runs: a fixed folder, so images built by one test
+/// run are reused by the next (`<it>/qcmdr/images/<name>-<key>/`; a changed recipe is a new
+/// build). A fresh machine builds each test image once.
+pub fn test_cache_home() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("qcmdr-test"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("qcmdr-test-cache"),
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -208,6 +220,7 @@ impl Project {
             .env_remove("QCMDR_CONFIG")
             .env_remove("QCMDR_STATE_DIR")
             .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", test_cache_home())
             .stdin(Stdio::null());
         command
     }

@@ -248,6 +248,13 @@ fn every_schema_has_exactly_the_documented_fields() {
             }],
             forwards: vec![forward()],
             paths: paths(),
+            image: Some(show::ShowImage {
+                name: "box".into(),
+                built: true,
+                dir: PathBuf::from("/cache/box-0123456789abcdef"),
+                disk: PathBuf::from("/p/disk.qcow2"),
+                added_args: vec!["-drive".into()],
+            }),
         })],
         &all,
     );
@@ -303,6 +310,25 @@ fn every_schema_has_exactly_the_documented_fields() {
         &all,
     );
     check(
+        IMAGES_SCHEMA,
+        &[sample(&Images {
+            schema: IMAGES_SCHEMA,
+            images: vec![images::Image {
+                name: "box".into(),
+                builder: "debian",
+                key: "0123456789abcdef".into(),
+                built: true,
+                disk: PathBuf::from("/c/disk.qcow2"),
+                kernel: Some(PathBuf::from("/c/vmlinuz")),
+                initrd: Some(PathBuf::from("/c/initrd.img")),
+                size_bytes: 1,
+                built_at: Some(1.0),
+                packages: [("hello".to_string(), "2.10-3".to_string())].into(),
+            }],
+        })],
+        &all,
+    );
+    check(
         SNAPSHOTS_SCHEMA,
         &[sample(&Snapshots::new(vec![SnapshotEntry {
             vm: "a".into(),
@@ -328,6 +354,7 @@ fn every_schema_has_exactly_the_documented_fields() {
         SHOW_SCHEMA,
         LIST_SCHEMA,
         SYNC_STATUS_SCHEMA,
+        IMAGES_SCHEMA,
         SNAPSHOTS_SCHEMA,
     ];
     for schema in all.keys() {

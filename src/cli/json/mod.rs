@@ -5,6 +5,7 @@
 mod common;
 #[cfg(test)]
 mod docs_check;
+pub(crate) mod images;
 mod list;
 mod restart;
 pub(crate) mod show;
@@ -16,6 +17,7 @@ mod sync_status;
 
 use serde::Serialize;
 
+pub use images::Images;
 pub use list::ListVm;
 pub use restart::Restart;
 pub use show::Show;
@@ -32,6 +34,7 @@ pub const RESTART_SCHEMA: &str = "qcmdr.restart/1";
 pub const SHOW_SCHEMA: &str = "qcmdr.show/1";
 pub const LIST_SCHEMA: &str = "qcmdr.list/1";
 pub const SYNC_STATUS_SCHEMA: &str = "qcmdr.sync-status/1";
+pub const IMAGES_SCHEMA: &str = "qcmdr.images/1";
 pub const SNAPSHOTS_SCHEMA: &str = "qcmdr.snapshots/1";
 
 /// The documents about several VMs: `{"schema": ..., "vms": [...]}`.

@@ -26,6 +26,19 @@ pub struct Show {
     pub sync: Vec<Sync>,
     pub forwards: Vec<Forward>,
     pub paths: Paths,
+    /// Only for a VM with `image`.
+    pub image: Option<ShowImage>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShowImage {
+    pub name: String,
+    pub built: bool,
+    pub dir: PathBuf,
+    /// The VM's own overlay disk.
+    pub disk: PathBuf,
+    /// Every argument qcmdr adds for the image (disk, seed, kernel boot).
+    pub added_args: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +100,17 @@ impl Show {
                 .collect(),
             forwards: Forward::list(&vm.host_forwards),
             paths: Paths::new(&ctx.paths(vm), &ctx.state.ssh_config()),
+            image: vm.image.as_ref().and_then(|boot| {
+                let image = ctx.project.image(&boot.name)?;
+                let dir = ctx.paths(vm).dir;
+                Some(ShowImage {
+                    name: boot.name.clone(),
+                    built: image.is_built(),
+                    dir: image.dir.clone(),
+                    disk: crate::images::overlay::path(&dir),
+                    added_args: crate::qemu::image_args::for_vm(&ctx.project, vm, &dir),
+                })
+            }),
         }
     }
 }

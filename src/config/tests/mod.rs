@@ -2,6 +2,7 @@
 
 mod ancestor;
 mod example;
+mod images;
 mod lua_errors;
 mod validation;
 

@@ -6,6 +6,7 @@
 //! is used by `readiness` and here; `prelaunch` (with its own error, shared with `gdb`),
 //! `launch` and `readiness` never use each other.
 
+mod image_disk;
 pub mod launch;
 pub mod preflight;
 pub mod prelaunch;
@@ -42,7 +43,8 @@ pub fn start(
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
     let purpose = format!("qcmdr start {}", vm.name);
-    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, observer)? {
+    let reset = options.reset_disk;
+    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, reset, observer)? {
         Prelaunch::Running { .. } if options.from.is_some() => {
             return Err(SnapshotError::Running {
                 vm: vm.name.clone(),

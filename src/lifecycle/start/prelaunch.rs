@@ -24,6 +24,8 @@ pub enum PrelaunchError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
+    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
+    ImageNotBuilt { image: String },
     #[error("{context}")]
     Io {
         context: String,
@@ -48,11 +50,13 @@ pub enum Prelaunch {
     },
 }
 
-/// Locks `vm` for `purpose` (recorded for whoever finds it locked) and prepares its launch.
+/// Locks `vm` for `purpose` (recorded for whoever finds it locked) and prepares its launch;
+/// `reset_disk` gives an image-backed VM a fresh disk.
 pub fn prepare(
     ctx: &Context,
     vm: &Vm,
     purpose: &str,
+    reset_disk: bool,
     observer: &dyn Observer,
 ) -> Result<Prelaunch, PrelaunchError> {
     let paths = ctx.paths(vm);
@@ -67,6 +71,7 @@ pub fn prepare(
     if let Identity::Running(running) = identity {
         return Ok(Prelaunch::Running { pid: running.pid() });
     }
+    super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;

@@ -19,6 +19,8 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
+    /// Start an image-backed VM from a fresh disk (its old overlay is discarded).
+    pub reset_disk: bool,
     /// Start from this snapshot instead of booting.
     pub from: Option<String>,
     /// With `from`: load it even if another QEMU version saved it.

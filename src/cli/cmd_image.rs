@@ -1,0 +1,189 @@
+//! `qcmdr image build|list|rm|gc`, and the builds `start` runs for images not built yet.
+
+use std::process::ExitCode;
+
+use super::args::ImageCommand;
+use super::progress::Progress;
+use super::{load, style, Cli, Failure};
+use crate::images::{self, BuildError, BuildOutcome};
+use crate::lifecycle::context::Context;
+use crate::lifecycle::status::VmState;
+use crate::model::{Image, Vm};
+
+pub fn run(cli: &Cli, command: &ImageCommand) -> Result<ExitCode, Failure> {
+    let ctx = load::context(cli)?;
+    match command {
+        ImageCommand::Build { names } => {
+            let chosen = chosen(&ctx, names)?;
+            build_all(&chosen, &Progress::new(cli.quiet), true)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ImageCommand::List(json) => list(&ctx, json.json),
+        ImageCommand::Rm { name } => rm(cli, &ctx, name),
+        ImageCommand::Gc => gc(cli, &ctx),
+    }
+}
+
+/// Builds the images of `vms` that are not built yet.
+pub fn build_for(ctx: &Context, vms: &[&Vm], progress: &Progress) -> Result<(), Failure> {
+    let mut missing: Vec<&Image> = Vec::new();
+    for vm in vms {
+        let image = vm.image.as_ref().and_then(|b| ctx.project.image(&b.name));
+        if let Some(image) = image.filter(|i| !i.is_built()) {
+            if !missing.iter().any(|m| m.name == image.name) {
+                missing.push(image);
+            }
+        }
+    }
+    build_all(&missing, progress, false)
+}
+
+fn chosen<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Image>, Failure> {
+    if names.is_empty() {
+        return Ok(ctx.project.images.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| ctx.project.image(name).ok_or_else(|| unknown(ctx, name)))
+        .collect()
+}
+
+fn unknown(ctx: &Context, name: &str) -> Failure {
+    let names: Vec<&str> = ctx.project.images.iter().map(|i| i.name.as_str()).collect();
+    Failure::new(format!(
+        "no image named {name:?} in {}; configured: {}",
+        ctx.project.config_file.display(),
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    ))
+}
+
+fn build_all(images: &[&Image], progress: &Progress, say_up_to_date: bool) -> Result<(), Failure> {
+    for image in images {
+        let label = format!("image {}", image.name);
+        match images::build(image, progress) {
+            Ok(BuildOutcome::UpToDate) => {
+                let line = if say_up_to_date {
+                    format!("{label}: up to date ({})", image.key)
+                } else {
+                    String::new()
+                };
+                progress.finish(&label, &line);
+            }
+            Ok(BuildOutcome::Built { seconds }) => progress.finish(
+                &label,
+                &format!(
+                    "{label}: {} in {seconds:.1} s ({})",
+                    style::good("built"),
+                    image.dir.display()
+                ),
+            ),
+            Err(err) => {
+                progress.finish(&label, "");
+                return Err(build_failure(&err));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build_failure(err: &BuildError) -> Failure {
+    let mut text = format!("{err}\n  nothing was kept of the build");
+    if let Some(log) = &err.log {
+        text.push_str(&format!(
+            "\n  last lines of the build log ({}):",
+            log.display()
+        ));
+        for line in &err.tail {
+            text.push_str(&format!("\n    | {line}"));
+        }
+    }
+    Failure::new(text)
+}
+
+fn list(ctx: &Context, as_json: bool) -> Result<ExitCode, Failure> {
+    let builds = images::builds(&ctx.project);
+    if as_json {
+        super::json::print(&super::json::Images::new(&builds));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<16} {:<8} {:<17} {:<10} {:>9}  DIR",
+        "NAME", "BUILDER", "KEY", "STATE", "SIZE"
+    );
+    for b in &builds {
+        let state = if b.manifest.is_some() {
+            "built"
+        } else {
+            "not built"
+        };
+        let size = if b.manifest.is_some() {
+            mib(b.size_bytes)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<16} {:<8} {:<17} {:<10} {:>9}  {}",
+            b.image.name,
+            b.image.recipe.builder(),
+            b.image.key,
+            state,
+            size,
+            b.image.dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn rm(cli: &Cli, ctx: &Context, name: &str) -> Result<ExitCode, Failure> {
+    ctx.project.image(name).ok_or_else(|| unknown(ctx, name))?;
+    // A running VM reads its image through its overlay: removing it would break the VM's
+    // next start, and the space would only be freed when the VM stops anyway.
+    for vm in &ctx.project.vms {
+        let uses = vm.image.as_ref().is_some_and(|b| b.name == name);
+        let (state, _, _) = crate::lifecycle::status::state_of(ctx, vm);
+        if uses && matches!(state, VmState::Running | VmState::Starting) {
+            return Err(Failure::new(format!(
+                "VM {:?} runs on image {name:?}; stop it first: qcmdr stop {}",
+                vm.name, vm.name
+            )));
+        }
+    }
+    let freed = images::remove(&ctx.project, name)
+        .map_err(|e| Failure::new(format!("cannot remove image {name:?}: {e}")))?;
+    if !cli.quiet {
+        if freed.removed.is_empty() {
+            eprintln!("image {name}: not built, nothing removed");
+        } else {
+            eprintln!("image {name}: removed, {} freed", mib(freed.bytes));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc(cli: &Cli, ctx: &Context) -> Result<ExitCode, Failure> {
+    let freed = images::collect_garbage(&ctx.project).map_err(|e| {
+        Failure::new(format!(
+            "cannot clean {}: {e}",
+            ctx.project.image_cache.display()
+        ))
+    })?;
+    if !cli.quiet {
+        for path in &freed.removed {
+            eprintln!("removed {}", path.display());
+        }
+        eprintln!(
+            "{} freed ({} removed)",
+            mib(freed.bytes),
+            freed.removed.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! A VM's `image`, `kernel`, `initrd` and `append` keys → how it boots from an image, and the
+//! SSH defaults an image brings (`root`, the image's own key).
+
+use mlua::Value;
+
+use super::did_you_mean;
+use super::report::{Fields, Scope};
+use super::sync::{self, ConfigEnv};
+use crate::model::{Image, VmImage, DEFAULT_APPEND};
+
+/// QEMU options qcmdr adds for an image's direct kernel boot; a second one would be ambiguous.
+const BOOT_OPTIONS: &[(&str, &str)] = &[
+    ("-kernel", "kernel"),
+    ("-initrd", "initrd"),
+    ("-append", "append"),
+];
+
+/// The keys read here, taken out of the VM's fields before anything else.
+pub(crate) struct Raw {
+    image: Option<Value>,
+    kernel: Option<Value>,
+    initrd: Option<Value>,
+    append: Option<Value>,
+}
+
+pub(crate) fn take(f: &mut Fields) -> Raw {
+    Raw {
+        image: f.take("image"),
+        kernel: f.take("kernel"),
+        initrd: f.take("initrd"),
+        append: f.take("append"),
+    }
+}
+
+/// Whether the VM has an `image` key (valid or not).
+pub(crate) fn names_one(raw: &Raw) -> bool {
+    raw.image.is_some()
+}
+
+/// The image the VM names, if any (`Some(None)`: no image; `None`: a problem was reported).
+pub(crate) fn image<'c>(
+    scope: &mut Scope<'_>,
+    raw: &Raw,
+    ctx: &ConfigEnv<'c>,
+) -> Option<Option<&'c Image>> {
+    let Some(value) = &raw.image else {
+        for (key, value) in [
+            ("kernel", &raw.kernel),
+            ("initrd", &raw.initrd),
+            ("append", &raw.append),
+        ] {
+            if value.is_some() {
+                scope.problem(
+                    key,
+                    "only used with image (without an image, put -kernel/-initrd/-append in args)",
+                );
+                return None;
+            }
+        }
+        return Some(None);
+    };
+    let name = scope.non_empty_text("image", value)?;
+    if let Some(image) = ctx.images.iter().find(|i| i.name == name) {
+        return Some(Some(image));
+    }
+    if !ctx.image_names.contains(&name) {
+        let names: Vec<&str> = ctx.image_names.iter().map(String::as_str).collect();
+        let hint = did_you_mean::suggest(&name, &names)
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        let configured = if names.is_empty() {
+            "there is no images table".to_string()
+        } else {
+            format!("configured: {}", names.join(", "))
+        };
+        scope.problem(
+            "image",
+            format!("no image named {name:?} in images; {configured}{hint}"),
+        );
+    }
+    None
+}
+
+/// How the VM boots from `image`; `args` are its own QEMU words, checked for clashes.
+pub(crate) fn boot(
+    scope: &mut Scope<'_>,
+    raw: &Raw,
+    image: &Image,
+    args: &[String],
+    ctx: &ConfigEnv<'_>,
+) -> Option<VmImage> {
+    let path_key = |scope: &mut Scope<'_>, key: &str, value: &Option<Value>| match value {
+        Some(v) => scope
+            .non_empty_text(key, v)
+            .and_then(|text| sync::host_path(scope, key, &text, ctx))
+            .map(Some),
+        None => Some(None),
+    };
+    let kernel = path_key(scope, "kernel", &raw.kernel);
+    let initrd = path_key(scope, "initrd", &raw.initrd);
+    let append = match &raw.append {
+        Some(v) => scope.non_empty_text("append", v).map(Some),
+        None => Some(None),
+    };
+    let (kernel, initrd, append) = (kernel?, initrd?, append?);
+    let kernel = kernel.or_else(|| image.kernel());
+    // A VM's own kernel may need no initrd; the image's initrd goes with the image's kernel.
+    let initrd = match (&raw.kernel, initrd) {
+        (_, Some(initrd)) => Some(initrd),
+        (None, None) => image.initrd(),
+        (Some(_), None) => None,
+    };
+    if kernel.is_none() && (initrd.is_some() || append.is_some()) {
+        scope.problem(
+            "kernel",
+            format!(
+                "missing: image {:?} boots from its own disk; initrd and append need a kernel",
+                image.name
+            ),
+        );
+        return None;
+    }
+    let append = kernel
+        .as_ref()
+        .map(|_| append.unwrap_or_else(|| DEFAULT_APPEND.to_string()));
+    let mut ok = true;
+    for (option, key) in BOOT_OPTIONS {
+        let added = match *key {
+            "kernel" => kernel.is_some(),
+            "initrd" => initrd.is_some(),
+            _ => append.is_some(),
+        };
+        if added
+            && args
+                .iter()
+                .any(|a| a == option || *a == format!("-{option}"))
+        {
+            scope.problem(
+                "args",
+                format!(
+                    "{option} clashes with the {key} qcmdr adds for image {:?}; set the VM's {key} key instead",
+                    image.name
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| VmImage {
+        name: image.name.clone(),
+        kernel,
+        initrd,
+        append,
+    })
+}

@@ -1,0 +1,74 @@
+//! A VM's own disk over its image: a qcow2 overlay in the VM's state folder whose backing file
+//! is the built image, so running a VM never changes the image.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::model::Image;
+
+/// The overlay of the VM whose state folder is `vm_dir`.
+pub fn path(vm_dir: &Path) -> PathBuf {
+    vm_dir.join("disk.qcow2")
+}
+
+/// Records which image build the overlay was made over.
+fn base_record(vm_dir: &Path) -> PathBuf {
+    vm_dir.join("disk.base")
+}
+
+/// What [`ensure`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The VM's disk from earlier runs is used.
+    Kept,
+    /// A fresh disk (first start, or `--reset-disk`).
+    Created,
+    /// The image was rebuilt from a changed recipe: the old disk was kept as `disk.prev.qcow2`
+    /// and the VM starts from a fresh one over the new build.
+    Replaced { previous: PathBuf },
+}
+
+/// Makes sure the VM has its overlay over `image` (which must be built). `vm_dir` is private
+/// and locked by the caller.
+pub fn ensure(image: &Image, vm_dir: &Path, reset: bool) -> std::io::Result<Outcome> {
+    let overlay = path(vm_dir);
+    let base = image.disk();
+    let recorded = fs::read_to_string(base_record(vm_dir)).ok();
+    let exists = fs::symlink_metadata(&overlay).is_ok();
+    let outcome = if !exists || reset {
+        Outcome::Created
+    } else if recorded.as_deref() == Some(&*base.to_string_lossy()) {
+        return Ok(Outcome::Kept);
+    } else {
+        let previous = vm_dir.join("disk.prev.qcow2");
+        fs::rename(&overlay, &previous)?;
+        Outcome::Replaced { previous }
+    };
+    let _ = fs::remove_file(&overlay);
+    // Made under a temporary name, then renamed: a half-made disk is never used.
+    let temp = vm_dir.join("disk.qcow2.new");
+    let _ = fs::remove_file(&temp);
+    let output = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(&base)
+        .arg(&temp)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run qemu-img: {e} (Debian: apt-get install qemu-utils)"),
+            )
+        })?;
+    if !output.status.success() {
+        let _ = fs::remove_file(&temp);
+        return Err(std::io::Error::other(format!(
+            "qemu-img create failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    fs::rename(&temp, &overlay)?;
+    fs::write(base_record(vm_dir), base.to_string_lossy().as_bytes())?;
+    Ok(outcome)
+}

@@ -1,0 +1,310 @@
+//! Guest images, for real: `debian` images built with mmdebstrap (cached across test runs in
+//! the fixed test cache, see `support::test_cache_home`), booted under TCG to SSH, checked from
+//! inside; the `cloud` path offline; a custom kernel; a failed build.
+//!
+//! A systemd guest under TCG takes 15-40 s to boot on a loaded machine: the timeouts are
+//! generous on purpose.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{free_port, Project, Run};
+
+/// The test image: a package, a file and a `run` command to find inside.
+const BOX: &str = r#"box = { builder = "debian", suite = "bookworm", size = "2G",
+      packages = { "hello" },
+      files = { ["/etc/qcmdr-test"] = "made by a recipe\n" },
+      run = { "useradd -m dev" } },"#;
+
+/// `box` with one more file: another recipe, so another build.
+const BOX_CHANGED: &str = r#"box = { builder = "debian", suite = "bookworm", size = "2G",
+      packages = { "hello" },
+      files = { ["/etc/qcmdr-test"] = "made by a recipe\n", ["/etc/changed"] = "yes\n" },
+      run = { "useradd -m dev" } },"#;
+
+/// A Debian image with cloud-init, to stand in for a cloud image offline.
+const CINIT: &str = r#"cinit = { builder = "debian", suite = "bookworm", size = "2G",
+      packages = { "cloud-init" } },"#;
+
+/// One image-backed VM `name` on `image` (more Lua fields in `extra`).
+fn vm_lua(name: &str, image: &str, port: u16, extra: &str) -> String {
+    format!(
+        r#"    {{
+      name = "{name}", arch = "x86_64", image = "{image}",
+      login_timeout = 300, ssh_timeout = 120, stop_timeout = 60,
+      {extra}
+      ssh = {{ Port = {port} }},
+      args = {{
+        "-machine q35,accel=tcg", "-cpu max", "-smp 2", "-m 1024", "-display none",
+        "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device virtio-net-pci,netdev=net0",
+      }},
+    }},
+"#
+    )
+}
+
+/// A project whose `conf.lua` holds `images` and `vms` as given.
+fn project(images: &str, vms: &str) -> Project {
+    let project = Project::new(vec![]);
+    write_config(&project, images, vms);
+    project
+}
+
+fn write_config(project: &Project, images: &str, vms: &str) {
+    fs::write(
+        project.config(),
+        format!("return {{\n  images = {{\n    {images}\n  }},\n  vms = {{\n{vms}  }},\n}}\n"),
+    )
+    .unwrap();
+}
+
+/// The `image list --json` entry of `name`.
+fn listed(project: &Project, name: &str) -> serde_json::Value {
+    let list = project.ok(&["image", "list", "--json"]).json();
+    assert_eq!(list["schema"], "qcmdr.images/1");
+    list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+        .clone()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+fn exec(project: &Project, vm: &str, script: &str) -> Run {
+    project.ok(&["exec", vm, "sh", "-c", script])
+}
+
+#[test]
+fn vm_image_debian_boots_to_ssh_with_its_recipe_and_never_changes_the_image() {
+    let port = free_port();
+    let project = project(BOX, &vm_lua("dev", "box", port, ""));
+
+    // `start` builds the image first when it is missing (cached from earlier runs otherwise).
+    let started = project.ok(&["start", "dev"]);
+    assert!(started.stderr.contains("dev: ready in"), "{started}");
+    let image = listed(&project, "box");
+    assert_eq!(image["built"], true, "{image}");
+    assert_eq!(image["builder"], "debian");
+    assert!(image["packages"]["hello"].is_string(), "{image}");
+    assert!(image["packages"]["openssh-server"].is_string(), "{image}");
+    assert!(image["size_bytes"].as_u64().unwrap() > 0);
+    assert!(image["built_at"].as_f64().unwrap() > 0.0);
+    let disk = PathBuf::from(image["disk"].as_str().unwrap());
+    let kernel = PathBuf::from(image["kernel"].as_str().unwrap());
+    assert!(kernel.is_file() && Path::new(image["initrd"].as_str().unwrap()).is_file());
+    let image_sum = sha256(&disk);
+
+    // The package, the file and the `run` result, seen from inside; logged in as root with the
+    // image's own key (the config names neither).
+    let inside = exec(
+        &project,
+        "dev",
+        "hello; cat /etc/qcmdr-test; id -u dev; id -un; findmnt -no SOURCE /",
+    );
+    let lines: Vec<&str> = inside.stdout.lines().collect();
+    assert_eq!(lines[0], "Hello, world!", "{inside}");
+    assert_eq!(lines[1], "made by a recipe", "{inside}");
+    assert!(lines[2].parse::<u32>().is_ok(), "{inside}");
+    assert_eq!(lines[3], "root", "{inside}");
+    assert_eq!(lines[4], "/dev/vda", "{inside}");
+
+    // The VM writes to its disk: the write lands in its overlay, never in the image.
+    exec(&project, "dev", "echo kept > /root/written && sync");
+    project.ok(&["stop", "dev"]);
+    assert_eq!(sha256(&disk), image_sum, "running the VM changed the image");
+    let overlay = project.vm_dir("dev").join("disk.qcow2");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json", "-U"])
+        .arg(&overlay)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename"], disk.to_str().unwrap(), "{info}");
+
+    // The disk survives a restart; --reset-disk starts from the image again.
+    project.ok(&["start", "dev"]);
+    assert_eq!(exec(&project, "dev", "cat /root/written").stdout, "kept\n");
+    project.ok(&["stop", "dev"]);
+    let reset = project.ok(&["start", "--reset-disk", "dev"]);
+    assert!(
+        reset.stderr.contains("fresh disk over image box"),
+        "{reset}"
+    );
+    let gone = exec(
+        &project,
+        "dev",
+        "test -e /root/written && echo there || echo gone",
+    );
+    assert_eq!(gone.stdout, "gone\n");
+    project.ok(&["stop", "dev"]);
+    assert_eq!(sha256(&disk), image_sum);
+}
+
+#[test]
+fn vm_image_unchanged_recipe_is_not_rebuilt_and_a_changed_one_is() {
+    let project = project(BOX, "");
+    project.ok(&["image", "build", "box"]);
+    let before = listed(&project, "box");
+    let manifest = Path::new(before["disk"].as_str().unwrap()).with_file_name("manifest.json");
+    let built_at = fs::metadata(&manifest).unwrap().modified().unwrap();
+
+    let again = project.ok(&["image", "build", "box"]);
+    assert!(again.stderr.contains("image box: up to date"), "{again}");
+    assert_eq!(
+        fs::metadata(&manifest).unwrap().modified().unwrap(),
+        built_at
+    );
+    assert_eq!(listed(&project, "box")["key"], before["key"]);
+
+    write_config(&project, BOX_CHANGED, "");
+    let changed = listed(&project, "box");
+    assert_ne!(
+        changed["key"], before["key"],
+        "a changed recipe has a new key"
+    );
+    let build = project.ok(&["image", "build", "box"]);
+    assert!(
+        build.stderr.contains("image box: built in") || build.stderr.contains("up to date"),
+        "{build}"
+    );
+    let changed = listed(&project, "box");
+    assert_eq!(changed["built"], true);
+    assert_ne!(changed["disk"], before["disk"]);
+    // The old build stays until gc (the config now names only the changed recipe).
+    assert!(manifest.is_file(), "the old build is kept until gc");
+}
+
+#[test]
+fn vm_image_failed_build_names_the_package_and_leaves_nothing() {
+    let project = project(
+        r#"broken = { builder = "debian", packages = { "no-such-package-qcmdr" } },"#,
+        "",
+    );
+    // Its own cache: a failed build must never be cached, and nothing else must be in the way.
+    let cache = tempfile::tempdir().unwrap();
+    let run = Run::of(
+        project
+            .command(&["image", "build", "broken"])
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr
+            .contains("no package named \"no-such-package-qcmdr\""),
+        "{run}"
+    );
+    assert!(run.stderr.contains("last lines of the build log"), "{run}");
+    let images = cache.path().join("qcmdr/images");
+    let left: Vec<String> = fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert_eq!(
+        left,
+        ["broken.failed.log"],
+        "only the failed build's log is kept"
+    );
+}
+
+#[test]
+fn vm_image_cloud_seed_installs_the_key_and_runs_user_data_offline() {
+    let port = free_port();
+    let project = project(CINIT, "");
+    project.ok(&["image", "build", "cinit"]);
+    let cinit = listed(&project, "cinit");
+    let disk = cinit["disk"].as_str().unwrap();
+    let sum = sha256(Path::new(disk));
+    // The cloud image has no boot loader (a bare root filesystem): it boots the kernel of the
+    // image it was made from, through the VM's own kernel/initrd keys.
+    let cloud = format!(
+        r#"{CINIT}
+    cloudy = {{ builder = "cloud", file = "{disk}", sha256 = "{sum}", size = "3G",
+      user_data = [[#cloud-config
+hostname: cloudy-host
+write_files:
+  - path: /var/tmp/from-user-data
+    content: "written by user_data\n"
+]] }},"#
+    );
+    let boot = format!(
+        r#"kernel = "{}", initrd = "{}","#,
+        cinit["kernel"].as_str().unwrap(),
+        cinit["initrd"].as_str().unwrap()
+    );
+    write_config(&project, &cloud, &vm_lua("cvm", "cloudy", port, &boot));
+    let show = project.ok(&["show", "cvm", "--json"]).json();
+    let added: Vec<String> = serde_json::from_value(show["image"]["added_args"].clone()).unwrap();
+    assert!(added.iter().any(|a| a.contains("seed.iso")), "{added:?}");
+
+    // `start` builds a missing image first, with the build's progress (a cached build from an
+    // earlier run is removed first: a cloud build is only a copy and a seed).
+    project.ok(&["image", "rm", "cloudy"]);
+    let started = project.ok(&["start", "cvm"]);
+    for line in [
+        "image cloudy: checking the SHA-256",
+        "image cloudy: making the cloud-init seed",
+        "image cloudy: built in",
+        "cvm: ready in",
+    ] {
+        assert!(
+            started.stderr.contains(line),
+            "{line:?} missing:\n{started}"
+        );
+    }
+    // The login worked with the cloud image's own key: cloud-init installed it from the seed.
+    let inside = exec(
+        &project,
+        "cvm",
+        "hostname; cat /var/tmp/from-user-data; blkid -L cidata",
+    );
+    let lines: Vec<&str> = inside.stdout.lines().collect();
+    assert_eq!(lines[0], "cloudy-host", "{inside}");
+    assert_eq!(lines[1], "written by user_data", "{inside}");
+    assert!(lines[2].starts_with("/dev/vd"), "{inside}");
+    project.ok(&["stop", "cvm"]);
+}
+
+#[test]
+fn vm_image_kernel_key_boots_a_kernel_from_elsewhere_against_the_image() {
+    let port = free_port();
+    let project = project(BOX, "");
+    project.ok(&["image", "build", "box"]);
+    let image = listed(&project, "box");
+    // A kernel developer's fresh build, standing in: the image's own kernel, copied.
+    fs::copy(
+        image["kernel"].as_str().unwrap(),
+        project.path().join("bzImage"),
+    )
+    .unwrap();
+    fs::copy(
+        image["initrd"].as_str().unwrap(),
+        project.path().join("initrd.cpio"),
+    )
+    .unwrap();
+    let boot = r#"kernel = "bzImage", initrd = "initrd.cpio",
+      append = "root=/dev/vda rw console=ttyS0 qcmdr.mark=1","#;
+    write_config(&project, BOX, &vm_lua("kdev", "box", port, boot));
+
+    let show = project.ok(&["show", "kdev"]).stdout;
+    let own = project.path().join("bzImage");
+    assert!(
+        show.contains(&format!("-kernel {}", own.display())),
+        "{show}"
+    );
+
+    project.ok(&["start", "kdev"]);
+    let cmdline = exec(&project, "kdev", "cat /proc/cmdline").stdout;
+    assert!(cmdline.contains("qcmdr.mark=1"), "{cmdline}");
+    project.ok(&["stop", "kdev"]);
+}
