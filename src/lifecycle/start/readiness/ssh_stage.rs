@@ -33,10 +33,19 @@ const PROBE_MAX: Duration = Duration::from_millis(100);
 const PROBES_IN_FLIGHT: usize = 4;
 /// Bound of ssh's own connect when opening the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
-/// the connection and then says nothing; a probe that waited longer would only delay the
-/// next, luckier one.
+/// Bound of one banner probe once the guest has answered (its network is up: a connection is
+/// greeted or reset at once, so a silent one is stuck and a fresh one may be luckier).
 const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Bounds of a probe before the guest has answered any: the first, then doubled up to the
+/// longest. QEMU's user network accepts such a connection on the host and keeps knocking on
+/// the guest's port 22 for up to 75 s even after the prober gave up and closed it (it does not
+/// look at the host socket until the guest answers). Every probe abandoned then therefore
+/// reaches sshd later, all at once when the network comes up: a Debian guest's sshd, its
+/// `MaxStartups` (10:30:100) filled with such connections, drops every new one without a
+/// greeting until they are gone. So only one probe is out at a time until the guest answers,
+/// and it is held longer and longer: a handful of connections over a slow boot.
+const QUIET_TIMEOUT_FIRST: Duration = Duration::from_millis(1500);
+const QUIET_TIMEOUT_MAX: Duration = Duration::from_secs(8);
 
 /// Where the SSH side stands after it was moved on.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,6 +87,8 @@ pub(super) struct SshStage {
     pause: Duration,
     /// Whether the guest has answered a probe (a reset or a greeting): its network is up.
     answered: bool,
+    /// Bound of the next probe made while the guest has not answered yet.
+    quiet_timeout: Duration,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
 }
@@ -104,6 +115,7 @@ impl SshStage {
             },
             pause: RETRY_FIRST,
             answered: false,
+            quiet_timeout: QUIET_TIMEOUT_FIRST,
             last_problem: "no attempt finished yet".into(),
         }
     }
@@ -122,11 +134,15 @@ impl SshStage {
     /// When this stage must be moved on even if nothing happened.
     pub(super) fn wake_at(&self) -> Option<Instant> {
         match &self.state {
-            State::Probing { probes, next_at } => probes
-                .iter()
-                .filter_map(BannerProbe::deadline)
-                .chain([*next_at])
-                .min(),
+            State::Probing { probes, next_at } => {
+                // Until the guest answers, the next probe waits for the one in flight.
+                let holding = self.use_banner && !self.answered && !probes.is_empty();
+                probes
+                    .iter()
+                    .filter_map(BannerProbe::deadline)
+                    .chain((!holding).then_some(*next_at))
+                    .min()
+            }
             State::Login { .. } | State::Ready | State::Refused(_) => None,
         }
     }
@@ -139,7 +155,10 @@ impl SshStage {
                 State::Refused(problem) => return Step::Refused(problem.clone()),
                 State::Probing { probes, next_at } => {
                     let now = Instant::now();
-                    if now >= *next_at {
+                    // Before the guest answered, a probe is only closed by its own timeout:
+                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
+                    let may_start = self.answered || probes.is_empty();
+                    if now >= *next_at && (may_start || !self.use_banner) {
                         if !self.use_banner {
                             self.state = self.login();
                             continue;
@@ -147,7 +166,14 @@ impl SshStage {
                         if probes.len() == PROBES_IN_FLIGHT {
                             probes.remove(0);
                         }
-                        probes.push(BannerProbe::start(&self.host, self.port, BANNER_TIMEOUT));
+                        let timeout = if self.answered {
+                            BANNER_TIMEOUT
+                        } else {
+                            let timeout = self.quiet_timeout;
+                            self.quiet_timeout = (timeout * 2).min(QUIET_TIMEOUT_MAX);
+                            timeout
+                        };
+                        probes.push(BannerProbe::start(&self.host, self.port, timeout));
                         let pause = if self.answered {
                             self.pause.min(PROBE_MAX)
                         } else {
@@ -247,6 +273,63 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    /// Runs the stage's own poll loop until `until`; every step must stay pending.
+    fn drive(stage: &mut SshStage, until: Instant) {
+        while Instant::now() < until {
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let wake = stage.wake_at().unwrap_or(until).min(until);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
+        }
+    }
+
+    /// A guest whose network is not up yet looks, through QEMU's user network, like a port
+    /// that accepts and says nothing; every connection abandoned then is replayed to sshd
+    /// later. So before any answer the stage holds one probe at a time, longer and longer:
+    /// a handful of connections, not one per backoff step.
+    #[test]
+    fn a_silent_port_gets_one_probe_at_a_time_and_few_in_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let mut stage = SshStage::new(
+            SshTarget::new(dir.path().join("ssh_config"), "quiet"),
+            "127.0.0.1",
+            port,
+            true,
+            dir.path().join("ssh-master.log"),
+        );
+        let started = Instant::now();
+        drive(&mut stage, started + Duration::from_millis(1000));
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "a second probe too early"
+        );
+        drive(&mut stage, started + Duration::from_millis(5500));
+        // Probes at 0, 1.5 s and 4.5 s (each held twice as long as the one before).
+        let made = accepted.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&made), "{made} connections in 5.5 s");
+        assert!(
+            stage.last_problem.contains("did not greet"),
+            "{}",
+            stage.last_problem
+        );
+    }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
     /// that can pass, so the stage must go back to probing and try again, never block, and
