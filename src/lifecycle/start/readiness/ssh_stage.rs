@@ -29,13 +29,16 @@ const RETRY_MAX: Duration = Duration::from_millis(400);
 /// once the guest's network is up, so every probe made then reaches sshd later and costs it
 /// a fork; hence the slower cadence until then.
 const PROBE_MAX: Duration = Duration::from_millis(100);
-/// Probes kept in flight at once; a newer one replaces the oldest.
+/// Probes kept in flight at once once the guest answered. A probe is never dropped for a newer
+/// one: once sshd listens each connection costs it a process, and its `MaxStartups` (10 on
+/// Debian) refuses the greeting to any beyond that many unauthenticated ones.
 const PROBES_IN_FLIGHT: usize = 4;
 /// Bound of ssh's own connect when opening the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound of one banner probe once the guest has answered (its network is up: a connection is
-/// greeted or reset at once, so a silent one is stuck and a fresh one may be luckier).
-const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// reset at once while sshd does not listen). A silent one is an sshd on a loaded emulated
+/// guest starting its process for us: giving up on it only costs sshd another.
+const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds of a probe before the guest has answered any: the first, then doubled up to the
 /// longest. QEMU's user network accepts such a connection on the host and keeps knocking on
 /// the guest's port 22 for up to 75 s even after the prober gave up and closed it (it does not
@@ -135,8 +138,8 @@ impl SshStage {
     pub(super) fn wake_at(&self) -> Option<Instant> {
         match &self.state {
             State::Probing { probes, next_at } => {
-                // Until the guest answers, the next probe waits for the one in flight.
-                let holding = self.use_banner && !self.answered && !probes.is_empty();
+                // With all the probes allowed out, the next one waits for one of them.
+                let holding = self.use_banner && probes.len() >= self.probes_allowed();
                 probes
                     .iter()
                     .filter_map(BannerProbe::deadline)
@@ -150,6 +153,7 @@ impl SshStage {
     /// Moves on as far as possible without blocking.
     pub(super) fn advance(&mut self) -> Step {
         loop {
+            let allowed = self.probes_allowed();
             let next = match &mut self.state {
                 State::Ready => return Step::Ready,
                 State::Refused(problem) => return Step::Refused(problem.clone()),
@@ -157,14 +161,11 @@ impl SshStage {
                     let now = Instant::now();
                     // Before the guest answered, a probe is only closed by its own timeout:
                     // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
-                    let may_start = self.answered || probes.is_empty();
+                    let may_start = probes.len() < allowed;
                     if now >= *next_at && (may_start || !self.use_banner) {
                         if !self.use_banner {
                             self.state = self.login();
                             continue;
-                        }
-                        if probes.len() == PROBES_IN_FLIGHT {
-                            probes.remove(0);
                         }
                         let timeout = if self.answered {
                             BANNER_TIMEOUT
@@ -221,6 +222,15 @@ impl SshStage {
                 }
             };
             self.state = next;
+        }
+    }
+
+    /// Probes that may be in flight: one until the guest answered.
+    fn probes_allowed(&self) -> usize {
+        if self.answered {
+            PROBES_IN_FLIGHT
+        } else {
+            1
         }
     }
 
@@ -329,6 +339,38 @@ mod tests {
             "{}",
             stage.last_problem
         );
+    }
+
+    /// Once the guest answered (a reset: its network is up), a silent connection is sshd
+    /// starting its process for us on a loaded guest: the stage keeps at most
+    /// `PROBES_IN_FLIGHT` such probes and drops none for a newer one, so sshd's
+    /// `MaxStartups` is never filled by the prober.
+    #[test]
+    fn a_slow_sshd_gets_a_bounded_number_of_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                // The first is closed at once (the guest answered), the others held silent.
+                if counter.fetch_add(1, Ordering::SeqCst) > 0 {
+                    held.push(stream);
+                }
+            }
+        });
+        let mut stage = SshStage::new(
+            SshTarget::new(dir.path().join("ssh_config"), "slow"),
+            "127.0.0.1",
+            port,
+            true,
+            dir.path().join("ssh-master.log"),
+        );
+        drive(&mut stage, Instant::now() + Duration::from_millis(3000));
+        let made = accepted.load(Ordering::SeqCst);
+        assert_eq!(made, 1 + PROBES_IN_FLIGHT, "connections made");
     }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
