@@ -46,9 +46,11 @@ const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
 /// reaches sshd later, all at once when the network comes up: a Debian guest's sshd, its
 /// `MaxStartups` (10:30:100) filled with such connections, drops every new one without a
 /// greeting until they are gone. So only one probe is out at a time until the guest answers,
-/// and it is held longer and longer: a handful of connections over a slow boot.
+/// held a sixth of the time waited so far (within these bounds): a fast boot is seen within
+/// 1.5 s, a slow one costs a couple of dozen connections, not hundreds.
 const QUIET_TIMEOUT_FIRST: Duration = Duration::from_millis(1500);
 const QUIET_TIMEOUT_MAX: Duration = Duration::from_secs(8);
+const QUIET_TIMEOUT_SHARE: u32 = 6;
 
 /// Where the SSH side stands after it was moved on.
 #[derive(Debug, PartialEq, Eq)]
@@ -90,8 +92,8 @@ pub(super) struct SshStage {
     pause: Duration,
     /// Whether the guest has answered a probe (a reset or a greeting): its network is up.
     answered: bool,
-    /// Bound of the next probe made while the guest has not answered yet.
-    quiet_timeout: Duration,
+    /// When probing began (the hold of a probe before any answer grows with it).
+    began: Instant,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
 }
@@ -118,7 +120,7 @@ impl SshStage {
             },
             pause: RETRY_FIRST,
             answered: false,
-            quiet_timeout: QUIET_TIMEOUT_FIRST,
+            began: Instant::now(),
             last_problem: "no attempt finished yet".into(),
         }
     }
@@ -170,9 +172,8 @@ impl SshStage {
                         let timeout = if self.answered {
                             BANNER_TIMEOUT
                         } else {
-                            let timeout = self.quiet_timeout;
-                            self.quiet_timeout = (timeout * 2).min(QUIET_TIMEOUT_MAX);
-                            timeout
+                            (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
+                                .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
                         };
                         probes.push(BannerProbe::start(&self.host, self.port, timeout));
                         let pause = if self.answered {
@@ -324,16 +325,16 @@ mod tests {
             dir.path().join("ssh-master.log"),
         );
         let started = Instant::now();
-        drive(&mut stage, started + Duration::from_millis(1000));
+        drive(&mut stage, started + Duration::from_millis(1300));
         assert_eq!(
             accepted.load(Ordering::SeqCst),
             1,
             "a second probe too early"
         );
         drive(&mut stage, started + Duration::from_millis(5500));
-        // Probes at 0, 1.5 s and 4.5 s (each held twice as long as the one before).
+        // Probes at 0, 1.5, 3 and 4.5 s: each held until its timeout, none beside it.
         let made = accepted.load(Ordering::SeqCst);
-        assert!((2..=3).contains(&made), "{made} connections in 5.5 s");
+        assert!((3..=4).contains(&made), "{made} connections in 5.5 s");
         assert!(
             stage.last_problem.contains("did not greet"),
             "{}",
