@@ -313,14 +313,36 @@ chmod 0755 "$R/init"
 
 cat >"$R/sbin/qcmdr-getty" <<'EOF'
 #!/bin/sh
-# qcmdr.noprompt: keep ttyS0 silent (no login prompt ever appears).
 read -r cmdline </proc/cmdline
+# qcmdr.sshdelay=N: sshd starts N seconds after the (first) getty, in its own session and
+# ignoring SIGHUP from the start, so that the getty's hangup of ttyS0 (which may come before
+# setsid ran) cannot end it.
+for word in $cmdline; do
+    case $word in
+    qcmdr.sshdelay=*)
+        if [ ! -e /run/qcmdr-sshdelay ]; then
+            : >/run/qcmdr-sshdelay
+            (
+                trap '' HUP
+                setsid sh -c "sleep ${word#*=}; exec /sbin/qcmdr-sshd" </dev/null >/dev/null 2>&1 &
+            )
+        fi
+        ;;
+    esac
+done
+# qcmdr.noprompt: keep ttyS0 silent (no login prompt ever appears).
 case " $cmdline " in
 *" qcmdr.noprompt "*) exec sleep 2147483647 ;;
 esac
 exec /sbin/getty -L 115200 ttyS0 vt100
 EOF
 chmod 0755 "$R/sbin/qcmdr-getty"
+
+cat >"$R/sbin/qcmdr-sshd" <<EOF
+#!/bin/sh
+exec /usr/sbin/sshd $SSHD_FLAGS -E /var/log/sshd.log
+EOF
+chmod 0755 "$R/sbin/qcmdr-sshd"
 
 cat >"$R/etc/rc" <<EOF
 #!/bin/sh
@@ -356,8 +378,9 @@ ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
-if ! flag nosshd; then
-    /usr/sbin/sshd $SSHD_FLAGS -E /var/log/sshd.log
+# qcmdr.sshdelay=N: sshd is started later, by /sbin/qcmdr-getty.
+if ! flag nosshd && ! grep -q 'qcmdr\.sshdelay=' /proc/cmdline; then
+    /sbin/qcmdr-sshd
     # sshd writes its pid file once it listens: wait so SSH is up before 'login:'.
     i=0
     while [ ! -s /run/sshd.pid ] && [ \$i -lt 100 ]; do sleep 0.05; i=\$((i + 1)); done

@@ -4,7 +4,7 @@
 #
 #   guest/fault-check.sh [GUESTDIR] [CASE...]
 #
-# CASEs: normal noacpi nosshd noprompt die (default: all).  Exit 0 if all pass.
+# CASEs: normal noacpi nosshd sshdelay noprompt die (default: all).  Exit 0 if all pass.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,7 +15,7 @@ if (($#)) && [[ $1 == */* || -d $1 ]]; then gdir=("$1"); shift; fi
 require_host qemu-system-x86_64:qemu-system-x86 ssh:openssh-client socat:socat
 GUEST=$("$HERE/build.sh" "${gdir[@]}" | tail -n1)
 CASES=("$@")
-((${#CASES[@]})) || CASES=(normal noacpi nosshd noprompt die)
+((${#CASES[@]})) || CASES=(normal noacpi nosshd sshdelay noprompt die)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/qcmdr-fault.XXXXXX")
 QPID=""
@@ -71,6 +71,22 @@ case_nosshd() {
     local err
     if err=$(ssh_g -o ConnectTimeout=5 true 2>&1); then bad "ssh worked"
     else pass "ssh fails: $(tr '\n' ' ' <<<"$err")"; fi
+    kill_guest
+}
+
+case_sshdelay() {
+    echo "qcmdr.sshdelay=4: SSH comes about 4 s after the prompt"
+    boot_guest "qcmdr.sshdelay=4"
+    need_login || return 0
+    local t; t=$(now)
+    if ssh_g -o ConnectTimeout=2 true 2>/dev/null; then bad "ssh worked right after the prompt"
+    else pass "ssh fails right after the prompt"; fi
+    local i ok=""
+    for ((i = 0; i < 60; i++)); do
+        ssh_g -o ConnectTimeout=2 true 2>/dev/null && { ok=1; break; }
+        sleep 0.2
+    done
+    [[ -n $ok ]] && pass "ssh works $(since "$t") s after the prompt" || bad "ssh never worked"
     kill_guest
 }
 

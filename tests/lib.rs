@@ -11,6 +11,7 @@ mod vm_harden;
 mod vm_image;
 mod vm_lifecycle;
 mod vm_ops;
+mod vm_readiness;
 mod vm_snapshot;
 mod vm_sync;
 mod vm_sync_mutagen;

@@ -97,7 +97,8 @@ fn start_vms(
     ))
 }
 
-/// `demo: ready in 5.8 s (launch 0.1 s, login 5.2 s, ssh 0.5 s)`
+/// `demo: ready in 5.8 s (launch 0.1 s, login 5.2 s, ssh 5.6 s)`: each stage's own time, from
+/// when it began (login and ssh run side by side).
 fn summary(report: &StartReport) -> String {
     if report.already_running {
         return format!("{}: already running (pid {})", report.vm, report.pid);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::lifecycle::events::{Event, Observer};
+use crate::lifecycle::events::{Event, Observer, Stage};
 
 enum Mode {
     Hidden,
@@ -19,6 +19,9 @@ enum Mode {
 pub struct Progress {
     mode: Mode,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Stages under way per VM, oldest first: `login` and `ssh` run side by side, and a
+    /// spinner names the oldest one still waiting.
+    pending: Mutex<HashMap<String, Vec<Stage>>>,
 }
 
 impl Progress {
@@ -33,12 +36,14 @@ impl Progress {
         Progress {
             mode,
             bars: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
     /// Prints a finished VM's line (above any spinners; none when empty, e.g. for a failure
     /// reported separately) and removes its spinner.
     pub fn finish(&self, vm: &str, line: &str) {
+        self.pending.lock().unwrap().remove(vm);
         if let Some(bar) = self.bars.lock().unwrap().remove(vm) {
             bar.finish_and_clear();
         }
@@ -88,17 +93,36 @@ impl crate::images::BuildObserver for Progress {
     }
 }
 
+impl Progress {
+    /// Updates the stages under way of `vm`; returns the oldest one left.
+    fn track(&self, vm: &str, change: impl FnOnce(&mut Vec<Stage>)) -> Option<Stage> {
+        let mut pending = self.pending.lock().unwrap();
+        let stages = pending.entry(vm.to_string()).or_default();
+        change(stages);
+        stages.first().copied()
+    }
+}
+
 impl Observer for Progress {
     fn event(&self, vm: &str, event: Event) {
         match event {
-            Event::Stage(stage) => self.set_status(vm, stage.waiting_text()),
+            Event::Stage(stage) => {
+                let oldest = self.track(vm, |stages| stages.push(stage));
+                match self.mode {
+                    Mode::Lines => self.set_status(vm, stage.waiting_text()),
+                    _ => self.set_status(vm, oldest.unwrap_or(stage).waiting_text()),
+                }
+            }
             Event::StageDone { stage, took } => {
-                if let Mode::Lines = self.mode {
-                    self.println(&format!(
+                let oldest = self.track(vm, |stages| stages.retain(|s| *s != stage));
+                match (&self.mode, oldest) {
+                    (Mode::Lines, _) => self.println(&format!(
                         "{vm}: {} done in {:.1} s",
                         stage.as_str(),
                         took.as_secs_f64()
-                    ));
+                    )),
+                    (Mode::Spinners(_), Some(next)) => self.set_status(vm, next.waiting_text()),
+                    _ => {}
                 }
             }
             Event::Notice(text) => self.println(&format!("{vm}: {text}")),

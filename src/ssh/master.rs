@@ -6,10 +6,10 @@
 //! would block any caller that reads that pipe until `ControlPersist` runs out.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// Why [`SshTarget::open_master`] did not open a master.
+/// Why [`SshTarget::spawn_master`] did not open a master.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
     /// sshd answered and said no (key, host key, config): retrying cannot help.
@@ -91,17 +91,21 @@ impl SshTarget {
         command
     }
 
-    /// Opens the master in the background. Returns once authentication succeeded (Ok) or
-    /// failed (Err with ssh's last words, also kept in `log`).
-    pub fn open_master(&self, log: &Path, connect_timeout: Duration) -> Result<(), MasterError> {
-        self.clear_stale_master();
+    /// Starts opening the master in the background without waiting for it: the returned
+    /// `ssh` exits once authentication succeeded (status 0, the master stays behind) or
+    /// failed; [`SshTarget::master_outcome`] then tells which. Call
+    /// [`SshTarget::clear_stale_master`] once before the first attempt.
+    pub fn spawn_master(
+        &self,
+        log: &Path,
+        connect_timeout: Duration,
+    ) -> Result<Child, MasterError> {
         let log_file =
             crate::runtime::private_file::create_fresh(log).map_err(|source| MasterError::Log {
                 log: log.to_path_buf(),
                 source,
             })?;
-        let status = self
-            .command()
+        self.command()
             .args([
                 "-f",
                 "-N",
@@ -119,8 +123,13 @@ impl SshTarget {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
-            .status()
-            .map_err(MasterError::Spawn)?;
+            .spawn()
+            .map_err(MasterError::Spawn)
+    }
+
+    /// Ok once the `ssh` of [`SshTarget::spawn_master`] exited with `status` after logging
+    /// in; otherwise ssh's last words (also kept in `log`), classified.
+    pub fn master_outcome(status: ExitStatus, log: &Path) -> Result<(), MasterError> {
         if status.success() {
             Ok(())
         } else {

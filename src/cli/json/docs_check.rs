@@ -139,6 +139,7 @@ fn start_entries() -> Vec<StartVm> {
             launched_at: Some(1.0),
             stages: vec![Stage {
                 stage: "launch",
+                started_at: 0.9,
                 at: 1.0,
                 took_s: 0.1,
             }],

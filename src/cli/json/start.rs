@@ -29,9 +29,12 @@ pub struct StartReady {
     pub error: Option<String>,
 }
 
+/// One completed stage. `login` and `ssh` run side by side, so they overlap and may complete
+/// in either order; the list is in order of completion.
 #[derive(Debug, Serialize)]
 pub struct Stage {
     pub stage: &'static str,
+    pub started_at: f64,
     pub at: f64,
     pub took_s: f64,
 }
@@ -61,6 +64,7 @@ impl StartVm {
                     .iter()
                     .map(|mark| Stage {
                         stage: mark.stage.as_str(),
+                        started_at: timestamp(mark.at.checked_sub(mark.took).unwrap_or(mark.at)),
                         at: timestamp(mark.at),
                         took_s: seconds(mark.took),
                     })

@@ -1,8 +1,11 @@
 //! The readiness race of one launched QEMU: its exit (pidfd), the pidfile and the serial log
-//! (inotify) and Ctrl-C (a pipe) in one `poll`, then SSH with a cheap banner probe and a short
-//! backoff. Nothing sleeps a fixed time.
+//! (inotify), Ctrl-C (a pipe) and the SSH side ([`SshStage`]: banner probes, then the master
+//! login) in one `poll`. SSH is tried from the moment the pidfile is written, alongside the
+//! login watch, so its key exchange is paid while the guest finishes booting instead of after
+//! the prompt. Nothing sleeps a fixed time.
 
 use std::fs;
+use std::os::fd::BorrowedFd;
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,11 +13,11 @@ use rustix::event::{PollFd, PollFlags};
 
 pub mod login_watch;
 pub mod ssh_probe;
+mod ssh_stage;
 
 use self::login_watch::LoginWatch;
-use self::ssh_probe::Banner;
+use self::ssh_stage::{SshStage, Step};
 use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
-use crate::error_chain::chain;
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
@@ -28,17 +31,6 @@ use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
-use crate::ssh::master::MasterError;
-
-/// SSH retry backoff: first and longest pause between attempts.
-const SSH_RETRY_FIRST: Duration = Duration::from_millis(25);
-const SSH_RETRY_MAX: Duration = Duration::from_millis(400);
-/// Bound of ssh's own connect when opening the master.
-const SSH_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of one banner probe. Before the guest's network is up, QEMU's user network accepts
-/// the connection and then says nothing; a probe that waited longer would only delay the
-/// next, luckier one.
-const BANNER_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Why the wait ended early; turned into a [`StartFailure`].
 pub(super) enum NotReady {
@@ -93,42 +85,123 @@ impl Run<'_> {
             }
             let _ = plan.record_origin(self.paths, self.process.pid());
             self.stage_done(Stage::Restore);
-        } else if self.vm.wait_for.login() {
+        }
+
+        self.login_and_ssh(overall, login_deadline)?;
+
+        if self.restore.is_some() && self.vm.wait_for.ssh() {
+            self.begin(Stage::Clock);
+            clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
+                .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+            self.stage_done(Stage::Clock);
+        }
+        Ok(())
+    }
+
+    /// The login prompt and SSH, side by side; done when every awaited one has arrived, in
+    /// whichever order. `ssh_timeout` counts from the prompt (or, without a login stage, from
+    /// now): before the prompt, `login_timeout` bounds both. After a restore there is no
+    /// prompt to wait for.
+    fn login_and_ssh(
+        &mut self,
+        overall: Option<Instant>,
+        login_deadline: Instant,
+    ) -> Result<(), NotReady> {
+        let began = Instant::now();
+        let mut login = (self.restore.is_none() && self.vm.wait_for.login())
+            .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
+        let mut ssh = self.vm.wait_for.ssh().then(|| {
+            SshStage::new(
+                self.ctx.ssh_target(self.vm),
+                &self.vm.ssh.host_name,
+                self.vm.ssh.port,
+                // After a restore sshd is known to listen, and a banner probe would cost
+                // the guest one more sshd process before the login.
+                self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm),
+                self.paths.dir.join("ssh-master.log"),
+            )
+        });
+        if login.is_some() {
             self.begin(Stage::Login);
-            let mut login = LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern);
-            let bound = self.bound_text(overall, "login_timeout", self.vm.login_timeout);
-            let serial_log = self.paths.serial_log.clone();
-            let pattern = self.vm.login_pattern.clone();
-            while !login.check() {
+        }
+        if ssh.is_some() {
+            self.begin(Stage::Ssh);
+        }
+        let ssh_clock = |from: Instant| overall.unwrap_or(from + self.vm.ssh_timeout);
+        let mut ssh_deadline = login.is_none().then(|| ssh_clock(began));
+        let mut ssh_seen = false;
+        loop {
+            if login.as_mut().is_some_and(LoginWatch::check) {
+                login = None;
+                self.stage_done_since(Stage::Login, began);
+                ssh_deadline = Some(ssh_clock(Instant::now()));
+            }
+            if let Some(stage) = ssh.as_mut() {
+                match stage.advance() {
+                    Step::Pending => {}
+                    Step::Ready => {
+                        ssh = None;
+                        ssh_seen = true;
+                        self.stage_done_since(Stage::Ssh, began);
+                    }
+                    Step::Refused(problem) => {
+                        return Err(NotReady::Other(format!("SSH login refused: {problem}")))
+                    }
+                }
+            }
+            if login.is_none() && ssh.is_none() {
+                return Ok(());
+            }
+
+            let now = Instant::now();
+            if login.is_some() && now >= login_deadline {
+                let mut what = format!(
+                    "no login prompt ({:?}) on the serial console within {}",
+                    self.vm.login_pattern,
+                    self.bound_text(overall, "login_timeout", self.vm.login_timeout)
+                );
                 // Judged at the deadline: a full file system is what keeps the log (and its
                 // inotify events) from coming, so the last wake says nothing about it.
-                self.wake_or_fail(login_deadline, || {
-                    let what = format!(
-                        "no login prompt ({pattern:?}) on the serial console within {bound}"
-                    );
-                    match free_space::full_hint(&serial_log) {
-                        Some(full) => format!("{what}: {full}"),
-                        None => what,
+                if let Some(full) = free_space::full_hint(&self.paths.serial_log) {
+                    what.push_str(&format!(": {full}"));
+                }
+                match &ssh {
+                    Some(stage) => {
+                        what.push_str(&format!("; SSH not ready either: {}", stage.last_problem))
                     }
-                })?;
+                    None if ssh_seen => what.push_str(
+                        "; SSH did answer (does login_pattern match the guest's prompt?)",
+                    ),
+                    None => {}
+                }
+                return Err(NotReady::Other(what));
             }
-            self.stage_done(Stage::Login);
-        }
+            if let (Some(stage), Some(deadline)) = (&ssh, ssh_deadline) {
+                if now >= deadline {
+                    return Err(NotReady::Other(format!(
+                        "SSH not ready within {}: {}",
+                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout),
+                        stage.last_problem
+                    )));
+                }
+            }
 
-        if self.vm.wait_for.ssh() {
-            self.begin(Stage::Ssh);
-            let deadline = overall.unwrap_or(Instant::now() + self.vm.ssh_timeout);
-            self.wait_ssh(deadline, overall)?;
-            self.stage_done(Stage::Ssh);
-            if self.restore.is_some() {
-                self.begin(Stage::Clock);
-                clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
-                    .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
-                self.stage_done(Stage::Clock);
+            let wake_at = [
+                login.as_ref().map(|_| login_deadline),
+                ssh.as_ref().and(ssh_deadline),
+                ssh.as_ref().and_then(SshStage::wake_at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("a pending stage has a deadline");
+            let ssh_fds = ssh.as_ref().map(SshStage::poll_fds).unwrap_or_default();
+            match self.wait(wake_at, login.is_some(), &ssh_fds) {
+                Wake::Exited => return Err(self.exited()),
+                Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
+                Wake::Changed | Wake::Deadline => {}
             }
         }
-
-        Ok(())
     }
 
     /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
@@ -139,65 +212,13 @@ impl Run<'_> {
         }
     }
 
-    fn wait_ssh(&mut self, deadline: Instant, overall: Option<Instant>) -> Result<(), NotReady> {
-        let target = self.ctx.ssh_target(self.vm);
-        // After a restore sshd is known to listen, and a banner probe would cost the guest
-        // one more sshd process before the login.
-        let use_banner =
-            self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm);
-        let master_log = self.paths.dir.join("ssh-master.log");
-        let mut pause = SSH_RETRY_FIRST;
-        let mut last_problem;
-        loop {
-            let banner = if use_banner {
-                ssh_probe::probe(&self.vm.ssh.host_name, self.vm.ssh.port, BANNER_TIMEOUT)
-            } else {
-                Banner::Ready
-            };
-            if banner == Banner::Ready {
-                match target.open_master(&master_log, SSH_PROBE_TIMEOUT) {
-                    Ok(()) => return Ok(()),
-                    Err(MasterError::Refused { said }) => {
-                        return Err(NotReady::Other(format!("SSH login refused: {said}")))
-                    }
-                    Err(problem) => last_problem = chain(&problem),
-                }
-            } else {
-                last_problem = match banner {
-                    Banner::Refused => format!("nothing listens on {}:{}", self.vm.ssh.host_name, self.vm.ssh.port),
-                    Banner::Timeout => "sshd did not greet in time".into(),
-                    _ => "the connection was closed before sshd greeted (sshd not running in the guest?)".into(),
-                };
-            }
-            // A probe that timed out has already waited; the next one goes at once.
-            let pause_now = if banner == Banner::Timeout {
-                Duration::ZERO
-            } else {
-                pause
-            };
-            let retry_at = (Instant::now() + pause_now).min(deadline);
-            match self.wait(retry_at, false) {
-                Wake::Exited => return Err(self.exited()),
-                Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
-                _ if Instant::now() >= deadline => {
-                    return Err(NotReady::Other(format!(
-                        "SSH not ready within {}: {last_problem}",
-                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout)
-                    )))
-                }
-                _ => {}
-            }
-            pause = (pause * 2).min(SSH_RETRY_MAX);
-        }
-    }
-
     /// Waits for the next event before `deadline`; errors end the start.
     fn wake_or_fail(
         &mut self,
         deadline: Instant,
         on_deadline: impl FnOnce() -> String,
     ) -> Result<(), NotReady> {
-        match self.wait(deadline, true) {
+        match self.wait(deadline, true, &[]) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
             Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
@@ -205,7 +226,13 @@ impl Run<'_> {
         }
     }
 
-    fn wait(&self, deadline: Instant, with_files: bool) -> Wake {
+    /// Waits for QEMU's exit, Ctrl-C, a change in the VM folder (if `with_files`) or one of `extra`.
+    fn wait(
+        &self,
+        deadline: Instant,
+        with_files: bool,
+        extra: &[(BorrowedFd<'_>, PollFlags)],
+    ) -> Wake {
         let (pidfd, cancel, files) = (self.process.pidfd(), self.cancel.fd(), self.watch.fd());
         let mut fds = vec![
             PollFd::new(&pidfd, PollFlags::IN),
@@ -214,12 +241,19 @@ impl Run<'_> {
         if with_files {
             fds.push(PollFd::new(&files, PollFlags::IN));
         }
+        fds.extend(
+            extra
+                .iter()
+                .map(|(fd, flags)| PollFd::from_borrowed_fd(*fd, *flags)),
+        );
         match poll_until(&mut fds, Some(deadline)) {
             Ok(false) | Err(_) => Wake::Deadline,
             Ok(true) if !fds[1].revents().is_empty() => Wake::Cancelled,
             Ok(true) if !fds[0].revents().is_empty() => Wake::Exited,
             Ok(true) => {
-                self.watch.drain();
+                if with_files {
+                    self.watch.drain();
+                }
                 Wake::Changed
             }
         }
@@ -256,7 +290,12 @@ impl Run<'_> {
     }
 
     pub(super) fn stage_done(&mut self, stage: Stage) {
-        let took = self.stage_started.elapsed();
+        self.stage_done_since(stage, self.stage_started);
+    }
+
+    /// Marks `stage` done; it began at `started` (stages that overlap each have their own).
+    fn stage_done_since(&mut self, stage: Stage, started: Instant) {
+        let took = started.elapsed();
         self.stages.push(StageMark {
             stage,
             at: SystemTime::now(),

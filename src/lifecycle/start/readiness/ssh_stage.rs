@@ -1,0 +1,458 @@
+//! The SSH side of the readiness race as a state machine that never blocks: banner probes on
+//! a short backoff until sshd greets, then the master login as a child process. It hands the
+//! readiness loop the descriptors to poll (the probes' sockets or the login's pidfd) and the
+//! time it next wants to act, so it runs in the same `poll` as the login watch while the
+//! guest is still booting. A login still running when the stage is dropped (the start failed
+//! or was interrupted) is killed.
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::event::PollFlags;
+
+use super::ssh_probe::{Banner, BannerProbe};
+use crate::error_chain::chain;
+use crate::runtime::kill_on_drop::KillOnDrop;
+use crate::runtime::process::ProcessHandle;
+use crate::ssh::master::{MasterError, SshTarget};
+
+/// Backoff between attempts: from the first pause up to the longest. Master logins (each an
+/// `ssh` process and a key exchange in the guest) and banner probes while the guest has not
+/// answered any probe yet follow it all the way.
+const RETRY_FIRST: Duration = Duration::from_millis(25);
+const RETRY_MAX: Duration = Duration::from_millis(400);
+/// Longest pause between banner probes once the guest's kernel has answered one (a reset: the
+/// network is up, sshd not yet). Such probes cost the guest next to nothing, and they put
+/// sshd's first greeting within this much of its start. Before that answer they are not
+/// cheap: QEMU's user network holds a connection the guest cannot take yet and replays it
+/// once the guest's network is up, so every probe made then reaches sshd later and costs it
+/// a fork; hence the slower cadence until then.
+const PROBE_MAX: Duration = Duration::from_millis(100);
+/// Probes kept in flight at once once the guest answered. A probe is never dropped for a newer
+/// one: once sshd listens each connection costs it a process, and its `MaxStartups` (10 on
+/// Debian) refuses the greeting to any beyond that many unauthenticated ones.
+const PROBES_IN_FLIGHT: usize = 4;
+/// Bound of ssh's own connect when opening the master.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of one banner probe once the guest has answered (its network is up: a connection is
+/// reset at once while sshd does not listen). A silent one is an sshd on a loaded emulated
+/// guest starting its process for us: giving up on it only costs sshd another.
+const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds of a probe before the guest has answered any: the first, then doubled up to the
+/// longest. QEMU's user network accepts such a connection on the host and keeps knocking on
+/// the guest's port 22 for up to 75 s even after the prober gave up and closed it (it does not
+/// look at the host socket until the guest answers). Every probe abandoned then therefore
+/// reaches sshd later, all at once when the network comes up: a Debian guest's sshd, its
+/// `MaxStartups` (10:30:100) filled with such connections, drops every new one without a
+/// greeting until they are gone. So only one probe is out at a time until the guest answers,
+/// held a sixth of the time waited so far (within these bounds): a fast boot is seen within
+/// 1.5 s, a slow one costs a couple of dozen connections, not hundreds.
+const QUIET_TIMEOUT_FIRST: Duration = Duration::from_millis(1500);
+const QUIET_TIMEOUT_MAX: Duration = Duration::from_secs(8);
+const QUIET_TIMEOUT_SHARE: u32 = 6;
+
+/// Where the SSH side stands after it was moved on.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    Pending,
+    /// The master is open: SSH is ready.
+    Ready,
+    /// A failure that retrying cannot fix (ssh's own words).
+    Refused(String),
+}
+
+enum State {
+    /// Banner probes, a new one at `next_at` and then on the backoff, each kept until it
+    /// answers or times out: a connection made before the guest's network was up can hang
+    /// while a fresh one would already be greeted. Without the banner probe (`use_banner`
+    /// false) the master login itself is tried at `next_at`.
+    Probing {
+        probes: Vec<BannerProbe>,
+        next_at: Instant,
+    },
+    /// The master login runs; its `ssh` exits when it has logged in or failed.
+    Login {
+        child: KillOnDrop,
+        exit: ProcessHandle,
+    },
+    Ready,
+    /// Ended by a failure that retrying cannot fix.
+    Refused(String),
+}
+
+pub(super) struct SshStage {
+    target: SshTarget,
+    host: String,
+    port: u16,
+    /// False when ssh reaches the guest through a proxy: the banner would prove nothing.
+    use_banner: bool,
+    master_log: PathBuf,
+    state: State,
+    pause: Duration,
+    /// Whether the guest has answered a probe (a reset or a greeting): its network is up.
+    answered: bool,
+    /// When probing began (the hold of a probe before any answer grows with it).
+    began: Instant,
+    /// Why the last attempt failed, for the message if SSH never comes.
+    pub(super) last_problem: String,
+}
+
+impl SshStage {
+    pub(super) fn new(
+        target: SshTarget,
+        host: &str,
+        port: u16,
+        use_banner: bool,
+        master_log: PathBuf,
+    ) -> Self {
+        // A socket left by a killed master would make the new one fail or be skipped.
+        target.clear_stale_master();
+        SshStage {
+            target,
+            host: host.to_string(),
+            port,
+            use_banner,
+            master_log,
+            state: State::Probing {
+                probes: Vec::new(),
+                next_at: Instant::now(),
+            },
+            pause: RETRY_FIRST,
+            answered: false,
+            began: Instant::now(),
+            last_problem: "no attempt finished yet".into(),
+        }
+    }
+
+    /// The descriptors whose readiness moves this stage on.
+    pub(super) fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        match &self.state {
+            State::Probing { probes, .. } => {
+                probes.iter().filter_map(BannerProbe::poll_fd).collect()
+            }
+            State::Login { exit, .. } => vec![(exit.pidfd(), PollFlags::IN)],
+            State::Ready | State::Refused(_) => Vec::new(),
+        }
+    }
+
+    /// When this stage must be moved on even if nothing happened.
+    pub(super) fn wake_at(&self) -> Option<Instant> {
+        match &self.state {
+            State::Probing { probes, next_at } => {
+                // With all the probes allowed out, the next one waits for one of them.
+                let holding = self.use_banner && probes.len() >= self.probes_allowed();
+                probes
+                    .iter()
+                    .filter_map(BannerProbe::deadline)
+                    .chain((!holding).then_some(*next_at))
+                    .min()
+            }
+            State::Login { .. } | State::Ready | State::Refused(_) => None,
+        }
+    }
+
+    /// Moves on as far as possible without blocking.
+    pub(super) fn advance(&mut self) -> Step {
+        loop {
+            let allowed = self.probes_allowed();
+            let next = match &mut self.state {
+                State::Ready => return Step::Ready,
+                State::Refused(problem) => return Step::Refused(problem.clone()),
+                State::Probing { probes, next_at } => {
+                    let now = Instant::now();
+                    // Before the guest answered, a probe is only closed by its own timeout:
+                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
+                    let may_start = probes.len() < allowed;
+                    if now >= *next_at && (may_start || !self.use_banner) {
+                        if !self.use_banner {
+                            self.state = self.login();
+                            continue;
+                        }
+                        let timeout = if self.answered {
+                            BANNER_TIMEOUT
+                        } else {
+                            (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
+                                .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
+                        };
+                        probes.push(BannerProbe::start(&self.host, self.port, timeout));
+                        let pause = if self.answered {
+                            self.pause.min(PROBE_MAX)
+                        } else {
+                            self.pause
+                        };
+                        *next_at = now + pause;
+                        self.pause = (self.pause * 2).min(RETRY_MAX);
+                    }
+                    let mut greeted = false;
+                    let mut problem = None;
+                    probes.retain_mut(|probe| match probe.advance() {
+                        None => true,
+                        Some(Banner::Ready) => {
+                            greeted = true;
+                            false
+                        }
+                        Some(banner) => {
+                            problem = Some(banner);
+                            false
+                        }
+                    });
+                    if let Some(banner) = problem {
+                        if banner == Banner::Closed && !self.answered {
+                            self.answered = true;
+                            *next_at = (*next_at).min(Instant::now() + PROBE_MAX);
+                        }
+                        self.last_problem = banner_problem(banner, &self.host, self.port);
+                    }
+                    if !greeted {
+                        return Step::Pending;
+                    }
+                    self.login()
+                }
+                State::Login { child, exit } => {
+                    if !exit.has_exited() {
+                        return Step::Pending;
+                    }
+                    match child.wait() {
+                        Ok(status) => match SshTarget::master_outcome(status, &self.master_log) {
+                            Ok(()) => State::Ready,
+                            Err(err) => self.retry(err),
+                        },
+                        Err(err) => self.retry_after(format!("cannot wait for ssh: {err}")),
+                    }
+                }
+            };
+            self.state = next;
+        }
+    }
+
+    /// Probes that may be in flight: one until the guest answered.
+    fn probes_allowed(&self) -> usize {
+        if self.answered {
+            PROBES_IN_FLIGHT
+        } else {
+            1
+        }
+    }
+
+    /// Starts the master login (dropping any probes still in flight).
+    fn login(&mut self) -> State {
+        let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
+            Ok(child) => KillOnDrop(child),
+            Err(err) => return self.retry(err),
+        };
+        match ProcessHandle::from_child(child.id() as i32) {
+            Ok(exit) => State::Login { child, exit },
+            Err(err) => self.retry_after(format!("cannot watch ssh: {err}")),
+        }
+    }
+
+    /// The end of the stage if sshd turned the login away, else back to the backoff.
+    fn retry(&mut self, err: MasterError) -> State {
+        match err {
+            MasterError::Refused { said } => State::Refused(said),
+            other => self.retry_after(chain(&other)),
+        }
+    }
+
+    /// Back to the backoff after a failure that can pass.
+    fn retry_after(&mut self, problem: String) -> State {
+        self.last_problem = problem;
+        let next_at = Instant::now() + self.pause;
+        self.pause = (self.pause * 2).min(RETRY_MAX);
+        State::Probing {
+            probes: Vec::new(),
+            next_at,
+        }
+    }
+}
+
+fn banner_problem(banner: Banner, host: &str, port: u16) -> String {
+    match banner {
+        Banner::Refused => format!("nothing listens on {host}:{port}"),
+        Banner::Timeout => "sshd did not greet in time".into(),
+        _ => {
+            "the connection was closed before sshd greeted (sshd not running in the guest?)".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Runs the stage's own poll loop until `until`; every step must stay pending.
+    fn drive(stage: &mut SshStage, until: Instant) {
+        while Instant::now() < until {
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let wake = stage.wake_at().unwrap_or(until).min(until);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
+        }
+    }
+
+    /// A guest whose network is not up yet looks, through QEMU's user network, like a port
+    /// that accepts and says nothing; every connection abandoned then is replayed to sshd
+    /// later. So before any answer the stage holds one probe at a time, longer and longer:
+    /// a handful of connections, not one per backoff step.
+    #[test]
+    fn a_silent_port_gets_one_probe_at_a_time_and_few_in_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let mut stage = SshStage::new(
+            SshTarget::new(dir.path().join("ssh_config"), "quiet"),
+            "127.0.0.1",
+            port,
+            true,
+            dir.path().join("ssh-master.log"),
+        );
+        let started = Instant::now();
+        drive(&mut stage, started + Duration::from_millis(1300));
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "a second probe too early"
+        );
+        drive(&mut stage, started + Duration::from_millis(5500));
+        // Probes at 0, 1.5, 3 and 4.5 s: each held until its timeout, none beside it.
+        let made = accepted.load(Ordering::SeqCst);
+        assert!((3..=4).contains(&made), "{made} connections in 5.5 s");
+        assert!(
+            stage.last_problem.contains("did not greet"),
+            "{}",
+            stage.last_problem
+        );
+    }
+
+    /// Once the guest answered (a reset: its network is up), a silent connection is sshd
+    /// starting its process for us on a loaded guest: the stage keeps at most
+    /// `PROBES_IN_FLIGHT` such probes and drops none for a newer one, so sshd's
+    /// `MaxStartups` is never filled by the prober.
+    #[test]
+    fn a_slow_sshd_gets_a_bounded_number_of_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                // The first is closed at once (the guest answered), the others held silent.
+                if counter.fetch_add(1, Ordering::SeqCst) > 0 {
+                    held.push(stream);
+                }
+            }
+        });
+        let mut stage = SshStage::new(
+            SshTarget::new(dir.path().join("ssh_config"), "slow"),
+            "127.0.0.1",
+            port,
+            true,
+            dir.path().join("ssh-master.log"),
+        );
+        drive(&mut stage, Instant::now() + Duration::from_millis(3000));
+        let made = accepted.load(Ordering::SeqCst);
+        assert_eq!(made, 1 + PROBES_IN_FLIGHT, "connections made");
+    }
+
+    /// A server that greets like sshd and then hangs up: every master login fails in a way
+    /// that can pass, so the stage must go back to probing and try again, never block, and
+    /// leave no `ssh` behind.
+    #[test]
+    fn a_greeting_server_that_hangs_up_is_retried_with_real_ssh() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+            }
+        });
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host fake\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  \
+                 ControlPath {}/%C\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("ssh-master.log");
+        let mut stage = SshStage::new(
+            SshTarget::new(&config, "fake"),
+            "127.0.0.1",
+            port,
+            true,
+            log.clone(),
+        );
+        let until = Instant::now() + Duration::from_secs(4);
+        let mut logins = std::collections::HashSet::new();
+        while Instant::now() < until {
+            let step_started = Instant::now();
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            assert!(
+                step_started.elapsed() < Duration::from_millis(500),
+                "advance blocked"
+            );
+            if let State::Login { child, .. } = &stage.state {
+                logins.insert(child.id());
+            }
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let wake = stage.wake_at().unwrap_or(until).min(until);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
+        }
+        assert!(
+            logins.len() >= 2,
+            "the master login was retried ({} attempts): {}",
+            logins.len(),
+            stage.last_problem
+        );
+        assert!(
+            accepted.load(Ordering::SeqCst) >= 4,
+            "probes and logins connected"
+        );
+        // ssh's own words ("Connection closed by 127.0.0.1 port N", "... Broken pipe").
+        assert!(
+            stage.last_problem.contains(&format!("port {port}")),
+            "{}",
+            stage.last_problem
+        );
+        let ssh_pid = match &stage.state {
+            State::Login { child, .. } => Some(child.id()),
+            _ => None,
+        };
+        drop(stage);
+        if let Some(pid) = ssh_pid {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(stat.is_empty(), "ssh {pid} outlived the stage: {stat}");
+        }
+    }
+}
