@@ -5,6 +5,7 @@ pub mod hmp;
 pub mod image_args;
 pub mod migration;
 pub mod qmp;
+pub mod usernet;
 pub mod version;
 
 #[cfg(test)]

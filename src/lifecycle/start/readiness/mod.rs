@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{PollFd, PollFlags};
 
 pub mod login_watch;
+mod network_canary;
 pub mod ssh_probe;
 mod ssh_stage;
 
@@ -110,6 +111,7 @@ impl Run<'_> {
         let began = Instant::now();
         let mut login = (self.restore.is_none() && self.vm.wait_for.login())
             .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
+        let prompt_awaited = login.is_some();
         let mut ssh = self.vm.wait_for.ssh().then(|| {
             SshStage::new(
                 self.ctx.ssh_target(self.vm),
@@ -118,6 +120,8 @@ impl Run<'_> {
                 // After a restore sshd is known to listen, and a banner probe would cost
                 // the guest one more sshd process before the login.
                 self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm),
+                Some(&self.paths.qmp_socket),
+                prompt_awaited,
                 self.paths.dir.join("ssh-master.log"),
             )
         });
@@ -134,6 +138,9 @@ impl Run<'_> {
             if login.as_mut().is_some_and(LoginWatch::check) {
                 login = None;
                 self.stage_done_since(Stage::Login, began);
+                if let Some(stage) = ssh.as_mut() {
+                    stage.prompt_seen();
+                }
                 ssh_deadline = Some(ssh_clock(Instant::now()));
             }
             if let Some(stage) = ssh.as_mut() {

@@ -1,16 +1,19 @@
-//! The SSH side of the readiness race as a state machine that never blocks: banner probes on
-//! a short backoff until sshd greets, then the master login as a child process. It hands the
+//! The SSH side of the readiness race as a state machine that never blocks: until the guest's
+//! network is up, probes of a [`NetworkCanary`] only (or none before the login prompt when
+//! there is no canary); then banner probes on a short backoff until sshd greets, then the
+//! master login as a child process. It hands the
 //! readiness loop the descriptors to poll (the probes' sockets or the login's pidfd) and the
 //! time it next wants to act, so it runs in the same `poll` as the login watch while the
 //! guest is still booting. A login still running when the stage is dropped (the start failed
 //! or was interrupted) is killed.
 
 use std::os::fd::BorrowedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 
+use super::network_canary::{CanaryError, NetworkCanary};
 use super::ssh_probe::{Banner, BannerProbe};
 use crate::error_chain::chain;
 use crate::runtime::kill_on_drop::KillOnDrop;
@@ -51,6 +54,41 @@ const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
 const QUIET_TIMEOUT_FIRST: Duration = Duration::from_millis(1500);
 const QUIET_TIMEOUT_MAX: Duration = Duration::from_secs(8);
 const QUIET_TIMEOUT_SHARE: u32 = 6;
+/// Bounds of one canary probe: a fresh one is refused by the guest's kernel at once when its
+/// network is up, so the bound is how late that is seen. Each abandoned one stays in QEMU's
+/// user network for up to 75 s (harmless to the guest, a socket in QEMU), so the bound grows
+/// with the time waited: a few dozen probes in a slow boot, not hundreds.
+const CANARY_HOLD_FIRST: Duration = Duration::from_millis(100);
+const CANARY_HOLD_MAX: Duration = Duration::from_secs(1);
+const CANARY_HOLD_SHARE: u32 = 20;
+/// How long QEMU's QMP socket may take to appear after the pidfile, and the pause between
+/// tries (QEMU writes its pidfile a moment before it creates its sockets).
+const CANARY_SETUP_WINDOW: Duration = Duration::from_secs(2);
+const CANARY_SETUP_RETRY: Duration = Duration::from_millis(10);
+/// How long after the login prompt a canary that never answered is still believed: a guest
+/// may serve port 1 silently, or bring its network up only after its getty.
+const CANARY_GRACE_AFTER_PROMPT: Duration = Duration::from_secs(5);
+
+/// Where probes may go before the guest has answered one.
+enum Gate {
+    /// The canary is being set up; tried again at `retry_at` until `give_up_at`.
+    Opening {
+        qmp_socket: PathBuf,
+        retry_at: Instant,
+        give_up_at: Instant,
+    },
+    /// Probes go to the canary, one at a time, until it answers (or `until`, set by the
+    /// login prompt).
+    Canary {
+        canary: NetworkCanary,
+        probe: Option<BannerProbe>,
+        until: Option<Instant>,
+    },
+    /// No canary: no probe at all until the login prompt.
+    Shut,
+    /// Probes go to sshd.
+    Open,
+}
 
 /// Where the SSH side stands after it was moved on.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,20 +132,37 @@ pub(super) struct SshStage {
     answered: bool,
     /// When probing began (the hold of a probe before any answer grows with it).
     began: Instant,
+    gate: Gate,
+    /// Whether a login prompt is still to come: until then the gate stays shut when the
+    /// canary cannot be used.
+    prompt_pending: bool,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
 }
 
 impl SshStage {
+    /// `qmp_socket`: where to set up the network canary (`None`: probe sshd from the start);
+    /// `prompt_awaited`: whether the login prompt will be reported ([`SshStage::prompt_seen`]).
     pub(super) fn new(
         target: SshTarget,
         host: &str,
         port: u16,
         use_banner: bool,
+        qmp_socket: Option<&Path>,
+        prompt_awaited: bool,
         master_log: PathBuf,
     ) -> Self {
         // A socket left by a killed master would make the new one fail or be skipped.
         target.clear_stale_master();
+        let now = Instant::now();
+        let gate = match qmp_socket {
+            Some(socket) if use_banner => Gate::Opening {
+                qmp_socket: socket.to_path_buf(),
+                retry_at: now,
+                give_up_at: now + CANARY_SETUP_WINDOW,
+            },
+            _ => Gate::Open,
+        };
         SshStage {
             target,
             host: host.to_string(),
@@ -120,13 +175,18 @@ impl SshStage {
             },
             pause: RETRY_FIRST,
             answered: false,
-            began: Instant::now(),
+            began: now,
+            gate,
+            prompt_pending: prompt_awaited,
             last_problem: "no attempt finished yet".into(),
         }
     }
 
     /// The descriptors whose readiness moves this stage on.
     pub(super) fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        if let Gate::Canary { probe, .. } = &self.gate {
+            return probe.iter().filter_map(BannerProbe::poll_fd).collect();
+        }
         match &self.state {
             State::Probing { probes, .. } => {
                 probes.iter().filter_map(BannerProbe::poll_fd).collect()
@@ -138,6 +198,19 @@ impl SshStage {
 
     /// When this stage must be moved on even if nothing happened.
     pub(super) fn wake_at(&self) -> Option<Instant> {
+        match &self.gate {
+            Gate::Opening { retry_at, .. } => return Some(*retry_at),
+            Gate::Canary { probe, until, .. } => {
+                return probe
+                    .as_ref()
+                    .and_then(BannerProbe::deadline)
+                    .into_iter()
+                    .chain(*until)
+                    .min()
+            }
+            Gate::Shut => return None,
+            Gate::Open => {}
+        }
         match &self.state {
             State::Probing { probes, next_at } => {
                 // With all the probes allowed out, the next one waits for one of them.
@@ -155,6 +228,9 @@ impl SshStage {
     /// Moves on as far as possible without blocking.
     pub(super) fn advance(&mut self) -> Step {
         loop {
+            if matches!(self.state, State::Probing { .. }) && !self.gate_open() {
+                return Step::Pending;
+            }
             let allowed = self.probes_allowed();
             let next = match &mut self.state {
                 State::Ready => return Step::Ready,
@@ -223,6 +299,94 @@ impl SshStage {
                 }
             };
             self.state = next;
+        }
+    }
+
+    /// The login prompt was seen: without a canary, sshd may be probed now; a canary that has
+    /// not answered yet is believed a little longer.
+    pub(super) fn prompt_seen(&mut self) {
+        self.prompt_pending = false;
+        match &mut self.gate {
+            Gate::Shut => self.gate = Gate::Open,
+            Gate::Canary { until, .. } => {
+                until.get_or_insert(Instant::now() + CANARY_GRACE_AFTER_PROMPT);
+            }
+            Gate::Opening { .. } | Gate::Open => {}
+        }
+    }
+
+    /// Moves the gate on as far as possible without blocking; true once sshd may be probed.
+    fn gate_open(&mut self) -> bool {
+        loop {
+            let now = Instant::now();
+            match &mut self.gate {
+                Gate::Open => return true,
+                Gate::Shut => return false,
+                Gate::Opening { retry_at, .. } if now < *retry_at => return false,
+                Gate::Opening {
+                    qmp_socket,
+                    retry_at,
+                    give_up_at,
+                } => match NetworkCanary::open(qmp_socket, self.port) {
+                    Ok(canary) => {
+                        self.gate = Gate::Canary {
+                            canary,
+                            probe: None,
+                            until: None,
+                        }
+                    }
+                    Err(CanaryError::NotYet(_)) if now < *give_up_at => {
+                        *retry_at = now + CANARY_SETUP_RETRY;
+                        return false;
+                    }
+                    Err(err) => {
+                        self.last_problem = format!(
+                            "cannot tell when the guest's network is up ({}): probing sshd {}",
+                            chain(&err),
+                            if self.prompt_pending {
+                                "from the login prompt on"
+                            } else {
+                                "at once"
+                            }
+                        );
+                        self.gate = self.fallback_gate();
+                    }
+                },
+                Gate::Canary { until, .. } if until.is_some_and(|until| now >= until) => {
+                    self.gate = Gate::Open
+                }
+                Gate::Canary { canary, probe, .. } => {
+                    let hold = (now.duration_since(self.began) / CANARY_HOLD_SHARE)
+                        .clamp(CANARY_HOLD_FIRST, CANARY_HOLD_MAX);
+                    let port = canary.host_port;
+                    let outcome = probe
+                        .get_or_insert_with(|| BannerProbe::start("127.0.0.1", port, hold))
+                        .advance();
+                    match outcome {
+                        None => {
+                            self.last_problem = "the guest's network is not up yet".into();
+                            return false;
+                        }
+                        // Held by QEMU: the guest has no network yet; the next probe at once.
+                        Some(Banner::Timeout) => *probe = None,
+                        // The canary's listener is gone (QEMU is on its way out, or someone
+                        // removed it): sshd is all there is to probe.
+                        Some(Banner::Refused) => self.gate = self.fallback_gate(),
+                        Some(Banner::Closed | Banner::Ready) => {
+                            self.answered = true;
+                            self.gate = Gate::Open;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn fallback_gate(&self) -> Gate {
+        if self.prompt_pending {
+            Gate::Shut
+        } else {
+            Gate::Open
         }
     }
 
@@ -322,6 +486,8 @@ mod tests {
             "127.0.0.1",
             port,
             true,
+            None,
+            false,
             dir.path().join("ssh-master.log"),
         );
         let started = Instant::now();
@@ -367,6 +533,8 @@ mod tests {
             "127.0.0.1",
             port,
             true,
+            None,
+            false,
             dir.path().join("ssh-master.log"),
         );
         drive(&mut stage, Instant::now() + Duration::from_millis(3000));
@@ -407,6 +575,8 @@ mod tests {
             "127.0.0.1",
             port,
             true,
+            None,
+            false,
             log.clone(),
         );
         let until = Instant::now() + Duration::from_secs(4);
