@@ -372,6 +372,11 @@ for m in ${MODULES[*]}; do
 done
 
 ip link set lo up
+# qcmdr.netdelay=N: the network (and sshd after it) comes up N seconds late, as in a guest
+# whose DHCP takes a while: until then QEMU's user network cannot reach the guest at all.
+for word in \$cmdline; do
+    case \$word in qcmdr.netdelay=*) sleep "\${word#*=}" ;; esac
+done
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 40 ]; do sleep 0.05; i=\$((i + 1)); done
 ip link set eth0 up

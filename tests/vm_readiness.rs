@@ -109,3 +109,33 @@ fn vm_refused_key_before_the_prompt_fails_fast() {
     assert!(project.own_processes().is_empty(), "the VM was stopped");
     assert!(!project.vm_dir("demo").join("qemu.pid").exists());
 }
+
+/// A guest whose network comes up late (DHCP taking its time): QEMU's user network holds
+/// every connection made to a forwarded port before that and replays it to the guest
+/// afterwards, so probing sshd's port early would reach sshd later as connections nobody
+/// uses (on a Debian guest enough of them fill sshd's `MaxStartups` and it drops the real
+/// login). Probes go to a canary forward until the guest answers: sshd sees the one probe
+/// that found it, and the logins.
+#[test]
+fn vm_late_network_sends_sshd_no_replayed_probes() {
+    let project = Project::new(vec![VmSpec::new("demo").kernel_args("qcmdr.netdelay=5")]);
+    let run = project.ok(&["start", "demo", "--json"]);
+    assert_eq!(run.json()["vms"][0]["ok"], true, "{run}");
+    // Replays come up to 75 s late, 6 s or more apart: give them time to arrive.
+    std::thread::sleep(Duration::from_secs(8));
+    let log = project
+        .ok(&["ssh", "demo", "--", "cat", "/var/log/sshd.log"])
+        .stdout;
+    let unused: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            line.starts_with("Connection closed by") || line.starts_with("Connection reset by")
+        })
+        .collect();
+    assert!(
+        unused.len() <= 1,
+        "connections that reached sshd and never logged in (one is the probe that found it):\n{log}"
+    );
+    assert!(log.contains("Accepted publickey"), "{log}");
+    project.ok(&["stop", "demo"]);
+}
