@@ -382,3 +382,60 @@ fn built_argv_runs_and_its_sockets_answer() {
     UnixStream::connect(&paths.serial_socket).unwrap();
     assert!(paths.serial_log.exists());
 }
+
+/// A forward added at run time listens on the port `info usernet` names, and is gone again
+/// once removed (the network canary of `start` relies on both).
+#[test]
+fn a_user_network_forward_is_added_on_a_free_port_and_removed() {
+    use super::usernet;
+    use std::net::{Ipv4Addr, TcpStream};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("qmp.sock");
+    let ssh_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let argv: Vec<String> = [
+        QEMU,
+        "-machine",
+        "none",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-netdev",
+        &format!("user,id=lab,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"),
+        "-chardev",
+        &format!("socket,id=q,path={},server=on,wait=off", socket.display()),
+        "-mon",
+        "chardev=q,mode=control",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut qemu = QemuGuard::spawn(&argv, dir.path().join("qemu.log"));
+    let mut qmp = qemu.connect(&socket);
+
+    let before = usernet::forwards(&mut qmp).unwrap();
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(
+        (
+            before[0].netdev.as_str(),
+            before[0].host_port,
+            before[0].guest_port
+        ),
+        ("lab", ssh_port, 22)
+    );
+    let guest = before[0].guest_addr;
+    let port = usernet::add_forward(&mut qmp, "lab", guest, 1).unwrap();
+    assert_ne!(port, ssh_port);
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("the new forward listens");
+    assert_eq!(usernet::forwards(&mut qmp).unwrap().len(), 2);
+
+    usernet::remove_forward(&mut qmp, "lab", port).unwrap();
+    assert_eq!(usernet::forwards(&mut qmp).unwrap(), before);
+    let refused = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // What HMP prints instead of doing it is an error, with its words.
+    let err = usernet::add_forward(&mut qmp, "no-such-net", guest, 1).unwrap_err();
+    assert!(err.to_string().contains("no-such-net"), "{err}");
+}

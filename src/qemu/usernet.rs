@@ -110,7 +110,10 @@ pub fn add_forward(
 
 /// Removes the forward from the host's loopback port `host_port` on `netdev`.
 pub fn remove_forward(qmp: &mut Qmp, netdev: &str, host_port: u16) -> Result<(), UsernetError> {
-    run(qmp, &format!("hostfwd_remove {netdev} tcp:127.0.0.1:{host_port}"))
+    run(
+        qmp,
+        &format!("hostfwd_remove {netdev} tcp:127.0.0.1:{host_port}"),
+    )
 }
 
 /// Runs an HMP command that prints nothing when it works.
@@ -138,7 +141,12 @@ mod tests {
         let forwards = parse_forwards(info);
         let summary: Vec<_> = forwards
             .iter()
-            .map(|f| format!("{} {}:{} {}:{}", f.netdev, f.host_addr, f.host_port, f.guest_addr, f.guest_port))
+            .map(|f| {
+                format!(
+                    "{} {}:{} {}:{}",
+                    f.netdev, f.host_addr, f.host_port, f.guest_addr, f.guest_port
+                )
+            })
             .collect();
         assert_eq!(
             summary,

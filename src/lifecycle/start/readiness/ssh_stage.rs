@@ -508,6 +508,49 @@ mod tests {
         );
     }
 
+    /// Without a canary (here QEMU's QMP socket hangs up at once) sshd is not probed before
+    /// the login prompt: a probe then could be held and replayed to sshd later.
+    #[test]
+    fn without_a_canary_sshd_is_left_alone_until_the_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let qmp_socket = dir.path().join("qmp.sock");
+        let qmp = std::os::unix::net::UnixListener::bind(&qmp_socket).unwrap();
+        std::thread::spawn(move || {
+            for stream in qmp.incoming() {
+                drop(stream);
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let mut stage = SshStage::new(
+            SshTarget::new(dir.path().join("ssh_config"), "early"),
+            "127.0.0.1",
+            port,
+            true,
+            Some(&qmp_socket),
+            true,
+            dir.path().join("ssh-master.log"),
+        );
+        drive(&mut stage, Instant::now() + Duration::from_millis(600));
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "sshd probed before the prompt");
+        assert!(
+            stage.last_problem.contains("cannot tell when the guest's network is up"),
+            "{}",
+            stage.last_problem
+        );
+        stage.prompt_seen();
+        drive(&mut stage, Instant::now() + Duration::from_millis(600));
+        assert!(accepted.load(Ordering::SeqCst) >= 1, "no probe after the prompt");
+    }
+
     /// Once the guest answered (a reset: its network is up), a silent connection is sshd
     /// starting its process for us on a loaded guest: the stage keeps at most
     /// `PROBES_IN_FLIGHT` such probes and drops none for a newer one, so sshd's
