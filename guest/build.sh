@@ -367,13 +367,20 @@ hostname -F /etc/hostname
 # Let anyone write to the serial port (e.g. 'echo hi > /dev/ttyS0' over ssh).
 chmod 0666 /dev/ttyS0
 
+ip link set lo up
+# sshd first, as systemd guests do: it listens on every address, so it needs no network to
+# start, and its start-up overlaps the rest of the boot. (qcmdr.sshdelay=N: started later,
+# by /sbin/qcmdr-getty.)
+if ! flag nosshd && ! grep -q 'qcmdr\.sshdelay=' /proc/cmdline; then
+    /sbin/qcmdr-sshd
+fi
+
 for m in ${MODULES[*]}; do
     insmod /lib/modules/qcmdr/\$m.ko || echo "qcmdr-guest: insmod \$m failed"
 done
 
-ip link set lo up
-# qcmdr.netdelay=N: the network (and sshd after it) comes up N seconds late, as in a guest
-# whose DHCP takes a while: until then QEMU's user network cannot reach the guest at all.
+# qcmdr.netdelay=N: the network comes up N seconds late, as in a guest whose DHCP takes a
+# while: until then QEMU's user network cannot reach the guest (nor its sshd) at all.
 for word in \$cmdline; do
     case \$word in qcmdr.netdelay=*) sleep "\${word#*=}" ;; esac
 done
@@ -383,17 +390,15 @@ ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 
-# qcmdr.sshdelay=N: sshd is started later, by /sbin/qcmdr-getty.
+if ! flag noacpi; then
+    acpid -l /var/log/acpid.log
+fi
+
 if ! flag nosshd && ! grep -q 'qcmdr\.sshdelay=' /proc/cmdline; then
-    /sbin/qcmdr-sshd
     # sshd writes its pid file once it listens: wait so SSH is up before 'login:'.
     i=0
     while [ ! -s /run/sshd.pid ] && [ \$i -lt 100 ]; do sleep 0.05; i=\$((i + 1)); done
     [ -s /run/sshd.pid ] || echo "qcmdr-guest: sshd did not start (see /var/log/sshd.log)"
-fi
-
-if ! flag noacpi; then
-    acpid -l /var/log/acpid.log
 fi
 
 # (No wait for eth0's operstate to read "up": linkwatch updates it up to 1 s

@@ -540,15 +540,24 @@ mod tests {
             dir.path().join("ssh-master.log"),
         );
         drive(&mut stage, Instant::now() + Duration::from_millis(600));
-        assert_eq!(accepted.load(Ordering::SeqCst), 0, "sshd probed before the prompt");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            0,
+            "sshd probed before the prompt"
+        );
         assert!(
-            stage.last_problem.contains("cannot tell when the guest's network is up"),
+            stage
+                .last_problem
+                .contains("cannot tell when the guest's network is up"),
             "{}",
             stage.last_problem
         );
         stage.prompt_seen();
         drive(&mut stage, Instant::now() + Duration::from_millis(600));
-        assert!(accepted.load(Ordering::SeqCst) >= 1, "no probe after the prompt");
+        assert!(
+            accepted.load(Ordering::SeqCst) >= 1,
+            "no probe after the prompt"
+        );
     }
 
     /// Once the guest answered (a reset: its network is up), a silent connection is sshd
