@@ -42,15 +42,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// reset at once while sshd does not listen). A silent one is an sshd on a loaded emulated
 /// guest starting its process for us: giving up on it only costs sshd another.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bounds of a probe before the guest has answered any: the first, then doubled up to the
-/// longest. QEMU's user network accepts such a connection on the host and keeps knocking on
-/// the guest's port 22 for up to 75 s even after the prober gave up and closed it (it does not
-/// look at the host socket until the guest answers). Every probe abandoned then therefore
-/// reaches sshd later, all at once when the network comes up: a Debian guest's sshd, its
-/// `MaxStartups` (10:30:100) filled with such connections, drops every new one without a
-/// greeting until they are gone. So only one probe is out at a time until the guest answers,
-/// held a sixth of the time waited so far (within these bounds): a fast boot is seen within
-/// 1.5 s, a slow one costs a couple of dozen connections, not hundreds.
+/// Bounds of a probe of sshd before the guest has answered any, which only happens without a
+/// canary (or once the prompt's grace ran out). QEMU's user network accepts such a connection
+/// on the host and keeps knocking on the guest's port 22 for up to 75 s even after the prober
+/// gave up and closed it (it does not look at the host socket until the guest answers). Every
+/// probe abandoned then therefore reaches sshd later, all at once when the network comes up:
+/// a Debian guest's sshd, its `MaxStartups` (10:30:100) filled with such connections, drops
+/// every new one without a greeting until they are gone. So only one probe is out at a time
+/// until the guest answers, held a sixth of the time waited so far (within these bounds).
 const QUIET_TIMEOUT_FIRST: Duration = Duration::from_millis(1500);
 const QUIET_TIMEOUT_MAX: Duration = Duration::from_secs(8);
 const QUIET_TIMEOUT_SHARE: u32 = 6;
