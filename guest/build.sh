@@ -375,20 +375,24 @@ if ! flag nosshd && ! grep -q 'qcmdr\.sshdelay=' /proc/cmdline; then
     /sbin/qcmdr-sshd
 fi
 
+net_up() {
+    # qcmdr.netdelay=N: the network comes up N seconds late, as in a guest whose DHCP takes a
+    # while: until then QEMU's user network cannot reach the guest (nor its sshd) at all.
+    for word in \$cmdline; do
+        case \$word in qcmdr.netdelay=*) sleep "\${word#*=}" ;; esac
+    done
+    i=0
+    while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 40 ]; do sleep 0.05; i=\$((i + 1)); done
+    ip link set eth0 up
+    ip addr add 10.0.2.15/24 dev eth0
+    ip route add default via 10.0.2.2
+}
+
+# The network as soon as its driver is in, the other modules after it.
 for m in ${MODULES[*]}; do
     insmod /lib/modules/qcmdr/\$m.ko || echo "qcmdr-guest: insmod \$m failed"
+    [ \$m = virtio_net ] && net_up
 done
-
-# qcmdr.netdelay=N: the network comes up N seconds late, as in a guest whose DHCP takes a
-# while: until then QEMU's user network cannot reach the guest (nor its sshd) at all.
-for word in \$cmdline; do
-    case \$word in qcmdr.netdelay=*) sleep "\${word#*=}" ;; esac
-done
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 40 ]; do sleep 0.05; i=\$((i + 1)); done
-ip link set eth0 up
-ip addr add 10.0.2.15/24 dev eth0
-ip route add default via 10.0.2.2
 
 if ! flag noacpi; then
     acpid -l /var/log/acpid.log
