@@ -23,6 +23,7 @@ Figures (medians over N boots unless said otherwise):
   ssh ratio       = qcmdr ssh demo true / ssh -F <config> demo true, warm master.
   status          = qcmdr status, 20 configured VMs, 3 running.
   exit detection  = qcmdr start with a bad QEMU argument, minus QEMU alone with that argv.
+  snapshots       = bench/snapshot.py's figures, with as many rounds as boots.
 """
 
 import argparse
@@ -329,6 +330,10 @@ def main():
         print(f"status, 20 VMs (3 running)    (median)  {ms(status)}   target < 300 ms")
     finally:
         many.cleanup()
+
+    # Snapshots: start --from against a cold start, save time and size (bench/snapshot.py).
+    from snapshot import report
+    report(args.qcmdr, guest, args.boots)
 
 
 if __name__ == "__main__":

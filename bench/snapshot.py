@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Snapshot benchmarks on the real guest (demo, diskless). Prints figures; asserts nothing.
 
-  bench/snapshot.py [--rounds N] [--qcmdr PATH]
+  bench/snapshot.py [--rounds N] [--qcmdr PATH]     (bench/bench.py ends with these figures too)
 
 Figures (medians over N rounds; each is the wall time of one qcmdr command, as a user waits):
   cold start      = qcmdr start demo                    (boot, login prompt, SSH)
@@ -37,11 +37,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
-    bench = Bench(args.qcmdr, build_guest())
+    report(args.qcmdr, build_guest(), args.rounds)
+
+
+def report(qcmdr, guest, rounds):
+    """Prints the snapshot figures (also the last section of bench/bench.py)."""
+    bench = Bench(qcmdr, guest)
     try:
         bench.ok("start", "demo")
         saves, sizes, pauses = [], [], []
-        for n in range(args.rounds):
+        for n in range(rounds):
             saves.append(timed(bench, "snapshot", "save", "demo", f"s{n}")[0])
             listed = json.loads(bench.ok("snapshot", "list", "demo", "--json").stdout)
             entry = next(s for s in listed["snapshots"] if s["name"] == f"s{n}")
@@ -50,7 +55,7 @@ def main():
         bench.ok("stop", "demo")
 
         cold, warm, cold_stages, warm_stages = [], [], [], []
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             took, run = timed(bench, "start", "demo", "--json")
             cold.append(took)
             cold_stages.append(stages(run))
@@ -64,7 +69,7 @@ def main():
         def breakdown(rows):
             return ", ".join(f"{name} {med(r[name] for r in rows) * 1000:.0f}" for name in rows[0])
 
-        print(f"rounds: {args.rounds} (TCG, 2 cores, demo guest 256 MiB)")
+        print(f"rounds: {rounds} (TCG, 2 cores, demo guest 256 MiB)")
         print(f"cold start -> ready           (median)  {ms(med(cold))}")
         print(f"start --from -> ready         (median)  {ms(med(warm))}   target <= 1000 ms")
         print(f"ratio start --from / cold start         {med(warm) / med(cold):7.3f}      target <= 0.15")

@@ -36,6 +36,10 @@ const PROBE_MAX: Duration = Duration::from_millis(100);
 /// one: once sshd listens each connection costs it a process, and its `MaxStartups` (10 on
 /// Debian) refuses the greeting to any beyond that many unauthenticated ones.
 const PROBES_IN_FLIGHT: usize = 4;
+/// How long the newest probe stays the only one while sshd says nothing on it: the network is
+/// up, so silence is sshd starting its process for us, and another probe then would only cost
+/// it one more (a reset probe is followed by the next after the usual pause).
+const SILENCE_BEFORE_ANOTHER: Duration = Duration::from_millis(500);
 /// Bound of ssh's own connect when opening the master.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound of one banner probe once the guest has answered (its network is up: a connection is
@@ -131,6 +135,8 @@ pub(super) struct SshStage {
     answered: bool,
     /// When probing began (the hold of a probe before any answer grows with it).
     began: Instant,
+    /// When the newest probe of sshd went out.
+    last_probe_at: Instant,
     gate: Gate,
     /// Whether a login prompt is still to come: until then the gate stays shut when the
     /// canary cannot be used.
@@ -175,6 +181,7 @@ impl SshStage {
             pause: RETRY_FIRST,
             answered: false,
             began: now,
+            last_probe_at: now,
             gate,
             prompt_pending: prompt_awaited,
             last_problem: "no attempt finished yet".into(),
@@ -214,10 +221,14 @@ impl SshStage {
             State::Probing { probes, next_at } => {
                 // With all the probes allowed out, the next one waits for one of them.
                 let holding = self.use_banner && probes.len() >= self.probes_allowed();
+                let next = match probes.is_empty() {
+                    true => *next_at,
+                    false => (*next_at).max(self.last_probe_at + SILENCE_BEFORE_ANOTHER),
+                };
                 probes
                     .iter()
                     .filter_map(BannerProbe::deadline)
-                    .chain((!holding).then_some(*next_at))
+                    .chain((!holding).then_some(next))
                     .min()
             }
             State::Login { .. } | State::Ready | State::Refused(_) => None,
@@ -238,7 +249,9 @@ impl SshStage {
                     let now = Instant::now();
                     // Before the guest answered, a probe is only closed by its own timeout:
                     // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
-                    let may_start = probes.len() < allowed;
+                    let may_start = probes.len() < allowed
+                        && (probes.is_empty()
+                            || now >= self.last_probe_at + SILENCE_BEFORE_ANOTHER);
                     if now >= *next_at && (may_start || !self.use_banner) {
                         if !self.use_banner {
                             self.state = self.login();
@@ -251,6 +264,7 @@ impl SshStage {
                                 .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
                         };
                         probes.push(BannerProbe::start(&self.host, self.port, timeout));
+                        self.last_probe_at = now;
                         let pause = if self.answered {
                             self.pause.min(PROBE_MAX)
                         } else {
@@ -560,9 +574,9 @@ mod tests {
     }
 
     /// Once the guest answered (a reset: its network is up), a silent connection is sshd
-    /// starting its process for us on a loaded guest: the stage keeps at most
-    /// `PROBES_IN_FLIGHT` such probes and drops none for a newer one, so sshd's
-    /// `MaxStartups` is never filled by the prober.
+    /// starting its process for us on a loaded guest: the stage adds another only after
+    /// `SILENCE_BEFORE_ANOTHER`, keeps at most `PROBES_IN_FLIGHT` and drops none for a newer
+    /// one, so sshd's `MaxStartups` is never filled by the prober.
     #[test]
     fn a_slow_sshd_gets_a_bounded_number_of_probes() {
         let dir = tempfile::tempdir().unwrap();
@@ -588,7 +602,15 @@ mod tests {
             false,
             dir.path().join("ssh-master.log"),
         );
-        drive(&mut stage, Instant::now() + Duration::from_millis(3000));
+        let started = Instant::now();
+        drive(&mut stage, started + Duration::from_millis(350));
+        // The reset one, then one that sshd is slow to greet: no other beside it yet.
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "connections made in 350 ms"
+        );
+        drive(&mut stage, started + Duration::from_millis(3000));
         let made = accepted.load(Ordering::SeqCst);
         assert_eq!(made, 1 + PROBES_IN_FLIGHT, "connections made");
     }
