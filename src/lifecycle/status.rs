@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::context::Context;
 use super::snapshot::store::Store;
-use super::start::readiness::ssh_probe::{self, Banner};
 use crate::model::{HostForward, Vm};
 use crate::runtime::lock;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
 use crate::runtime::wait_child::run_bounded;
+use crate::ssh::banner::{self, Banner};
 
 /// Bound of the SSH health check of one VM.
 const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -145,10 +145,10 @@ fn check_ssh(ctx: &Context, vm: &Vm) -> SshHealth {
             None => SshHealth::Timeout,
         };
     }
-    if !ssh_probe::applies_to(&ctx.project, vm) {
+    if !banner::applies_to(&ctx.project, vm) {
         return SshHealth::NotApplicable;
     }
-    match ssh_probe::probe(&vm.ssh.host_name, vm.ssh.port, SSH_CHECK_TIMEOUT) {
+    match banner::probe(&vm.ssh.host_name, vm.ssh.port, SSH_CHECK_TIMEOUT) {
         Banner::Ready => SshHealth::Ok,
         Banner::Timeout => SshHealth::Timeout,
         Banner::Closed | Banner::Refused => SshHealth::Refused,

@@ -1,5 +1,7 @@
-//! The private SSH setup: config rendering, wrapper scripts, multiplexed master control.
+//! The private SSH setup: config rendering, wrapper scripts, multiplexed master control, and
+//! the cheap banner probe of a guest's sshd.
 mod atomic_file;
+pub mod banner;
 pub mod config_file;
 pub mod config_value;
 pub mod master;

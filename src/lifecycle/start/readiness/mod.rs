@@ -13,7 +13,6 @@ use rustix::event::{PollFd, PollFlags};
 
 pub mod login_watch;
 mod network_canary;
-pub mod ssh_probe;
 mod ssh_stage;
 
 use self::login_watch::LoginWatch;
@@ -32,6 +31,7 @@ use crate::runtime::free_space;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
+use crate::ssh::banner;
 
 /// Why the wait ended early; turned into a [`StartFailure`].
 pub(super) enum NotReady {
@@ -119,7 +119,7 @@ impl Run<'_> {
                 self.vm.ssh.port,
                 // After a restore sshd is known to listen, and a banner probe would cost
                 // the guest one more sshd process before the login.
-                self.restore.is_none() && ssh_probe::applies_to(&self.ctx.project, self.vm),
+                self.restore.is_none() && banner::applies_to(&self.ctx.project, self.vm),
                 Some(&self.paths.qmp_socket),
                 prompt_awaited,
                 self.paths.dir.join("ssh-master.log"),

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use rustix::event::PollFlags;
 
 use super::network_canary::{CanaryError, NetworkCanary};
-use super::ssh_probe::{Banner, BannerProbe};
 use crate::error_chain::chain;
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
+use crate::ssh::banner::{Banner, BannerProbe};
 use crate::ssh::master::{MasterError, SshTarget};
 
 /// Backoff between attempts: from the first pause up to the longest. Master logins (each an
