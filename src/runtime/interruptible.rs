@@ -83,6 +83,18 @@ mod tests {
             .unwrap()
     }
 
+    /// Kills the process whose PID a test's helper wrote into the file, should it survive.
+    struct KillNamedOnDrop(std::path::PathBuf);
+
+    impl Drop for KillNamedOnDrop {
+        fn drop(&mut self) {
+            let pid = std::fs::read_to_string(&self.0).ok();
+            if let Some(pid) = pid.and_then(|p| Pid::from_raw(p.trim().parse().ok()?)) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+        }
+    }
+
     #[test]
     fn a_helper_that_ends_gives_its_status_and_output() {
         let cancel = Cancel::new().unwrap();
@@ -109,6 +121,7 @@ mod tests {
             child_pid.display(),
             mark.display()
         );
+        let _survivor = KillNamedOnDrop(child_pid.clone());
         let cancel = Cancel::new().unwrap();
         let trigger = cancel.clone();
         let mark_seen = mark.clone();
