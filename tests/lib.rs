@@ -5,6 +5,7 @@ mod support;
 
 mod cli_config;
 mod cli_harden;
+mod cli_image_faults;
 mod cli_images;
 mod vm_boot;
 mod vm_harden;

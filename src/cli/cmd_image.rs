@@ -4,18 +4,29 @@ use std::process::ExitCode;
 
 use super::args::ImageCommand;
 use super::progress::Progress;
-use super::{load, style, Cli, Failure};
+use super::{interrupt, load, style, Cli, Failure};
 use crate::images::{self, BuildError, BuildOutcome};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::VmState;
 use crate::model::{Image, Vm};
+use crate::runtime::cancel::Cancel;
 
 pub fn run(cli: &Cli, command: &ImageCommand) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     match command {
         ImageCommand::Build { names } => {
             let chosen = chosen(&ctx, names)?;
-            build_all(&chosen, &Progress::new(cli.quiet), true)?;
+            // Without this, Ctrl-C would leave the build folder and mmdebstrap running.
+            let cancel = interrupt::cancel_on_signal()?;
+            let progress = Progress::new(cli.quiet);
+            for image in chosen {
+                build_one(image, &progress, true, &cancel).map_err(|err| {
+                    match err.interrupted {
+                        true => Failure::interrupted(&err),
+                        false => Failure::new(failure_text(&err)),
+                    }
+                })?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         ImageCommand::List(json) => list(&ctx, json.json),
@@ -24,8 +35,14 @@ pub fn run(cli: &Cli, command: &ImageCommand) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Builds the images of `vms` that are not built yet.
-pub fn build_for(ctx: &Context, vms: &[&Vm], progress: &Progress) -> Result<(), Failure> {
+/// Builds the images of `vms` that are not built yet, each once. The failed builds are
+/// returned (the VMs on them fail, the others start); an interrupted one ends the command.
+pub fn build_for(
+    ctx: &Context,
+    vms: &[&Vm],
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Vec<BuildError>, Failure> {
     let mut missing: Vec<&Image> = Vec::new();
     for vm in vms {
         let image = vm.image.as_ref().and_then(|b| ctx.project.image(&b.name));
@@ -35,7 +52,15 @@ pub fn build_for(ctx: &Context, vms: &[&Vm], progress: &Progress) -> Result<(), 
             }
         }
     }
-    build_all(&missing, progress, false)
+    let mut failed = Vec::new();
+    for image in missing {
+        match build_one(image, progress, false, cancel) {
+            Ok(()) => {}
+            Err(err) if err.interrupted => return Err(Failure::interrupted(&err)),
+            Err(err) => failed.push(err),
+        }
+    }
+    Ok(failed)
 }
 
 fn chosen<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Image>, Failure> {
@@ -61,36 +86,36 @@ fn unknown(ctx: &Context, name: &str) -> Failure {
     ))
 }
 
-fn build_all(images: &[&Image], progress: &Progress, say_up_to_date: bool) -> Result<(), Failure> {
-    for image in images {
-        let label = format!("image {}", image.name);
-        match images::build(image, progress) {
-            Ok(BuildOutcome::UpToDate) => {
-                let line = if say_up_to_date {
-                    format!("{label}: up to date ({})", image.key)
-                } else {
-                    String::new()
-                };
-                progress.finish(&label, &line);
-            }
-            Ok(BuildOutcome::Built { seconds }) => progress.finish(
-                &label,
-                &format!(
-                    "{label}: {} in {seconds:.1} s ({})",
-                    style::good("built"),
-                    image.dir.display()
-                ),
-            ),
-            Err(err) => {
-                progress.finish(&label, "");
-                return Err(build_failure(&err));
-            }
+/// One build with its progress line; the line ends in the outcome, or in nothing on failure
+/// (the caller reports it).
+fn build_one(
+    image: &Image,
+    progress: &Progress,
+    say_up_to_date: bool,
+    cancel: &Cancel,
+) -> Result<(), BuildError> {
+    let label = format!("image {}", image.name);
+    let line = match images::build(image, progress, cancel) {
+        Ok(BuildOutcome::UpToDate) if say_up_to_date => {
+            format!("{label}: up to date ({})", image.key)
         }
-    }
+        Ok(BuildOutcome::UpToDate) => String::new(),
+        Ok(BuildOutcome::Built { seconds }) => format!(
+            "{label}: {} in {seconds:.1} s ({})",
+            style::good("built"),
+            image.dir.display()
+        ),
+        Err(err) => {
+            progress.finish(&label, "");
+            return Err(err);
+        }
+    };
+    progress.finish(&label, &line);
     Ok(())
 }
 
-fn build_failure(err: &BuildError) -> Failure {
+/// A failed build as a user reads it: why, that nothing was kept, the log's last lines.
+pub fn failure_text(err: &BuildError) -> String {
     let mut text = format!("{err}\n  nothing was kept of the build");
     if let Some(log) = &err.log {
         text.push_str(&format!(
@@ -101,7 +126,7 @@ fn build_failure(err: &BuildError) -> Failure {
             text.push_str(&format!("\n    | {line}"));
         }
     }
-    Failure::new(text)
+    text
 }
 
 fn list(ctx: &Context, as_json: bool) -> Result<ExitCode, Failure> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::args::StartArgs;
 use super::json::{self, Document, Restart, StartVm};
 use super::per_vm::{self, Outcome, Rendering};
-use super::{cmd_stop, interrupt, load, style, Cli, Failure};
+use super::{cmd_image, cmd_stop, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::snapshot::restore;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
@@ -74,20 +74,31 @@ fn start_vms(
         from: args.from.clone(),
         force: args.force,
     };
+    // Without this, Ctrl-C would kill qcmdr and orphan the QEMU (or the image build) it was
+    // starting.
+    let cancel = interrupt::cancel_on_signal()?;
     // Images first, one at a time: VMs share them and each build is heavy.
-    super::cmd_image::build_for(
+    let failed_builds = cmd_image::build_for(
         ctx,
         vms,
         &super::progress::Progress::new(cli.quiet || args.json.json),
+        &cancel,
     )?;
-    // Without this, Ctrl-C would kill qcmdr and orphan the QEMU it was starting.
-    let cancel = interrupt::cancel_on_signal()?;
     Ok(per_vm::run(
         vms,
         cli.quiet || args.json.json,
-        |vm, progress| match replace_running {
-            true => restore::restore_running(ctx, vm, &options, progress, &cancel),
-            false => start::start(ctx, vm, &options, progress, &cancel),
+        |vm, progress| {
+            let image = vm.image.as_ref().map(|b| b.name.as_str());
+            if let Some(failed) = failed_builds
+                .iter()
+                .find(|f| Some(f.image.as_str()) == image)
+            {
+                return Err(StartError::Image(failed.clone()));
+            }
+            match replace_running {
+                true => restore::restore_running(ctx, vm, &options, progress, &cancel),
+                false => start::start(ctx, vm, &options, progress, &cancel),
+            }
         },
         Rendering {
             summary,
@@ -122,6 +133,10 @@ fn summary(report: &StartReport) -> String {
 }
 
 fn report_failure(vm: &Vm, err: &StartError) {
+    if let StartError::Image(build) = err {
+        style::error_line(&format!("{}: {}", vm.name, cmd_image::failure_text(build)));
+        return;
+    }
     let StartError::NotReady(failure) = err else {
         style::error_line(&format!("{}: {}", vm.name, Failure::from(err)));
         return;

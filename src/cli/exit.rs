@@ -1,26 +1,43 @@
-//! A failed command: what to print on stderr. Every failure exits 1 (clap's usage errors: 2).
+//! A failed command: what to print on stderr, and its exit code: 1, or 130 when a signal
+//! (Ctrl-C) ended it (clap's usage errors: 2).
 
 use std::fmt::Display;
+use std::process::ExitCode;
 
 use super::style;
 
 #[derive(Debug)]
 pub struct Failure {
     message: String,
+    code: u8,
 }
+
+/// The shell's code for a command ended by SIGINT (128 + 2).
+const INTERRUPTED: u8 = 130;
 
 impl Failure {
     pub fn new(message: impl Display) -> Self {
         Failure {
             message: message.to_string(),
+            code: 1,
         }
+    }
+
+    /// Ended by Ctrl-C (or SIGTERM, SIGHUP) after cleaning up: exits 130.
+    pub fn interrupted(message: impl Display) -> Self {
+        Failure {
+            code: INTERRUPTED,
+            ..Failure::new(message)
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.code)
     }
 
     /// Already reported in detail (e.g. per-VM lines); print nothing more.
     pub fn silent() -> Self {
-        Failure {
-            message: String::new(),
-        }
+        Failure::new("")
     }
 
     pub fn report(&self) {
@@ -33,9 +50,7 @@ impl Failure {
 impl<E: std::error::Error> From<E> for Failure {
     fn from(err: E) -> Self {
         // The whole chain, once, at the edge.
-        Failure {
-            message: crate::error_chain::chain(&err),
-        }
+        Failure::new(crate::error_chain::chain(&err))
     }
 }
 

@@ -51,7 +51,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => {
             failure.report();
-            ExitCode::from(1)
+            failure.exit_code()
         }
     }
 }

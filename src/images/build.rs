@@ -1,5 +1,6 @@
 //! Building one image: under its lock, into a temporary folder next to the cache, renamed into
-//! place when complete. A failed build leaves nothing behind but its log.
+//! place when complete. A failed build leaves nothing behind but its log; an interrupted one
+//! (Ctrl-C) nothing at all.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use super::manifest::{Manifest, MANIFEST_SCHEMA};
 use super::tool::ToolError;
 use super::{cloud, debian};
 use crate::model::{Image, Recipe};
+use crate::runtime::cancel::Cancel;
 use crate::runtime::private_dir;
 
 /// Lines of the build log shown when a build fails.
@@ -31,7 +33,7 @@ pub enum BuildOutcome {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("image {image:?}: {reason}")]
 pub struct BuildError {
     pub image: String,
@@ -39,10 +41,17 @@ pub struct BuildError {
     /// The kept log of the failed build, when it got that far.
     pub log: Option<PathBuf>,
     pub tail: Vec<String>,
+    /// Ended by `cancel` (Ctrl-C), not by a failure: its build folder was removed, log and all.
+    pub interrupted: bool,
 }
 
-/// Builds `image` unless it is built already.
-pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome, BuildError> {
+/// Builds `image` unless it is built already; `cancel` ends a running build (and the tool it
+/// runs) and removes what it made.
+pub fn build(
+    image: &Image,
+    observer: &dyn BuildObserver,
+    cancel: &Cancel,
+) -> Result<BuildOutcome, BuildError> {
     if image.is_built() {
         return Ok(BuildOutcome::UpToDate);
     }
@@ -51,6 +60,7 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
         reason,
         log: None,
         tail: Vec::new(),
+        interrupted: false,
     };
     let cache = image.dir.parent().unwrap_or(Path::new("/"));
     // The cache's parents (~/.cache) are the user's; the images folder itself must be ours.
@@ -80,7 +90,7 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
         format!("qcmdr: building image {} ({})\n", image.name, image.key),
     )
     .map_err(|e| format!("cannot write {}: {e}", log.display()))
-    .and_then(|()| build_into(image, &temp, &log, observer, started));
+    .and_then(|()| build_into(image, &temp, &log, observer, started, cancel));
     match result {
         Ok(()) => {
             // A leftover from an interrupted `image rm` would block the rename.
@@ -93,6 +103,14 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
                 seconds: started.elapsed().as_secs_f64(),
             })
         }
+        Err(_) if cancel.is_cancelled() => Err(BuildError {
+            reason: match remove_tree(&temp) {
+                Ok(()) => "build interrupted; nothing was kept".into(),
+                Err(e) => format!("build interrupted; cannot remove {}: {e}", temp.display()),
+            },
+            interrupted: true,
+            ..fail(String::new())
+        }),
         Err(reason) => {
             let kept = cache.join(format!("{}.failed.log", image.name));
             let tail = crate::logs::log_tail::last_lines(&log, FAILURE_TAIL_LINES);
@@ -104,6 +122,7 @@ pub fn build(image: &Image, observer: &dyn BuildObserver) -> Result<BuildOutcome
                 reason,
                 log,
                 tail,
+                interrupted: false,
             })
         }
     }
@@ -115,11 +134,12 @@ fn build_into(
     log: &Path,
     observer: &dyn BuildObserver,
     started: Instant,
+    cancel: &Cancel,
 ) -> Result<(), String> {
     let stage = |text: &str| observer.stage(&image.name, text);
     let packages = match &image.recipe {
-        Recipe::Debian(recipe) => debian::build(&image.name, recipe, temp, log, &stage),
-        Recipe::Cloud(recipe) => cloud::build(&image.name, recipe, temp, log, &stage),
+        Recipe::Debian(recipe) => debian::build(&image.name, recipe, temp, log, &stage, cancel),
+        Recipe::Cloud(recipe) => cloud::build(&image.name, recipe, temp, log, &stage, cancel),
     }
     .map_err(|e: ToolError| crate::error_chain::chain(&e))?;
     let manifest = Manifest {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::tool::{self, ToolError};
 use crate::model::CloudRecipe;
+use crate::runtime::cancel::Cancel;
 
 const BOUNDARY: &str = "==qcmdr-user-data==";
 
@@ -21,6 +22,7 @@ pub fn build(
     temp: &Path,
     log: &Path,
     stage: &dyn Fn(&str),
+    cancel: &Cancel,
 ) -> Result<BTreeMap<String, String>, ToolError> {
     let io = |context: String| move |source| ToolError::Io { context, source };
     stage("checking the SHA-256");
@@ -37,7 +39,7 @@ pub fn build(
         });
     }
     stage("making the SSH key");
-    let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log)?;
+    let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log, cancel)?;
 
     stage("copying the disk");
     let disk = temp.join("disk.qcow2");
@@ -46,10 +48,10 @@ pub fn build(
         .args(["convert", "-O", "qcow2"])
         .arg(&recipe.file)
         .arg(&disk);
-    tool::run(convert, log)?;
+    tool::run(convert, log, cancel)?;
     let mut info = Command::new("qemu-img");
     info.args(["info", "--output=json"]).arg(&disk);
-    let virtual_size = serde_json::from_str::<serde_json::Value>(&tool::output(info, log)?)
+    let virtual_size = serde_json::from_str::<serde_json::Value>(&tool::output(info, log, cancel)?)
         .ok()
         .and_then(|v| v["virtual-size"].as_u64())
         .unwrap_or(0);
@@ -60,7 +62,7 @@ pub fn build(
             .arg("resize")
             .arg(&disk)
             .arg(recipe.size_bytes.to_string());
-        tool::run(resize, log)?;
+        tool::run(resize, log, cancel)?;
     }
 
     stage("making the cloud-init seed");
@@ -76,7 +78,7 @@ pub fn build(
         .arg(temp.join("seed.iso"))
         .arg(seed_dir.join("user-data"))
         .arg(seed_dir.join("meta-data"));
-    tool::run(iso, log)?;
+    tool::run(iso, log, cancel)?;
     fs::remove_dir_all(&seed_dir).map_err(io("cannot remove the seed folder".into()))?;
     Ok(BTreeMap::new())
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 use super::manifest::parse_packages;
 use super::tool::{self, ToolError};
 use crate::model::DebianRecipe;
+use crate::runtime::cancel::Cancel;
 
 /// What every image gets: systemd, sshd, networking by DHCP (systemd-networkd), and a kernel
 /// whose initrd can mount a virtio disk.
@@ -41,6 +42,7 @@ pub fn build(
     temp: &Path,
     log: &Path,
     stage: &dyn Fn(&str),
+    cancel: &Cancel,
 ) -> Result<BTreeMap<String, String>, ToolError> {
     let io = |context: &str| {
         let context = context.to_string();
@@ -55,7 +57,7 @@ pub fn build(
         });
     }
     stage("making the SSH key");
-    let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log)?;
+    let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log, cancel)?;
     let script = customize_script(name, recipe, temp, &public_key)
         .map_err(io("cannot write the customize script"))?;
 
@@ -78,7 +80,7 @@ pub fn build(
         .arg(&recipe.suite)
         .arg(&rootfs)
         .arg(recipe.mirror.clone().unwrap_or_else(host_mirror));
-    tool::run(command, log)?;
+    tool::run(command, log, cancel)?;
 
     stage("taking out the kernel");
     for (prefix, target) in [("vmlinuz-", "vmlinuz"), ("initrd.img-", "initrd.img")] {
@@ -95,7 +97,7 @@ pub fn build(
             rootfs.join("var/lib/dpkg").display()
         ))
         .args(["-W", "-f", "${Package}\t${Version}\n"]);
-    let packages = parse_packages(&tool::output(query, log)?);
+    let packages = parse_packages(&tool::output(query, log, cancel)?);
 
     stage("making the disk");
     let raw = temp.join("disk.raw");
@@ -105,13 +107,13 @@ pub fn build(
         .arg(&rootfs)
         .arg(&raw)
         .arg(format!("{}k", recipe.size_bytes / 1024));
-    tool::run(mke2fs, log)?;
+    tool::run(mke2fs, log, cancel)?;
     let mut convert = Command::new("qemu-img");
     convert
         .args(["convert", "-O", "qcow2"])
         .arg(&raw)
         .arg(temp.join("disk.qcow2"));
-    tool::run(convert, log)?;
+    tool::run(convert, log, cancel)?;
     fs::remove_file(&raw).map_err(io("cannot remove the raw disk"))?;
     super::build::remove_tree(&rootfs).map_err(io("cannot remove the root filesystem"))?;
     fs::remove_file(&script).map_err(io("cannot remove the customize script"))?;

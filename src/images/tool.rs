@@ -1,8 +1,17 @@
-//! Running the external tools a build uses, their output appended to the build log.
+//! Running the external tools a build uses, their output appended to the build log; Ctrl-C
+//! ends a running tool and everything it started.
 
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::runtime::cancel::Cancel;
+use crate::runtime::interruptible::{self, Ended};
+
+/// How long an interrupted tool has from SIGTERM to SIGKILL: mmdebstrap uses it to unmount
+/// what it mounted in the root it builds (the build folder can only be removed then).
+const INTERRUPT_GRACE: Duration = Duration::from_secs(20);
 
 /// Why a tool did not do its job, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +20,8 @@ pub enum ToolError {
     Missing { tool: String, hint: &'static str },
     #[error("{tool} failed ({status})")]
     Failed { tool: String, status: String },
+    #[error("{tool} was interrupted")]
+    Interrupted { tool: String },
     #[error("{context}")]
     Io {
         context: String,
@@ -32,77 +43,78 @@ fn package_of(tool: &str) -> &'static str {
 }
 
 /// Runs `command` to completion with stdout and stderr appended to `log`.
-pub fn run(mut command: Command, log: &Path) -> Result<(), ToolError> {
-    let tool = command.get_program().to_string_lossy().into_owned();
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |source| ToolError::Io { context, source }
-    };
-    let out = File::options()
-        .append(true)
-        .open(log)
-        .map_err(io("cannot open the build log"))?;
-    let err = out.try_clone().map_err(io("cannot open the build log"))?;
-    let status = command
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .status()
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => ToolError::Missing {
-                hint: package_of(&tool),
-                tool: tool.clone(),
-            },
-            _ => ToolError::Io {
-                context: format!("cannot run {tool}"),
-                source,
-            },
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ToolError::Failed {
-            tool,
-            status: status.to_string(),
-        })
-    }
+pub fn run(mut command: Command, log: &Path, cancel: &Cancel) -> Result<(), ToolError> {
+    let out = open_log(log)?;
+    let err = out.try_clone().map_err(|source| ToolError::Io {
+        context: "cannot open the build log".into(),
+        source,
+    })?;
+    command.stdout(out);
+    run_to_end(command, err, false, cancel).map(drop)
 }
 
 /// Runs `command` and returns its stdout (stderr to the log).
-pub fn output(mut command: Command, log: &Path) -> Result<String, ToolError> {
-    let tool = command.get_program().to_string_lossy().into_owned();
-    let err = File::options()
+pub fn output(command: Command, log: &Path, cancel: &Cancel) -> Result<String, ToolError> {
+    let stdout = run_to_end(command, open_log(log)?, true, cancel)?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+fn open_log(log: &Path) -> Result<File, ToolError> {
+    File::options()
         .append(true)
         .open(log)
         .map_err(|source| ToolError::Io {
             context: "cannot open the build log".into(),
             source,
+        })
+}
+
+/// Runs `command` with stderr into `err` until it exits (its stdout when `capture`) or
+/// `cancel` ends it.
+fn run_to_end(
+    mut command: Command,
+    err: File,
+    capture: bool,
+    cancel: &Cancel,
+) -> Result<Vec<u8>, ToolError> {
+    let tool = command.get_program().to_string_lossy().into_owned();
+    command.stdin(Stdio::null()).stderr(err);
+    let ended =
+        interruptible::run(&mut command, capture, cancel, INTERRUPT_GRACE).map_err(|source| {
+            match source.kind() {
+                std::io::ErrorKind::NotFound => ToolError::Missing {
+                    hint: package_of(&tool),
+                    tool: tool.clone(),
+                },
+                _ => ToolError::Io {
+                    context: format!("cannot run {tool}"),
+                    source,
+                },
+            }
         })?;
-    let output = command
-        .stdin(Stdio::null())
-        .stderr(err)
-        .output()
-        .map_err(|source| ToolError::Io {
-            context: format!("cannot run {tool}"),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(ToolError::Failed {
+    match ended {
+        Ended::Exited { status, stdout } if status.success() => Ok(stdout),
+        Ended::Exited { status, .. } => Err(ToolError::Failed {
             tool,
-            status: output.status.to_string(),
-        });
+            status: status.to_string(),
+        }),
+        Ended::Cancelled => Err(ToolError::Interrupted { tool }),
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A client key pair for logging in to the image: `dir/id_ed25519` (0600) and `.pub`.
-pub fn client_key(dir: &Path, comment: &str, log: &Path) -> Result<String, ToolError> {
+pub fn client_key(
+    dir: &Path,
+    comment: &str,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<String, ToolError> {
     let key = dir.join("id_ed25519");
     let mut command = Command::new("ssh-keygen");
     command
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(&key);
-    run(command, log)?;
+    run(command, log, cancel)?;
     std::fs::read_to_string(dir.join("id_ed25519.pub")).map_err(|source| ToolError::Io {
         context: "cannot read the new public key".into(),
         source,

@@ -19,7 +19,7 @@ use super::process::ProcessHandle;
 
 /// How long the output pipes may stay open after the helper ended (a grandchild that
 /// inherited them); what arrived until then is kept.
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// Runs `command` with stdout and stderr captured; `Ok(None)` if it was still running after
 /// `limit` and was killed.
@@ -47,7 +47,8 @@ pub fn output(command: &mut Command, limit: Duration) -> io::Result<Option<Outpu
     }))
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+/// Reads `pipe` to its end on a thread of its own (a pipe left unread would block the helper).
+pub(super) fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
     let (send, receive) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         thread::spawn(move || {

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod dir_watch;
 pub mod executable;
 pub mod free_space;
+pub mod interruptible;
 pub mod kill_on_drop;
 pub mod lock;
 pub mod parallel;

@@ -106,18 +106,7 @@ impl Expect {
     /// Runs the command and checks every expectation, naming what was missed with both
     /// output streams; the outcome for further checks.
     pub fn run(self) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qcmdr"));
-        command
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .env_remove("QCMDR_CONFIG")
-            .env_remove("QCMDR_STATE_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
-        let run = Run::of(command.output().expect("run qcmdr"));
+        let run = Run::of(self.command().output().expect("run qcmdr"));
         let args = &self.args;
         assert_eq!(run.code, self.code, "qcmdr {args:?}: exit code\n{run}");
         for text in &self.stdout {
@@ -136,6 +125,23 @@ impl Expect {
             assert_eq!(&run.stdout, exact, "qcmdr {args:?}: stdout\n{run}");
         }
         run
+    }
+
+    /// The command itself, for a test that acts on qcmdr while it runs (a signal); the
+    /// expectations are not checked.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_qcmdr"));
+        command
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .env_remove("QCMDR_CONFIG")
+            .env_remove("QCMDR_STATE_DIR")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
     }
 
     /// Runs (with the expectations) and parses stdout as JSON.

@@ -72,6 +72,10 @@ pub enum StartError {
     /// This machine cannot finish starting the VM; nothing was launched.
     #[error("{0}; nothing was launched")]
     Preflight(String),
+    /// Its image could not be built (the CLI builds missing images first); nothing was
+    /// launched.
+    #[error("{0}")]
+    Image(crate::images::BuildError),
     /// QEMU was launched but the VM did not come up.
     #[error("{}", .0.reason)]
     NotReady(Box<StartFailure>),
