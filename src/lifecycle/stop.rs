@@ -17,7 +17,7 @@ use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::qemu::qmp::{Qmp, QmpError, GREETING};
 use crate::runtime::kill_on_drop::KillOnDrop;
-use crate::runtime::lock::{self, LockError};
+use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{Identity, ProcessHandle, Terminated};
 
@@ -95,6 +95,36 @@ pub fn stop(
         return Ok(report(None, None, None));
     }
     let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
+    stop_under_lock(ctx, vm, options, observer, started)
+}
+
+/// [`stop`] for a caller that holds the VM's lock already and keeps it afterwards (`snapshot
+/// restore`: nothing may start the VM between its stop and its start).
+pub fn stop_holding(
+    ctx: &Context,
+    vm: &Vm,
+    options: &StopOptions,
+    observer: &dyn Observer,
+    _held: &VmLock,
+) -> Result<StopReport, StopError> {
+    stop_under_lock(ctx, vm, options, observer, Instant::now())
+}
+
+fn stop_under_lock(
+    ctx: &Context,
+    vm: &Vm,
+    options: &StopOptions,
+    observer: &dyn Observer,
+    started: Instant,
+) -> Result<StopReport, StopError> {
+    let paths = ctx.paths(vm);
+    let report = |ended_by, pid, stale| StopReport {
+        vm: vm.name.clone(),
+        ended_by,
+        pid,
+        took: started.elapsed(),
+        stale,
+    };
     let qemu = match cleanup::identify_clearing(ctx, vm, observer).map_err(StopError::Pidfile)? {
         Identity::Running(qemu) => qemu,
         // A guest that powered itself off (or crashed) leaves its sync sessions behind.
