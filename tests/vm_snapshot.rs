@@ -417,8 +417,8 @@ fn vm_snapshot_restore_holds_the_lock_until_the_vm_is_ready() {
 #[test]
 fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
-    let mut spec = project.vms[0].clone();
-    for disk in ["one", "two"] {
+    let base = project.vms[0].clone();
+    let drive = |disk: &str| {
         let image = project.path().join(format!("{disk}.qcow2"));
         let made = Command::new("qemu-img")
             .args(["create", "-q", "-f", "qcow2"])
@@ -427,12 +427,13 @@ fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
             .status()
             .unwrap();
         assert!(made.success());
-        spec = spec.qemu_arg(&format!(
+        format!(
             "-drive file={},if=virtio,format=qcow2,id={disk}",
             image.display()
-        ));
-    }
-    project.vms[0] = spec;
+        )
+    };
+    let (drive_one, drive_two) = (drive("one"), drive("two"));
+    project.vms[0] = base.clone().qemu_arg(&drive_one).qemu_arg(&drive_two);
     project.write_config("");
     project.ok(&["start", "demo"]);
     project.ok(&["snapshot", "save", "demo", "s"]);
@@ -487,4 +488,15 @@ fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
     assert!(snapshot_names(&project).is_empty());
     assert!(!qemu_img_snapshots(&second_file).contains(" s "));
     project.ok(&["exec", "demo", "true"]);
+
+    // A drive the running VM no longer has (the config changed): deleted from its image.
+    project.ok(&["snapshot", "save", "demo", "t", "--stop"]);
+    project.vms[0] = base.qemu_arg(&drive_one);
+    project.write_config("");
+    project.ok(&["start", "demo"]);
+    let two = project.path().join("two.qcow2");
+    assert!(qemu_img_snapshots(&two).contains(" t "));
+    project.ok(&["snapshot", "delete", "demo", "t"]);
+    assert!(!qemu_img_snapshots(&two).contains(" t "));
+    assert!(snapshot_names(&project).is_empty());
 }
