@@ -55,6 +55,21 @@ fn qemu_img_snapshots(image: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A new empty 16 MiB qcow2 `image` and the `-drive` option attaching it as `id`.
+fn qcow2_drive(image: &Path, id: &str) -> String {
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(image)
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    format!(
+        "-drive file={},if=virtio,format=qcow2,id={id}",
+        image.display()
+    )
+}
+
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -186,17 +201,9 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
 fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
     let image = project.path().join("data.qcow2");
-    let made = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&image)
-        .arg("16M")
-        .status()
-        .unwrap();
-    assert!(made.success());
-    project.vms[0] = project.vms[0].clone().qemu_arg(&format!(
-        "-drive file={},if=virtio,format=qcow2,id=data",
-        image.display()
-    ));
+    project.vms[0] = project.vms[0]
+        .clone()
+        .qemu_arg(&qcow2_drive(&image, "data"));
     project.write_config("");
     let write = |block: u32, text: &str| {
         let script = format!(
@@ -418,20 +425,7 @@ fn vm_snapshot_restore_holds_the_lock_until_the_vm_is_ready() {
 fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
     let base = project.vms[0].clone();
-    let drive = |disk: &str| {
-        let image = project.path().join(format!("{disk}.qcow2"));
-        let made = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(&image)
-            .arg("16M")
-            .status()
-            .unwrap();
-        assert!(made.success());
-        format!(
-            "-drive file={},if=virtio,format=qcow2,id={disk}",
-            image.display()
-        )
-    };
+    let drive = |disk: &str| qcow2_drive(&project.path().join(format!("{disk}.qcow2")), disk);
     let (drive_one, drive_two) = (drive("one"), drive("two"));
     project.vms[0] = base.clone().qemu_arg(&drive_one).qemu_arg(&drive_two);
     project.write_config("");

@@ -42,9 +42,8 @@ pub fn start(
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
-    let started = Instant::now();
     let lock = prelaunch::lock(ctx, vm, &format!("qcmdr start {}", vm.name))?;
-    start_under(ctx, vm, lock, options, observer, cancel, started)
+    start_holding(ctx, vm, lock, options, observer, cancel)
 }
 
 /// [`start`] under a `lock` the caller took (with [`prelaunch::lock`]); it is released once
@@ -57,18 +56,7 @@ pub fn start_holding(
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
-    start_under(ctx, vm, lock, options, observer, cancel, Instant::now())
-}
-
-fn start_under(
-    ctx: &Context,
-    vm: &Vm,
-    lock: VmLock,
-    options: &StartOptions,
-    observer: &dyn Observer,
-    cancel: &Cancel,
-    started: Instant,
-) -> Result<StartReport, StartError> {
+    let started = Instant::now();
     let reset = options.reset_disk;
     let (_lock, paths, mut argv) = match prelaunch::prepare_locked(ctx, vm, lock, reset, observer)?
     {
