@@ -1,6 +1,7 @@
 //! Snapshots on real QEMU with the real guest: save, start --from, restore, list, delete, the
 //! refusals (changed machine, raw disk, migration blocker, missing snapshot), qcow2 disks
-//! reverted with the RAM, and a save while rsync runs.
+//! reverted with the RAM, a save while rsync runs, a restore under one lock that a racing
+//! start cannot slip into, and a delete a disk refuses.
 
 use std::fs;
 use std::path::Path;
