@@ -1,6 +1,7 @@
 //! Snapshots on real QEMU with the real guest: save, start --from, restore, list, delete, the
 //! refusals (changed machine, raw disk, migration blocker, missing snapshot), qcow2 disks
-//! reverted with the RAM, and a save while rsync runs.
+//! reverted with the RAM, a save while rsync runs, a restore under one lock that a racing
+//! start cannot slip into, and a delete a disk refuses.
 
 use std::fs;
 use std::path::Path;
@@ -53,6 +54,21 @@ fn qemu_img_snapshots(image: &Path) -> String {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A new empty 16 MiB qcow2 `image` and the `-drive` option attaching it as `id`.
+fn qcow2_drive(image: &Path, id: &str) -> String {
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(image)
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    format!(
+        "-drive file={},if=virtio,format=qcow2,id={id}",
+        image.display()
+    )
 }
 
 fn mode(path: &Path) -> u32 {
@@ -186,17 +202,9 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
 fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
     let image = project.path().join("data.qcow2");
-    let made = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&image)
-        .arg("16M")
-        .status()
-        .unwrap();
-    assert!(made.success());
-    project.vms[0] = project.vms[0].clone().qemu_arg(&format!(
-        "-drive file={},if=virtio,format=qcow2,id=data",
-        image.display()
-    ));
+    project.vms[0] = project.vms[0]
+        .clone()
+        .qemu_arg(&qcow2_drive(&image, "data"));
     project.write_config("");
     let write = |block: u32, text: &str| {
         let script = format!(
@@ -353,4 +361,137 @@ fn vm_snapshot_save_while_rsync_runs_is_safe() {
     assert!(from.stderr.contains("sync"), "{from}");
     let small = project.ok(&["exec", "demo", "cat", "dst dir/small.txt"]);
     assert_eq!(small.stdout, "synced");
+}
+
+#[test]
+fn vm_snapshot_restore_holds_the_lock_until_the_vm_is_ready() {
+    let (project, source) = rsync_project("");
+    project.ok(&["start", "demo"]);
+    project.ok(&["snapshot", "save", "demo", "base"]);
+    // Files the restored guest lacks: its sync stage copies them, so the restore lasts
+    // seconds after the stop, plenty for the races below.
+    let blob: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for n in 0..6 {
+        fs::write(source.join(format!("blob{n}")), &blob).unwrap();
+    }
+    let mut restore = KillOnDrop(
+        project
+            .command(&["snapshot", "restore", "demo", "base"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let holder = format!("pid {}: qcmdr snapshot restore demo base", restore.0.id());
+    let lock = project.vm_dir("demo").join("lock");
+    assert!(
+        wait_until(Duration::from_secs(30), || fs::read_to_string(&lock)
+            .is_ok_and(|text| text.contains(&holder))),
+        "the restore never took the VM's lock under its own name"
+    );
+    // From here the old QEMU is stopped and the new one started, all under that one lock.
+    let status = project.ok(&["status", "demo", "--json"]).json();
+    assert_eq!(status["vms"][0]["state"], "starting", "{status}");
+    assert!(
+        status["vms"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&holder)),
+        "{status}"
+    );
+    let racer = project.run(&["start", "demo"]);
+    assert_eq!(racer.code, 1, "{racer}");
+    assert!(
+        racer.stderr.contains("another qcmdr is changing this VM")
+            && racer.stderr.contains(&holder),
+        "{racer}"
+    );
+
+    let done = restore.0.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(restore.0.stderr.as_mut().unwrap(), &mut said).unwrap();
+    assert!(done.success(), "{said}");
+    assert!(
+        said.contains("demo: ready from snapshot \"base\""),
+        "{said}"
+    );
+    let status = project.ok(&["status", "demo", "--json"]).json();
+    assert_eq!(status["vms"][0]["state"], "running", "{status}");
+    assert_eq!(status["vms"][0]["from_snapshot"], "base", "{status}");
+    assert!(guest_has(&project, "dst dir/blob5"));
+}
+
+#[test]
+fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let base = project.vms[0].clone();
+    let drive = |disk: &str| qcow2_drive(&project.path().join(format!("{disk}.qcow2")), disk);
+    let (drive_one, drive_two) = (drive("one"), drive("two"));
+    project.vms[0] = base.clone().qemu_arg(&drive_one).qemu_arg(&drive_two);
+    project.write_config("");
+    project.ok(&["start", "demo"]);
+    project.ok(&["snapshot", "save", "demo", "s"]);
+    let list = project.ok(&["snapshot", "list", "--json"]).json();
+    let disks = &list["snapshots"][0]["disks"];
+    let (first, second) = (
+        disks[0]["device"].as_str().unwrap().to_string(),
+        disks[1]["device"].as_str().unwrap().to_string(),
+    );
+    let second_file = project.path().join(format!("{second}.qcow2"));
+
+    // A mirror job holds the second drive: QEMU refuses to delete an internal snapshot on it.
+    let mirror = project.path().join("mirror.qcow2");
+    let args = serde_json::json!({
+        "device": second,
+        "target": mirror,
+        "format": "qcow2",
+        "sync": "full",
+        "job-id": "hold",
+    });
+    project.ok(&["qmp", "demo", "drive-mirror", &args.to_string()]);
+    let refused = project.run(&["snapshot", "delete", "demo", "s"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    let expected = format!(
+        "demo: snapshot \"s\" is not deleted: drive {second:?} ({}) refused: Need a root block node; \
+         drive {first:?} no longer holds its part",
+        second_file.display()
+    );
+    assert!(refused.stderr.contains(&expected), "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("once the cause is gone: qcmdr snapshot delete demo s"),
+        "{refused}"
+    );
+    assert!(!refused.stdout.contains("deleted snapshot"), "{refused}");
+    // Nothing more is gone than the message says.
+    assert_eq!(snapshot_names(&project), ["s"]);
+    assert!(project.vm_dir("demo").join("snapshots/s/state").is_file());
+    assert!(qemu_img_snapshots(&second_file).contains(" s "));
+    assert!(!qemu_img_snapshots(&project.path().join(format!("{first}.qcow2"))).contains(" s "));
+
+    // Once the job is gone, the same delete finishes the job.
+    project.ok(&["qmp", "demo", "block-job-cancel", r#"{"device": "hold"}"#]);
+    assert!(wait_until(Duration::from_secs(30), || project
+        .ok(&["qmp", "demo", "query-block-jobs"])
+        .json()
+        .as_array()
+        .is_some_and(|jobs| jobs.is_empty())));
+    let delete = project.ok(&["snapshot", "delete", "demo", "s"]);
+    assert!(delete.stdout.contains("deleted snapshot \"s\""), "{delete}");
+    assert!(snapshot_names(&project).is_empty());
+    assert!(!qemu_img_snapshots(&second_file).contains(" s "));
+    project.ok(&["exec", "demo", "true"]);
+
+    // A drive the running VM no longer has (the config changed): deleted from its image.
+    project.ok(&["snapshot", "save", "demo", "t", "--stop"]);
+    project.vms[0] = base.qemu_arg(&drive_one);
+    project.write_config("");
+    project.ok(&["start", "demo"]);
+    let two = project.path().join("two.qcow2");
+    assert!(qemu_img_snapshots(&two).contains(" t "));
+    project.ok(&["snapshot", "delete", "demo", "t"]);
+    assert!(!qemu_img_snapshots(&two).contains(" t "));
+    assert!(snapshot_names(&project).is_empty());
 }

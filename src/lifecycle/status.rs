@@ -22,7 +22,7 @@ pub enum VmState {
     Stopped,
     /// A pidfile that names no live QEMU of this VM (crash, reboot, reused PID).
     Stale,
-    /// A `qcmdr start` holds the VM's lock and has not finished.
+    /// A `qcmdr start` (or `snapshot restore`) holds the VM's lock and has not finished.
     Starting,
 }
 
@@ -82,7 +82,8 @@ pub fn status(ctx: &Context, vms: &[&Vm]) -> Vec<VmStatus> {
 /// State and PID only, without touching SSH (for `list` and for other commands' checks).
 pub fn state_of(ctx: &Context, vm: &Vm) -> (VmState, Option<i32>, Option<String>) {
     let paths = ctx.paths(vm);
-    let starting = lock::holder(&paths.lock).filter(|h| h.contains("qcmdr start"));
+    let starting = lock::holder(&paths.lock)
+        .filter(|h| h.contains("qcmdr start") || h.contains("qcmdr snapshot restore"));
     match process::identify(&paths.pidfile) {
         Ok(Identity::Running(p)) if starting.is_some() => {
             (VmState::Starting, Some(p.pid()), starting)

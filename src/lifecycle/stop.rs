@@ -17,7 +17,7 @@ use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::qemu::qmp::{Qmp, QmpError, GREETING};
 use crate::runtime::kill_on_drop::KillOnDrop;
-use crate::runtime::lock::{self, LockError};
+use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{Identity, ProcessHandle, Terminated};
 
@@ -80,6 +80,29 @@ pub fn stop(
     options: &StopOptions,
     observer: &dyn Observer,
 ) -> Result<StopReport, StopError> {
+    stop_under(ctx, vm, options, observer, None)
+}
+
+/// [`stop`] for a caller that holds the VM's lock already and keeps it afterwards (`snapshot
+/// restore`: nothing may start the VM between its stop and its start).
+pub fn stop_holding(
+    ctx: &Context,
+    vm: &Vm,
+    options: &StopOptions,
+    observer: &dyn Observer,
+    held: &VmLock,
+) -> Result<StopReport, StopError> {
+    stop_under(ctx, vm, options, observer, Some(held))
+}
+
+/// Stops `vm` under its lock: `held`, or taken here.
+fn stop_under(
+    ctx: &Context,
+    vm: &Vm,
+    options: &StopOptions,
+    observer: &dyn Observer,
+    held: Option<&VmLock>,
+) -> Result<StopReport, StopError> {
     let started = Instant::now();
     let paths = ctx.paths(vm);
     let report = |ended_by, pid, stale| StopReport {
@@ -94,7 +117,13 @@ pub fn stop(
     if fs::symlink_metadata(&paths.dir).is_err() {
         return Ok(report(None, None, None));
     }
-    let _lock = lock::acquire(&paths.lock, &format!("qcmdr stop {}", vm.name))?;
+    let _own_lock = match held {
+        Some(_) => None,
+        None => Some(lock::acquire(
+            &paths.lock,
+            &format!("qcmdr stop {}", vm.name),
+        )?),
+    };
     let qemu = match cleanup::identify_clearing(ctx, vm, observer).map_err(StopError::Pidfile)? {
         Identity::Running(qemu) => qemu,
         // A guest that powered itself off (or crashed) leaves its sync sessions behind.

@@ -1,13 +1,18 @@
 //! `snapshot delete`: the disks' internal snapshots first (through QMP when the VM runs, as
 //! QEMU holds the images then; else `qemu-img`), then the folder. A VM that was started from
 //! the snapshot keeps running unharmed: its disks never depend on their internal snapshots.
+//!
+//! A refusal on a disk ends the delete there and keeps the folder, so the snapshot stays
+//! listed and a second delete finishes the job; the error says which drives lost their part.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use super::qemu_img::{self, QemuImg};
-use super::store::{self, Store};
+use super::store::{self, Disk, Store};
 use super::SnapshotError;
+use crate::error_chain::chain;
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::qemu::migration;
@@ -16,6 +21,50 @@ use crate::runtime::lock;
 use crate::runtime::process::{self, Identity};
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A disk that refused to delete its part of a snapshot, and what the delete left.
+#[derive(Debug)]
+pub struct Refusal {
+    vm: String,
+    name: String,
+    disk: Disk,
+    /// QEMU's (or qemu-img's) own words.
+    why: String,
+    /// Drives whose part was deleted before the refusal.
+    emptied: Vec<String>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Refusal {
+            vm,
+            name,
+            disk,
+            why,
+            emptied,
+        } = self;
+        write!(
+            f,
+            "snapshot {name:?} is not deleted: drive {:?} ({}) refused: {why}; ",
+            disk.device, disk.file
+        )?;
+        if emptied.is_empty() {
+            f.write_str("its files and every drive's part are kept")?;
+        } else {
+            let drives: Vec<String> = emptied.iter().map(|d| format!("{d:?}")).collect();
+            write!(
+                f,
+                "drive {} no longer holds its part (so it can no longer be restored, only \
+                 deleted); its files and the other drives' parts are kept",
+                drives.join(", ")
+            )?;
+        }
+        write!(
+            f,
+            "; once the cause is gone: qcmdr snapshot delete {vm} {name}"
+        )
+    }
+}
 
 pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
     store::check_name(name)?;
@@ -40,28 +89,32 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
     };
     let disks = meta.map(|m| m.disks).unwrap_or_default();
     if !disks.is_empty() {
+        let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+        let qemu_img = QemuImg {
+            binary: qemu_img::binary(Path::new(&argv[0])),
+            cwd: ctx.qemu_cwd(),
+        };
         let running = matches!(process::identify(&paths.pidfile), Ok(Identity::Running(_)));
-        if running {
-            let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_TIMEOUT)
-                .map_err(SnapshotError::qmp("cannot reach QEMU"))?;
-            for disk in &disks {
-                match migration::delete_drive_snapshot(&mut qmp, &disk.device, name) {
-                    Ok(()) => {}
-                    // Already gone, or a drive this run does not have.
-                    Err(QmpError::Command { .. }) => {}
-                    Err(err) => {
-                        return Err(SnapshotError::qmp(format!("drive {:?}", disk.device))(err))
-                    }
-                }
-            }
-        } else {
-            let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-            let qemu_img = QemuImg {
-                binary: qemu_img::binary(Path::new(&argv[0])),
-                cwd: ctx.qemu_cwd(),
+        let mut qmp = match running {
+            true => Some(
+                Qmp::connect(&paths.qmp_socket, QMP_TIMEOUT)
+                    .map_err(SnapshotError::qmp("cannot reach QEMU"))?,
+            ),
+            false => None,
+        };
+        for (done, disk) in disks.iter().enumerate() {
+            let deleted = match &mut qmp {
+                Some(qmp) => delete_live(qmp, &qemu_img, disk, name),
+                None => qemu_img.delete(&disk.file, name).map_err(|e| e.to_string()),
             };
-            for disk in &disks {
-                qemu_img.delete(&disk.file, name)?;
+            if let Err(why) = deleted {
+                return Err(SnapshotError::DeleteRefused(Box::new(Refusal {
+                    vm: vm.name.clone(),
+                    name: name.to_string(),
+                    disk: disk.clone(),
+                    why,
+                    emptied: disks[..done].iter().map(|d| d.device.clone()).collect(),
+                })));
             }
         }
     }
@@ -69,4 +122,22 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
         "cannot remove {}",
         store.dir(name).display()
     )))
+}
+
+/// Deletes `disk`'s part of snapshot `name` through the running QEMU; `Err` holds QEMU's
+/// words for a refusal (e.g. `Need a root block node` while a block job holds the drive).
+fn delete_live(qmp: &mut Qmp, qemu_img: &QemuImg, disk: &Disk, name: &str) -> Result<(), String> {
+    match migration::delete_drive_snapshot(qmp, &disk.device, name) {
+        Ok(()) => Ok(()),
+        // Already gone (deleted with qemu-img while the VM was stopped): nothing to do.
+        Err(QmpError::Command { desc, .. }) if desc.contains("does not exist") => Ok(()),
+        // A drive this run does not have (the config changed): QEMU has not opened the image
+        // under that name, so qemu-img can delete it there (it fails on QEMU's lock if the
+        // image is open under another name).
+        Err(QmpError::Command { desc, .. }) if desc.starts_with("Cannot find device") => {
+            qemu_img.delete(&disk.file, name).map_err(|e| e.to_string())
+        }
+        Err(QmpError::Command { desc, .. }) => Err(desc),
+        Err(err) => Err(chain(&err)),
+    }
 }

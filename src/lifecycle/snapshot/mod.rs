@@ -67,6 +67,9 @@ pub enum SnapshotError {
     TemporaryDisks,
     #[error("disk {file} has no internal snapshot {name:?} (deleted with qemu-img?); delete this snapshot")]
     DiskSnapshotMissing { file: String, name: String },
+    /// A disk refused to give up its part: nothing more was deleted.
+    #[error("{0}")]
+    DeleteRefused(Box<delete::Refusal>),
     /// QEMU refused; its own words are the message (a migration blocker, for one).
     #[error("{context}: {desc}")]
     Qemu { context: String, desc: String },

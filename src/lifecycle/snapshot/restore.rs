@@ -14,8 +14,7 @@ use super::SnapshotError;
 use crate::error_chain::chain;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
-use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
-use crate::lifecycle::status::{self, VmState};
+use crate::lifecycle::start::{self, prelaunch, StartError, StartOptions, StartReport};
 use crate::lifecycle::stop::{self, StopOptions};
 use crate::model::Vm;
 use crate::qemu::migration;
@@ -23,6 +22,7 @@ use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::paths::VmPaths;
+use crate::runtime::process::{self, Identity};
 
 /// Added to the VM's argv: QEMU waits for `migrate-incoming` instead of booting.
 pub const INCOMING_ARGS: [&str; 2] = ["-incoming", "defer"];
@@ -141,7 +141,9 @@ fn connect(socket: &Path, deadline: Instant) -> Result<Qmp, QmpError> {
 
 /// `snapshot restore`: the running `vm` back to snapshot `options.from`. Checked first
 /// against the config, so a refusal leaves the VM running untouched; then stopped (its
-/// state is being replaced, so at once) and started from the snapshot.
+/// state is being replaced, so at once) and started from the snapshot. The VM's lock is held
+/// from before the check until the restored VM is ready (or the start failed and cleaned up),
+/// so no other qcmdr can start, stop or restore it in between.
 pub fn restore_running(
     ctx: &Context,
     vm: &Vm,
@@ -150,19 +152,30 @@ pub fn restore_running(
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
     let name = options.from.as_deref().unwrap_or_default();
-    if !matches!(status::state_of(ctx, vm).0, VmState::Running) {
-        return Err(SnapshotError::NotRunning {
-            vm: vm.name.clone(),
-        }
-        .into());
+    let paths = ctx.paths(vm);
+    if !matches!(process::identify(&paths.pidfile), Ok(Identity::Running(_))) {
+        return Err(not_running(vm));
     }
-    let argv = crate::qemu::argv::build(&ctx.project, vm, &ctx.paths(vm));
+    let purpose = format!("qcmdr snapshot restore {} {name}", vm.name);
+    let lock = prelaunch::lock(ctx, vm, &purpose)?;
+    // Again under the lock: it may have been stopped meanwhile.
+    if !matches!(process::identify(&paths.pidfile), Ok(Identity::Running(_))) {
+        return Err(not_running(vm));
+    }
+    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     plan(ctx, vm, name, &argv, options.force)?;
     let forced = StopOptions {
         timeout: None,
         force: true,
     };
-    stop::stop(ctx, vm, &forced, observer)
+    stop::stop_holding(ctx, vm, &forced, observer, &lock)
         .map_err(|err| SnapshotError::Stop(format!("cannot stop the VM: {}", chain(&err))))?;
-    start::start(ctx, vm, options, observer, cancel)
+    start::start_holding(ctx, vm, lock, options, observer, cancel)
+}
+
+fn not_running(vm: &Vm) -> StartError {
+    SnapshotError::NotRunning {
+        vm: vm.name.clone(),
+    }
+    .into()
 }

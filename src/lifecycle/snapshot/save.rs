@@ -122,16 +122,20 @@ pub fn save(
                 })
                 .collect(),
         };
-        pending.commit(&meta)?;
         Ok(meta)
     })();
-    let meta = match saved {
+    // The files reach the disk (fsync) once the guest runs again, so the pause is no longer
+    // than the save itself; a failure there, like any before it, takes the disk snapshots back.
+    let resumed = (saved.is_ok() && !stop_after).then(|| resume(&mut qmp));
+    let meta = match saved.and_then(|meta| pending.commit(&meta).map(|()| meta)) {
         Ok(meta) => meta,
         Err(err) => {
             for drive in taken {
                 let _ = migration::delete_drive_snapshot(&mut qmp, &drive.device, name);
             }
-            let _ = resume(&mut qmp);
+            if resumed.is_none() {
+                let _ = resume(&mut qmp);
+            }
             return Err(err);
         }
     };
@@ -139,7 +143,9 @@ pub fn save(
     if stop_after {
         quit(ctx, vm, qmp, &qemu, observer);
     } else {
-        resume(&mut qmp).map_err(SnapshotError::qmp("saved, but cannot resume the VM"))?;
+        resumed
+            .unwrap_or(Ok(()))
+            .map_err(SnapshotError::qmp("saved, but cannot resume the VM"))?;
         drop(qmp);
         // The guest's clock stood still while paused.
         if vm.wait_for.ssh() {

@@ -219,19 +219,36 @@ impl Pending {
         )))
     }
 
-    /// Writes the metadata and moves the folder to its real name.
+    /// Writes the metadata and moves the folder to its real name, durably: the state file,
+    /// the metadata and the folder reach the disk before the rename, and the rename before
+    /// this returns, so a power loss never leaves a snapshot with a truncated state file.
     pub fn commit(mut self, meta: &Metadata) -> Result<(), SnapshotError> {
-        let io_err = |context: String| move |source| SnapshotError::Io { context, source };
+        let io_err = |what: &str, path: &Path| {
+            let context = format!("{what} {}", path.display());
+            move |source| SnapshotError::Io { context, source }
+        };
+        let state = self.state_file();
+        fsync(&state).map_err(io_err("cannot flush", &state))?;
         let path = self.temp.join(METADATA_FILE);
         let text = serde_json::to_string_pretty(meta).expect("metadata serializes");
-        fs::write(&path, text).map_err(io_err(format!("cannot write {}", path.display())))?;
-        fs::rename(&self.temp, &self.target).map_err(io_err(format!(
-            "cannot move the snapshot to {}",
-            self.target.display()
-        )))?;
+        private_file::create_fresh(&path)
+            .and_then(|mut file| {
+                io::Write::write_all(&mut file, text.as_bytes())?;
+                file.sync_all()
+            })
+            .map_err(io_err("cannot write", &path))?;
+        fsync(&self.temp).map_err(io_err("cannot flush", &self.temp))?;
+        fs::rename(&self.temp, &self.target)
+            .map_err(io_err("cannot move the snapshot to", &self.target))?;
         self.done = true;
-        Ok(())
+        let root = self.target.parent().unwrap_or(&self.target);
+        fsync(root).map_err(io_err("cannot flush", root))
     }
+}
+
+/// `fsync` of a file or a folder (a folder's entries: names created or renamed in it).
+fn fsync(path: &Path) -> io::Result<()> {
+    fs::File::open(path)?.sync_all()
 }
 
 impl Drop for Pending {

@@ -30,6 +30,7 @@ use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
+use crate::runtime::lock::VmLock;
 use crate::runtime::process::ProcessHandle;
 
 /// Starts one VM and waits until it is ready (or fails, in which case QEMU is stopped unless
@@ -41,10 +42,24 @@ pub fn start(
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
+    let lock = prelaunch::lock(ctx, vm, &format!("qcmdr start {}", vm.name))?;
+    start_holding(ctx, vm, lock, options, observer, cancel)
+}
+
+/// [`start`] under a `lock` the caller took (with [`prelaunch::lock`]); it is released once
+/// the VM is ready or the start failed and was cleaned up.
+pub fn start_holding(
+    ctx: &Context,
+    vm: &Vm,
+    lock: VmLock,
+    options: &StartOptions,
+    observer: &dyn Observer,
+    cancel: &Cancel,
+) -> Result<StartReport, StartError> {
     let started = Instant::now();
-    let purpose = format!("qcmdr start {}", vm.name);
     let reset = options.reset_disk;
-    let (_lock, paths, mut argv) = match prelaunch::prepare(ctx, vm, &purpose, reset, observer)? {
+    let (_lock, paths, mut argv) = match prelaunch::prepare_locked(ctx, vm, lock, reset, observer)?
+    {
         Prelaunch::Running { .. } if options.from.is_some() => {
             return Err(SnapshotError::Running {
                 vm: vm.name.clone(),

@@ -59,13 +59,29 @@ pub fn prepare(
     reset_disk: bool,
     observer: &dyn Observer,
 ) -> Result<Prelaunch, PrelaunchError> {
+    prepare_locked(ctx, vm, lock(ctx, vm, purpose)?, reset_disk, observer)
+}
+
+/// The VM's private folders, and its lock taken for `purpose`.
+pub fn lock(ctx: &Context, vm: &Vm, purpose: &str) -> Result<VmLock, PrelaunchError> {
     let paths = ctx.paths(vm);
     // The socket folder is the VM folder itself unless that path is too long for sockets.
     for dir in [&paths.dir, &paths.socket_dir] {
         private_dir::ensure(&ctx.state, dir)
             .map_err(io_err(format!("cannot create {}", dir.display())))?;
     }
-    let lock = lock::acquire(&paths.lock, purpose)?;
+    Ok(lock::acquire(&paths.lock, purpose)?)
+}
+
+/// [`prepare`] under a `lock` from [`lock`].
+pub fn prepare_locked(
+    ctx: &Context,
+    vm: &Vm,
+    lock: VmLock,
+    reset_disk: bool,
+    observer: &dyn Observer,
+) -> Result<Prelaunch, PrelaunchError> {
+    let paths = ctx.paths(vm);
     let identity =
         cleanup::identify_clearing(ctx, vm, observer).map_err(io_err("cannot read the pidfile"))?;
     if let Identity::Running(running) = identity {
