@@ -20,7 +20,7 @@ Figures (medians over N boots unless said otherwise):
                     sshd's first banner, seen by an independent prober -> start returned.
   login detection = qcmdr's --json login stage timestamp - the watcher's timestamp.
   stop lag        = (stop returned) - (QEMU exited, seen through a pidfd).
-  ssh ratio       = qcmdr ssh demo true / ssh -F <config> demo true, warm master.
+  ssh ratio       = qcmdr ssh demo true / ssh -F <config> demo true, warm master, run in turn.
   status          = qcmdr status, 20 configured VMs, 3 running.
   exit detection  = qcmdr start with a bad QEMU argument, minus QEMU alone with that argv.
   snapshots       = bench/snapshot.py's figures, with as many rounds as boots.
@@ -235,12 +235,18 @@ def late_sshd_boot(bench):
 
 
 def timed(argv, runs):
-    samples = []
+    return timed_alternating([argv], runs)[0]
+
+
+def timed_alternating(argvs, runs):
+    """Median wall time of each command, run in turn, so that both see the same load."""
+    samples = [[] for _ in argvs]
     for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+        for argv, own in zip(argvs, samples):
+            t = time.perf_counter()
+            subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            own.append(time.perf_counter() - t)
+    return [statistics.median(own) for own in samples]
 
 
 def ms(seconds):
@@ -288,8 +294,8 @@ def main():
 
         bench.ok("start", "demo")
         config = bench.show()["paths"]["ssh_config"]
-        plain = timed(["ssh", "-F", config, "demo", "true"], 30)
-        via = timed([args.qcmdr, "-c", bench.conf, "ssh", "demo", "true"], 30)
+        plain, via = timed_alternating(
+            [["ssh", "-F", config, "demo", "true"], [args.qcmdr, "-c", bench.conf, "ssh", "demo", "true"]], 30)
         print(f"ssh demo true, warm master: plain ssh   {ms(plain)}")
         print(f"ssh demo true, warm master: qcmdr ssh   {ms(via)}   ratio {via / plain:.2f} (target <= 1.15)")
         bench.ok("stop", "demo")
