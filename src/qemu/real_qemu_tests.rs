@@ -96,8 +96,13 @@ fn a_missing_qemu_is_a_failure_that_says_how_to_install_it() {
 
 /// The minimal QEMU of the brief: nothing but a QMP monitor on `dir/qmp.sock`.
 fn minimal_qemu(dir: &Path) -> (QemuGuard, Qmp) {
+    minimal_qemu_with(dir, &[])
+}
+
+/// [`minimal_qemu`] with `extra` arguments (e.g. a user network).
+fn minimal_qemu_with(dir: &Path, extra: &[String]) -> (QemuGuard, Qmp) {
     let socket = dir.join("qmp.sock");
-    let argv: Vec<String> = [
+    let mut argv: Vec<String> = [
         QEMU,
         "-machine",
         "none",
@@ -111,6 +116,7 @@ fn minimal_qemu(dir: &Path) -> (QemuGuard, Qmp) {
     ]
     .map(String::from)
     .to_vec();
+    argv.extend_from_slice(extra);
     let mut qemu = QemuGuard::spawn(&argv, dir.join("qemu.log"));
     let qmp = qemu.connect(&socket);
     (qemu, qmp)
@@ -391,29 +397,12 @@ fn a_user_network_forward_is_added_on_a_free_port_and_removed() {
     use std::net::{Ipv4Addr, TcpStream};
 
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("qmp.sock");
     let ssh_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .unwrap()
         .port();
-    let argv: Vec<String> = [
-        QEMU,
-        "-machine",
-        "none",
-        "-display",
-        "none",
-        "-nodefaults",
-        "-netdev",
-        &format!("user,id=lab,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"),
-        "-chardev",
-        &format!("socket,id=q,path={},server=on,wait=off", socket.display()),
-        "-mon",
-        "chardev=q,mode=control",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut qemu = QemuGuard::spawn(&argv, dir.path().join("qemu.log"));
-    let mut qmp = qemu.connect(&socket);
+    let netdev = format!("user,id=lab,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
+    let (_qemu, mut qmp) = minimal_qemu_with(dir.path(), &["-netdev".into(), netdev]);
 
     let before = usernet::forwards(&mut qmp).unwrap();
     assert_eq!(before.len(), 1, "{before:?}");
