@@ -26,14 +26,14 @@ fn check_accepts_a_good_config_found_in_the_current_folder() {
 }
 
 #[test]
-fn check_reports_every_problem_with_vm_and_key_and_exits_1() {
+fn check_reports_every_problem_with_vm_and_key_and_exits_2_a_config_error() {
     let test = CliTest::with_config(
         r#"return { vms = {
           { name = "a", arch = "x86_64", login_timout = 3, ssh = { Port = "20x9", User = "u", IdentityFile = "k" }, args = {} },
           { name = "a", arch = "x86_64", ssh = { Port = 2, User = "u", IdentityFile = "k" }, args = { "-daemonize" } },
         } }"#,
     );
-    let mut check = test.cmd(&["check"]).code(1);
+    let mut check = test.cmd(&["check"]).code(2);
     for expected in [
         r#"vms[1] "a": ssh.Port: expected a number, got string "20x9""#,
         r#"vms[1] "a": unknown key "login_timout" (did you mean "login_timeout"?)"#,
@@ -50,7 +50,7 @@ fn check_reports_every_problem_with_vm_and_key_and_exits_1() {
 fn lua_errors_show_file_and_line() {
     CliTest::with_config("local x = 1\nreturn { vms = nil + 1 }\n")
         .cmd(&["check"])
-        .code(1)
+        .code(2)
         .stderr_has("conf.lua:2:")
         .run();
 }
@@ -59,7 +59,7 @@ fn lua_errors_show_file_and_line() {
 fn missing_config_lists_where_it_looked() {
     let test = CliTest::new();
     test.cmd(&["list"])
-        .code(1)
+        .code(2)
         .stderr_has("no config file found")
         .stderr_has(test.config().display().to_string())
         .stderr_has("xdg/qcmdr/conf.lua")
@@ -146,7 +146,7 @@ fn show_json_has_argv_and_paths_and_text_is_pasteable() {
 fn unknown_vm_lists_the_configured_ones() {
     CliTest::with_config(GOOD)
         .cmd(&["show", "gamma"])
-        .code(1)
+        .code(2)
         .stderr_has(r#"no VM named "gamma""#)
         .stderr_has("alpha, beta")
         .run();

@@ -134,7 +134,7 @@ fn a_config_that_never_returns_is_stopped_naming_the_file() {
     let dir = Dir::new("while true do end\nreturn { vms = {} }\n");
     let started = Instant::now();
     dir.cmd(&["check"])
-        .code(1)
+        .code(2)
         .stderr_has("conf.lua: evaluation did not finish within 5 s")
         .run();
     assert!(started.elapsed() < Duration::from_secs(30));

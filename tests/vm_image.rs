@@ -144,6 +144,18 @@ fn vm_image_debian_boots_to_ssh_with_its_recipe_and_never_changes_the_image() {
         "test -e /root/written && echo there || echo gone",
     );
     assert_eq!(gone.stdout, "gone\n");
+
+    // `snapshot restore` of the running VM: its overlay (held by QEMU) is asked over QMP
+    // whether it holds the snapshot, then reverted with the RAM.
+    exec(&project, "dev", "echo saved > /root/state && sync");
+    project.ok(&["snapshot", "save", "dev", "s1"]);
+    exec(&project, "dev", "echo later > /root/state && sync");
+    let restored = project.ok(&["snapshot", "restore", "dev", "s1"]);
+    assert!(
+        restored.stderr.contains("dev: ready from snapshot \"s1\""),
+        "{restored}"
+    );
+    assert_eq!(exec(&project, "dev", "cat /root/state").stdout, "saved\n");
     project.ok(&["stop", "dev"]);
     assert_eq!(sha256(&disk), image_sum);
 }

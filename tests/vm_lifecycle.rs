@@ -430,7 +430,17 @@ fn vm_second_concurrent_start_names_the_lock_holder() {
 }
 
 #[test]
-fn vm_ctrl_c_during_start_leaves_no_qemu() {
+fn vm_ctrl_c_during_start_exits_130_and_leaves_no_qemu() {
+    interrupt_start(rustix::process::Signal::INT);
+}
+
+#[test]
+fn vm_sigterm_during_start_exits_130_and_leaves_no_qemu() {
+    interrupt_start(rustix::process::Signal::TERM);
+}
+
+/// A signal during the readiness wait: QEMU is stopped, the command exits 130.
+fn interrupt_start(signal: rustix::process::Signal) {
     let project = Project::new(vec![VmSpec::new("demo")]);
     let child = project
         .command(&["start", "demo"])
@@ -443,13 +453,13 @@ fn vm_ctrl_c_during_start_leaves_no_qemu() {
     let qemu = project.pid("demo").unwrap();
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
+        signal,
     )
     .unwrap();
     let run = Run::of(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.code, 130, "{run}");
     assert!(run.stderr.contains("interrupted"), "{run}");
-    assert!(!alive(qemu), "QEMU {qemu} orphaned by Ctrl-C");
+    assert!(!alive(qemu), "QEMU {qemu} orphaned by {signal:?}");
     assert!(project.own_processes().is_empty());
 }
 

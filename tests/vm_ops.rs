@@ -198,7 +198,7 @@ fn vm_serial_tails_and_follows_across_a_restart() {
         "{tail}"
     );
 
-    let follower = Background::spawn(project.command(&["serial", "demo", "-f", "-n", "1"]));
+    let mut follower = Background::spawn(project.command(&["serial", "demo", "-f", "-n", "1"]));
     let mark = follower.expect_after(0, "login:", Duration::from_secs(10));
 
     // A line the guest writes to its console after the follower started.
@@ -213,6 +213,19 @@ fn vm_serial_tails_and_follows_across_a_restart() {
     follower.expect_after(mark, "marker-two", Duration::from_secs(20));
     let previous = std::fs::read_to_string(project.vm_dir("demo").join("serial.prev.log")).unwrap();
     assert!(previous.contains("marker-one") && !previous.contains("marker-two"));
+
+    // Ctrl-C ends the follow as it ends every command: exit 130.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(follower.child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    assert_eq!(
+        follower.wait_exit(Duration::from_secs(5)),
+        130,
+        "{}",
+        follower.text()
+    );
 }
 
 /// A pseudo-terminal pair: (master, slave).
@@ -292,7 +305,7 @@ fn vm_console_attaches_a_terminal_logs_in_detaches_and_restores_it() {
         rustix::process::Signal::TERM,
     )
     .unwrap();
-    assert_eq!(console.wait_exit(Duration::from_secs(5)), 1);
+    assert_eq!(console.wait_exit(Duration::from_secs(5)), 130);
     assert_eq!(
         termios_of(&slave),
         before,

@@ -250,6 +250,64 @@ fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
 }
 
 #[test]
+fn vm_snapshot_restore_of_a_running_vm_with_a_qcow2_disk_in_args_reverts_it() {
+    // The ancestor's style: the disk is a `-drive` in `args`, locked by the running QEMU, so
+    // the check before the stop must ask QEMU, not qemu-img.
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let image = project.path().join("data.qcow2");
+    project.vms[0] = project.vms[0]
+        .clone()
+        .qemu_arg(&qcow2_drive(&image, "data"));
+    project.write_config("");
+    let block0 = "dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\\0'";
+    let write0 = |text: &str| {
+        let script = format!("printf {text} | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null");
+        project.ok(&["exec", "demo", "sh", "-c", &script]);
+    };
+
+    project.ok(&["start", "demo"]);
+    write0("saved");
+    project.ok(&["snapshot", "save", "demo", "s1"]);
+    write0("later");
+    let qemu = project.pid("demo").unwrap();
+    let restored = project.ok(&["snapshot", "restore", "demo", "s1"]);
+    assert!(
+        restored.stderr.contains("demo: ready from snapshot \"s1\""),
+        "{restored}"
+    );
+    assert_ne!(
+        project.pid("demo"),
+        Some(qemu),
+        "a new QEMU runs the snapshot"
+    );
+    let read = project.ok(&["exec", "demo", "sh", "-c", block0]);
+    assert_eq!(read.stdout, "saved", "{read}");
+
+    // A snapshot the disk no longer holds is refused before the VM is touched.
+    let running = project.pid("demo").unwrap();
+    let listed = Command::new("qemu-img")
+        .args(["snapshot", "-U", "-l"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("s1"));
+    project.ok(&[
+        "qmp",
+        "demo",
+        "blockdev-snapshot-delete-internal-sync",
+        r#"{"device": "data", "name": "s1"}"#,
+    ]);
+    let refused = project.run(&["snapshot", "restore", "demo", "s1"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(
+        refused.stderr.contains("has no internal snapshot \"s1\""),
+        "{refused}"
+    );
+    assert_eq!(project.pid("demo"), Some(running), "the VM kept running");
+    project.ok(&["stop", "demo"]);
+}
+
+#[test]
 fn vm_snapshot_refuses_a_raw_disk_and_a_migration_blocker_leaving_the_vm_running() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
     let raw = project.path().join("scratch.img");

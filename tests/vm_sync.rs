@@ -151,7 +151,7 @@ fn vm_rsync_watch_follows_changes_until_interrupted_or_the_vm_stops() {
     )
     .unwrap();
     let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", said());
+    assert_eq!(status.code(), Some(130), "{}", said());
     assert!(said().contains("demo: watch ended"), "{}", said());
 
     // Stopping the VM ends a watch by itself.

@@ -237,15 +237,8 @@ pub enum SnapshotCommand {
         /// Load the snapshot even if another QEMU version saved it
         #[arg(long)]
         force: bool,
-        /// Overall bound for the wait until ready, in seconds
-        #[arg(long, value_name = "S")]
-        timeout: Option<f64>,
-        /// Leave QEMU running when the restore fails, for a post-mortem
-        #[arg(long)]
-        keep_running: bool,
-        /// Do not sync files afterwards
-        #[arg(long)]
-        no_sync: bool,
+        #[command(flatten)]
+        ready: ReadyArgs,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -258,6 +251,20 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
+/// How a start (or a restore) waits for the VM and what it does once it is up.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ReadyArgs {
+    /// Overall bound for the readiness wait, in seconds (replaces login_timeout and ssh_timeout)
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    pub timeout: Option<f64>,
+    /// Leave QEMU running when the VM does not come up, for a post-mortem
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Do not sync files for this start
+    #[arg(long)]
+    pub no_sync: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct StartArgs {
     #[arg(value_name = "VM", required_unless_present = "all", add = complete::vms())]
@@ -265,15 +272,8 @@ pub struct StartArgs {
     /// Every configured VM
     #[arg(long)]
     pub all: bool,
-    /// Overall bound for the readiness wait, in seconds (replaces login_timeout and ssh_timeout)
-    #[arg(long, value_name = "S", value_parser = seconds)]
-    pub timeout: Option<f64>,
-    /// Leave QEMU running when the start fails, for a post-mortem
-    #[arg(long)]
-    pub keep_running: bool,
-    /// Do not sync files for this start
-    #[arg(long)]
-    pub no_sync: bool,
+    #[command(flatten)]
+    pub ready: ReadyArgs,
     /// Start image-backed VMs from a fresh disk (their old disk is discarded)
     #[arg(long, conflicts_with = "from")]
     pub reset_disk: bool,

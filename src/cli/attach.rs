@@ -55,7 +55,7 @@ pub fn attach(socket: &Path, what: &str) -> Result<ExitCode, Failure> {
             eprintln!("\n{what} closed the connection (the VM stopped?).");
             Ok(ExitCode::SUCCESS)
         }
-        Ok(End::Stopped) => Err(Failure::new(format!(
+        Ok(End::Stopped) => Err(Failure::interrupted(format!(
             "interrupted by a signal; detached from {what}, terminal restored"
         ))),
         Err(err) => Err(Failure::new(format!("{what}: {err}"))),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::LogArgs;
-use super::{interrupt, load, Cli, Failure};
+use super::{exit, interrupt, load, Cli, Failure};
 use crate::logs::clean_stream::CleanStream;
 use crate::logs::follow::{Chunk, Follow};
 use crate::logs::log_tail;
@@ -59,7 +59,8 @@ pub fn run(cli: &Cli, args: &LogArgs, log: Log) -> Result<ExitCode, Failure> {
     follow(path, tail.end, &vm.name)
 }
 
-/// Until Ctrl-C or a closed stdout (e.g. `| head`), both a normal end.
+/// Until Ctrl-C (exit 130, as for every interrupted command) or a closed stdout (e.g.
+/// `| head`: a normal end).
 fn follow(path: &Path, offset: u64, vm: &str) -> Result<ExitCode, Failure> {
     let stop = interrupt::cancel_on_signal()?;
     let mut follow = Follow::new(path.to_path_buf(), offset)
@@ -83,8 +84,11 @@ fn follow(path: &Path, offset: u64, vm: &str) -> Result<ExitCode, Failure> {
             }
         };
         if written.is_err() {
-            break;
+            return Ok(ExitCode::SUCCESS);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match stop.is_cancelled() {
+        true => ExitCode::from(exit::INTERRUPTED),
+        false => ExitCode::SUCCESS,
+    })
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::args::{JsonFlag, SnapshotCommand, StartArgs};
+use super::args::{JsonFlag, SnapshotCommand};
 use super::json::{self, SnapshotEntry, Snapshots};
 use super::progress::Progress;
 use super::{cmd_start, load, Cli, Failure};
@@ -28,24 +28,9 @@ pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
             vm,
             name,
             force,
-            timeout,
-            keep_running,
-            no_sync,
+            ready,
             json,
-        } => cmd_start::restore_running(
-            cli,
-            &StartArgs {
-                vms: vec![vm.clone()],
-                all: false,
-                timeout: *timeout,
-                keep_running: *keep_running,
-                no_sync: *no_sync,
-                reset_disk: false,
-                from: Some(name.clone()),
-                force: *force,
-                json: *json,
-            },
-        ),
+        } => cmd_start::restore_running(cli, vm, name, *force, ready, *json),
     }
 }
 

@@ -4,37 +4,65 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::args::StartArgs;
+use super::args::{JsonFlag, ReadyArgs, StartArgs};
 use super::json::{self, Document, Restart, StartVm};
 use super::per_vm::{self, Outcome, Rendering};
 use super::{cmd_image, cmd_stop, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
-use crate::lifecycle::snapshot::restore;
-use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
+use crate::lifecycle::snapshot::restore::{self, Snapshots};
+use crate::lifecycle::start::{self, Boot, StartError, StartOptions, StartReport};
 use crate::model::Vm;
 
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
-    start_and_report(cli, args, false)
+    let ctx = load::context(cli)?;
+    let vms = load::vms(&ctx, &args.vms, args.all)?;
+    let todo = Todo::Start(boot_of(args));
+    report(
+        start_vms(cli, &ctx, &vms, &args.ready, args.json, &todo)?,
+        args.json,
+    )
 }
 
 /// `snapshot restore`: like `start --from`, but of a running VM, which is stopped first.
-pub fn restore_running(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
-    start_and_report(cli, args, true)
-}
-
-fn start_and_report(
+pub fn restore_running(
     cli: &Cli,
-    args: &StartArgs,
-    replace_running: bool,
+    vm: &str,
+    name: &str,
+    force: bool,
+    ready: &ReadyArgs,
+    json: JsonFlag,
 ) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
-    let vms = load::vms(&ctx, &args.vms, args.all)?;
-    let outcome = start_vms(cli, &ctx, &vms, args, replace_running)?;
+    let vm = load::vm(&ctx, vm)?;
+    let todo = Todo::Restore { name, force };
+    report(start_vms(cli, &ctx, &[vm], ready, json, &todo)?, json)
+}
+
+fn report(outcome: Outcome<StartVm>, json: JsonFlag) -> Result<ExitCode, Failure> {
     let code = outcome.exit_code();
-    if args.json.json {
+    if json.json {
         json::print(&Document::new(json::START_SCHEMA, outcome.entries));
     }
     Ok(code)
+}
+
+fn boot_of(args: &StartArgs) -> Boot {
+    match &args.from {
+        Some(name) => Boot::FromSnapshot {
+            name: name.clone(),
+            force: args.force,
+        },
+        None => Boot::Cold {
+            reset_disk: args.reset_disk,
+        },
+    }
+}
+
+/// What each VM is to get: a start (cold or from a snapshot), or its running QEMU replaced
+/// by a snapshot's state.
+enum Todo<'a> {
+    Start(Boot),
+    Restore { name: &'a str, force: bool },
 }
 
 /// `stop`, then `start` (only if every stop succeeded); under `--json` one
@@ -47,7 +75,8 @@ pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let (code, started) = if stopped.failed {
         (stopped.exit_code(), None)
     } else {
-        let started = start_vms(cli, &ctx, &vms, args, false)?;
+        let todo = Todo::Start(boot_of(args));
+        let started = start_vms(cli, &ctx, &vms, &args.ready, args.json, &todo)?;
         (started.exit_code(), Some(started))
     };
     if as_json {
@@ -63,30 +92,29 @@ fn start_vms(
     cli: &Cli,
     ctx: &Context,
     vms: &[&Vm],
-    args: &StartArgs,
-    replace_running: bool,
+    ready: &ReadyArgs,
+    json: JsonFlag,
+    todo: &Todo<'_>,
 ) -> Result<Outcome<StartVm>, Failure> {
     let options = StartOptions {
-        timeout: args.timeout.map(Duration::from_secs_f64),
-        keep_running: args.keep_running,
-        no_sync: args.no_sync,
-        reset_disk: args.reset_disk,
-        from: args.from.clone(),
-        force: args.force,
+        timeout: ready.timeout.map(Duration::from_secs_f64),
+        keep_running: ready.keep_running,
+        no_sync: ready.no_sync,
+        boot: match todo {
+            Todo::Start(boot) => boot.clone(),
+            Todo::Restore { .. } => Boot::default(),
+        },
     };
+    let quiet = cli.quiet || json.json;
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU (or the image build) it was
     // starting.
     let cancel = interrupt::cancel_on_signal()?;
     // Images first, one at a time: VMs share them and each build is heavy.
-    let failed_builds = cmd_image::build_for(
-        ctx,
+    let failed_builds =
+        cmd_image::build_for(ctx, vms, &super::progress::Progress::new(quiet), &cancel)?;
+    let mut outcome = per_vm::run(
         vms,
-        &super::progress::Progress::new(cli.quiet || args.json.json),
-        &cancel,
-    )?;
-    Ok(per_vm::run(
-        vms,
-        cli.quiet || args.json.json,
+        quiet,
         |vm, progress| {
             let image = vm.image.as_ref().map(|b| b.name.as_str());
             if let Some(failed) = failed_builds
@@ -95,9 +123,11 @@ fn start_vms(
             {
                 return Err(StartError::Image(failed.clone()));
             }
-            match replace_running {
-                true => restore::restore_running(ctx, vm, &options, progress, &cancel),
-                false => start::start(ctx, vm, &options, progress, &cancel),
+            match todo {
+                Todo::Restore { name, force } => {
+                    restore::restore_running(ctx, vm, name, *force, &options, progress, &cancel)
+                }
+                Todo::Start(_) => start::start(ctx, vm, &options, &Snapshots, progress, &cancel),
             }
         },
         Rendering {
@@ -105,7 +135,9 @@ fn start_vms(
             report: report_failure,
             entry: |vm, result| StartVm::new(&vm.name, result),
         },
-    ))
+    );
+    outcome.interrupted = cancel.is_cancelled();
+    Ok(outcome)
 }
 
 /// `demo: ready in 5.8 s (launch 0.1 s, login 5.2 s, ssh 5.6 s)`: each stage's own time, from

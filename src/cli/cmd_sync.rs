@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::args::SyncCommand;
 use super::json::{self, Document, SyncStatusVm};
-use super::{interrupt, load, style, Cli, Failure};
+use super::{exit, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::state_of;
 use crate::model::Vm;
@@ -143,11 +143,16 @@ fn watch(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
         WatchEvent::Synced { entry, took } => say(format!("synced {entry} in {}", secs(took))),
         WatchEvent::Failed(error) => style::error_line(&format!("{}: {error}", vm.name)),
     })?;
-    say(match end {
-        WatchEnd::Interrupted => "watch ended".into(),
-        WatchEnd::VmStopped => "the VM stopped; watch ended".into(),
-    });
-    Ok(ExitCode::SUCCESS)
+    match end {
+        WatchEnd::Interrupted => {
+            say("watch ended".into());
+            Ok(ExitCode::from(exit::INTERRUPTED))
+        }
+        WatchEnd::VmStopped => {
+            say("the VM stopped; watch ended".into());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn secs(duration: Duration) -> String {

@@ -1,5 +1,14 @@
-//! A failed command: what to print on stderr, and its exit code: 1, or 130 when a signal
-//! (Ctrl-C) ended it (clap's usage errors: 2).
+//! The exit-code rule, the same for every command and every stage of it (docs/exit-codes.md):
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | it did what was asked |
+//! | 1    | it failed (a VM did not come up, a tool failed, a refusal) |
+//! | 2    | usage or config error: bad arguments (clap's own), a config file that does not load, a VM name the config does not have |
+//! | 130  | interrupted: Ctrl-C, SIGTERM or SIGHUP ended it, after cleaning up |
+//!
+//! Commands that run something in the guest (`ssh`, `exec`) hand back that command's own
+//! code instead. A failed command is a [`Failure`]: what to print on stderr, and its code.
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -12,14 +21,25 @@ pub struct Failure {
     code: u8,
 }
 
+pub const FAILURE: u8 = 1;
+/// Bad arguments or a config error; clap exits with it for its own usage errors.
+pub const USAGE: u8 = 2;
 /// The shell's code for a command ended by SIGINT (128 + 2).
-const INTERRUPTED: u8 = 130;
+pub const INTERRUPTED: u8 = 130;
 
 impl Failure {
     pub fn new(message: impl Display) -> Self {
         Failure {
             message: message.to_string(),
-            code: 1,
+            code: FAILURE,
+        }
+    }
+
+    /// A usage or config error (a config that does not load, an unknown VM): exits 2.
+    pub fn usage(message: impl Display) -> Self {
+        Failure {
+            code: USAGE,
+            ..Failure::new(message)
         }
     }
 

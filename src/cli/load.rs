@@ -8,14 +8,19 @@ use crate::lifecycle::status::VmState;
 use crate::model::Vm;
 use crate::runtime::paths::StateDir;
 
+/// The loaded config; one that cannot be found or does not load is a config error (exit 2).
 pub fn context(cli: &Cli) -> Result<Context, Failure> {
-    let file = crate::config::locate(cli.config.as_deref())?;
-    let project = crate::config::load(&file)?;
+    let file = crate::config::locate(cli.config.as_deref()).map_err(config_error)?;
+    let project = crate::config::load(&file).map_err(config_error)?;
     let state = match &cli.state_dir {
         Some(dir) => StateDir::new(absolute(dir)?),
         None => StateDir::beside_config(&project.config_file),
     };
     Ok(Context::new(project, state))
+}
+
+fn config_error(err: impl std::error::Error) -> Failure {
+    Failure::usage(crate::error_chain::chain(&err))
 }
 
 fn absolute(dir: &std::path::Path) -> Result<PathBuf, Failure> {
@@ -27,8 +32,9 @@ pub fn vm<'a>(ctx: &'a Context, name: &str) -> Result<&'a Vm, Failure> {
     ctx.project.vm(name).ok_or_else(|| unknown_vm(ctx, name))
 }
 
+/// A VM name the config does not have: a usage error (exit 2).
 pub fn unknown_vm(ctx: &Context, name: &str) -> Failure {
-    Failure::new(format!(
+    Failure::usage(format!(
         "no VM named {name:?} in {}; configured: {}",
         ctx.project.config_file.display(),
         ctx.project.vm_names().join(", ")

@@ -4,22 +4,25 @@
 
 use std::process::ExitCode;
 
+use super::exit;
 use super::progress::Progress;
 use crate::model::Vm;
 use crate::runtime::parallel;
 
-/// What a run over several VMs gave: one JSON entry per VM, and whether any failed.
+/// What a run over several VMs gave: one JSON entry per VM, whether any failed, and
+/// whether a signal (Ctrl-C) cut it short.
 pub struct Outcome<D> {
     pub entries: Vec<D>,
     pub failed: bool,
+    pub interrupted: bool,
 }
 
 impl<D> Outcome<D> {
     pub fn exit_code(&self) -> ExitCode {
-        if self.failed {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
+        match (self.interrupted, self.failed) {
+            (true, _) => exit::INTERRUPTED.into(),
+            (false, true) => exit::FAILURE.into(),
+            (false, false) => ExitCode::SUCCESS,
         }
     }
 }
@@ -51,6 +54,7 @@ pub fn run<R: Send, E: Send, D>(
     let mut outcome = Outcome {
         entries: Vec::with_capacity(vms.len()),
         failed: false,
+        interrupted: false,
     };
     for (vm, result) in vms.iter().zip(&results) {
         if let Err(err) = result {

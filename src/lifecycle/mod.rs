@@ -3,6 +3,7 @@ pub mod cleanup;
 pub mod context;
 pub mod events;
 pub mod foreground;
+pub mod origin;
 pub mod ports;
 pub mod snapshot;
 pub mod start;

@@ -5,7 +5,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::context::Context;
-use super::snapshot::store::Store;
 use crate::model::{HostForward, Vm};
 use crate::runtime::lock;
 use crate::runtime::paths::VmPaths;
@@ -117,7 +116,7 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
     } else {
         SshHealth::NotApplicable
     };
-    let from_snapshot = pid.and_then(|pid| Store::new(&paths).origin(pid));
+    let from_snapshot = pid.and_then(|pid| crate::lifecycle::origin::of(&paths, pid));
     VmStatus {
         from_snapshot,
         name: vm.name.clone(),

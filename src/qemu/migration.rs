@@ -28,6 +28,8 @@ pub struct Drive {
     pub file: String,
     /// The format driver, e.g. `qcow2` or `raw`.
     pub format: String,
+    /// Names of the image's internal snapshots.
+    pub snapshots: Vec<String>,
 }
 
 /// Every writable disk with a medium (read-only ones and empty drives cannot change).
@@ -46,10 +48,17 @@ pub fn writable_drives(qmp: &mut Qmp) -> Result<Vec<Drive>, QmpError> {
             name if name.is_empty() => text(&inserted["node-name"]),
             name => name,
         };
+        let snapshots = inserted["image"]["snapshots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|snapshot| text(&snapshot["name"]))
+            .collect();
         drives.push(Drive {
             device,
             file: text(&inserted["file"]),
             format: text(&inserted["drv"]),
+            snapshots,
         });
     }
     Ok(drives)

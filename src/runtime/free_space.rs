@@ -19,17 +19,32 @@ pub fn available(path: &Path) -> Option<u64> {
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
-/// Why nothing should be launched with its files in `dir`, if the file system is nearly full.
-pub fn too_little_for_launch(dir: &Path) -> Option<String> {
-    let free = available(dir)?;
-    (free < LAUNCH_MINIMUM).then(|| {
-        format!(
+/// Too little room on a file system for a VM's logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowSpace {
+    pub free: u64,
+    pub dir: std::path::PathBuf,
+}
+
+impl std::fmt::Display for LowSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "only {} free on the file system of {} (at least {} needed for the VM's logs); \
              free some space or use another --state-dir",
-            human(free),
-            dir.display(),
+            human(self.free),
+            self.dir.display(),
             human(LAUNCH_MINIMUM)
         )
+    }
+}
+
+/// Why nothing should be launched with its files in `dir`, if the file system is nearly full.
+pub fn too_little_for_launch(dir: &Path) -> Option<LowSpace> {
+    let free = available(dir)?;
+    (free < LAUNCH_MINIMUM).then(|| LowSpace {
+        free,
+        dir: dir.to_path_buf(),
     })
 }
 

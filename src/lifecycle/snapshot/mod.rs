@@ -47,8 +47,6 @@ pub enum SnapshotError {
     Broken { path: PathBuf, why: String },
     #[error("not running; start it first: qcmdr start {vm}")]
     NotRunning { vm: String },
-    #[error("running; to go back to snapshot {name:?} use: qcmdr snapshot restore {vm} {name}")]
-    Running { vm: String, name: String },
     #[error("snapshot {name:?} was saved from a different machine: {}; restore the config it was saved with, or save a new snapshot", .changes.join("; "))]
     Changed { name: String, changes: Vec<String> },
     #[error("snapshot {name:?} was saved by QEMU {saved}, this is QEMU {now}; a state loads reliably only into the QEMU that saved it (--force tries anyway)")]
@@ -87,8 +85,15 @@ pub enum SnapshotError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Stop(String),
+    #[error("cannot stop the VM")]
+    Stop(#[source] crate::lifecycle::stop::StopError),
+}
+
+/// A snapshot refusal ends a start like any refusal of its saved state.
+impl From<SnapshotError> for crate::lifecycle::start::StartError {
+    fn from(err: SnapshotError) -> Self {
+        crate::lifecycle::start::StartError::SavedState(Box::new(err))
+    }
 }
 
 impl SnapshotError {

@@ -1,28 +1,32 @@
-//! Starting a VM from a snapshot: checks that refuse before anything changes ([`plan`]),
-//! the disks reverted, QEMU launched with `-incoming defer` and the saved state loaded
-//! ([`Plan::load`]); `start` does the rest (SSH, clock, sync) as for a cold start.
+//! Starting a VM from a snapshot: the snapshot side of `start`'s saved-state interface
+//! ([`Snapshots`] finds and checks one, [`Plan`] reverts the disks, adds `-incoming defer`,
+//! loads the state and sets the guest clock); `start` does the rest as for a cold start.
 //! [`restore_running`] does the same to a running VM, which is stopped first.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::clock;
 use super::fingerprint;
 use super::qemu_img::{self, QemuImg};
 use super::store::{self, Metadata, Store};
 use super::SnapshotError;
-use crate::error_chain::chain;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
-use crate::lifecycle::start::{self, prelaunch, StartError, StartOptions, StartReport};
+use crate::lifecycle::start::{
+    self, prelaunch, Boot, SavedState, SavedStateError, SavedStates, StartError, StartOptions,
+    StartReport,
+};
 use crate::lifecycle::stop::{self, StopOptions};
 use crate::model::Vm;
-use crate::qemu::migration;
+use crate::qemu::migration::{self, Drive};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
+use crate::ssh::master::SshTarget;
 
 /// Added to the VM's argv: QEMU waits for `migrate-incoming` instead of booting.
 pub const INCOMING_ARGS: [&str; 2] = ["-incoming", "defer"];
@@ -30,6 +34,52 @@ const QMP_TIMEOUT: Duration = Duration::from_secs(30);
 /// QMP connect retries while QEMU sets up its sockets (it has written its pidfile already).
 const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(5);
 const CONNECT_RETRY_MAX: Duration = Duration::from_millis(20);
+
+/// The snapshot store as `start` sees it: where a [`Boot::FromSnapshot`] start gets its state.
+pub struct Snapshots;
+
+impl SavedStates for Snapshots {
+    fn check(
+        &self,
+        ctx: &Context,
+        vm: &Vm,
+        name: &str,
+        argv: &[String],
+        force: bool,
+    ) -> Result<Box<dyn SavedState>, SavedStateError> {
+        // Start calls this before launching anything: no QEMU holds the disks.
+        let disks = Disks::Stopped(qemu_img_for(ctx, argv));
+        Ok(Box::new(plan(ctx, vm, name, argv, force, &disks)?))
+    }
+}
+
+/// Where the disks are asked whether they still hold a snapshot's part.
+enum Disks {
+    /// No QEMU holds them: `qemu-img` reads them.
+    Stopped(QemuImg),
+    /// A running QEMU holds them (locked: `qemu-img` would be refused, and a read past the
+    /// lock could race its writes), so its own view, from QMP `query-block`.
+    Running(Vec<Drive>),
+}
+
+impl Disks {
+    fn have_snapshot(&self, disk: &store::Disk, name: &str) -> Result<bool, SnapshotError> {
+        match self {
+            Disks::Stopped(qemu_img) => qemu_img.has_snapshot(&disk.file, name),
+            Disks::Running(drives) => Ok(drives
+                .iter()
+                .find(|drive| drive.device == disk.device)
+                .is_some_and(|drive| drive.snapshots.iter().any(|s| s == name))),
+        }
+    }
+}
+
+fn qemu_img_for(ctx: &Context, argv: &[String]) -> QemuImg {
+    QemuImg {
+        binary: qemu_img::binary(Path::new(&argv[0])),
+        cwd: ctx.qemu_cwd(),
+    }
+}
 
 /// A snapshot that passed every check against the argv about to run.
 #[derive(Debug)]
@@ -41,12 +91,13 @@ pub struct Plan {
 
 /// Checks snapshot `name` of `vm` against `argv` (what will run): it exists, the machine and
 /// (unless `force`) the QEMU version are the same, every disk still holds its part.
-pub fn plan(
+fn plan(
     ctx: &Context,
     vm: &Vm,
     name: &str,
     argv: &[String],
     force: bool,
+    disks: &Disks,
 ) -> Result<Plan, SnapshotError> {
     store::check_name(name)?;
     let store = Store::new(&ctx.paths(vm));
@@ -70,12 +121,8 @@ pub fn plan(
             });
         }
     }
-    let qemu_img = QemuImg {
-        binary: qemu_img::binary(Path::new(&argv[0])),
-        cwd: ctx.qemu_cwd(),
-    };
     for disk in &meta.disks {
-        if !qemu_img.has_snapshot(&disk.file, name)? {
+        if !disks.have_snapshot(disk, name)? {
             return Err(SnapshotError::DiskSnapshotMissing {
                 file: disk.file.clone(),
                 name: name.to_string(),
@@ -85,26 +132,38 @@ pub fn plan(
     Ok(Plan {
         state_file: store.state_file(name),
         meta,
-        qemu_img,
+        qemu_img: qemu_img_for(ctx, argv),
     })
 }
 
-impl Plan {
-    pub fn name(&self) -> &str {
+impl SavedState for Plan {
+    fn name(&self) -> &str {
         &self.meta.name
     }
 
-    /// Reverts every writable disk to the snapshot (QEMU must not run yet: it locks them).
-    pub fn revert_disks(&self) -> Result<(), SnapshotError> {
+    /// Reverts every writable disk to the snapshot (QEMU must not run yet: it locks them)
+    /// and makes QEMU wait for the state instead of booting.
+    fn prepare_launch(&self, argv: &mut Vec<String>) -> Result<(), SavedStateError> {
         for disk in &self.meta.disks {
             self.qemu_img.apply(&disk.file, &self.meta.name)?;
         }
+        argv.extend(INCOMING_ARGS.map(String::from));
         Ok(())
     }
 
+    fn load(&self, paths: &VmPaths, deadline: Instant) -> Result<(), SavedStateError> {
+        Ok(self.load_state(paths, deadline)?)
+    }
+
+    fn after_ssh(&self, target: &SshTarget) -> Result<(), SavedStateError> {
+        Ok(clock::set_guest_clock(target)?)
+    }
+}
+
+impl Plan {
     /// Loads the saved state into the QEMU just launched with [`INCOMING_ARGS`] and resumes
     /// it. QEMU dying meanwhile shows as a closed QMP connection.
-    pub fn load(&self, paths: &VmPaths, deadline: Instant) -> Result<(), SnapshotError> {
+    fn load_state(&self, paths: &VmPaths, deadline: Instant) -> Result<(), SnapshotError> {
         let mut qmp = connect(&paths.qmp_socket, deadline)
             .map_err(SnapshotError::qmp("cannot reach the new QEMU"))?;
         let file = std::fs::File::open(&self.state_file).map_err(SnapshotError::io(format!(
@@ -113,10 +172,6 @@ impl Plan {
         )))?;
         migration::load_state(&mut qmp, &file, deadline)
             .map_err(SnapshotError::qmp("QEMU cannot load the snapshot"))
-    }
-
-    pub fn record_origin(&self, paths: &VmPaths, pid: i32) -> io::Result<()> {
-        Store::new(paths).record_origin(&self.meta.name, pid)
     }
 }
 
@@ -139,19 +194,20 @@ fn connect(socket: &Path, deadline: Instant) -> Result<Qmp, QmpError> {
     }
 }
 
-/// `snapshot restore`: the running `vm` back to snapshot `options.from`. Checked first
-/// against the config, so a refusal leaves the VM running untouched; then stopped (its
-/// state is being replaced, so at once) and started from the snapshot. The VM's lock is held
-/// from before the check until the restored VM is ready (or the start failed and cleaned up),
-/// so no other qcmdr can start, stop or restore it in between.
+/// `snapshot restore`: the running `vm` back to snapshot `name`. Checked first against the
+/// config and the running QEMU's disks, so a refusal leaves the VM running untouched; then
+/// stopped (its state is being replaced, so at once) and started from the snapshot. The VM's
+/// lock is held from before the check until the restored VM is ready (or the start failed
+/// and cleaned up), so no other qcmdr can start, stop or restore it in between.
 pub fn restore_running(
     ctx: &Context,
     vm: &Vm,
+    name: &str,
+    force: bool,
     options: &StartOptions,
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
-    let name = options.from.as_deref().unwrap_or_default();
     let paths = ctx.paths(vm);
     if !matches!(process::identify(&paths.pidfile), Ok(Identity::Running(_))) {
         return Err(not_running(vm));
@@ -163,14 +219,28 @@ pub fn restore_running(
         return Err(not_running(vm));
     }
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-    plan(ctx, vm, name, &argv, options.force)?;
+    let drives = running_drives(&paths)?;
+    plan(ctx, vm, name, &argv, force, &Disks::Running(drives))?;
     let forced = StopOptions {
         timeout: None,
         force: true,
     };
-    stop::stop_holding(ctx, vm, &forced, observer, &lock)
-        .map_err(|err| SnapshotError::Stop(format!("cannot stop the VM: {}", chain(&err))))?;
-    start::start_holding(ctx, vm, lock, options, observer, cancel)
+    stop::stop_holding(ctx, vm, &forced, observer, &lock).map_err(SnapshotError::Stop)?;
+    let options = StartOptions {
+        boot: Boot::FromSnapshot {
+            name: name.to_string(),
+            force,
+        },
+        ..options.clone()
+    };
+    start::start_holding(ctx, vm, lock, &options, &Snapshots, observer, cancel)
+}
+
+/// The running QEMU's writable disks and their internal snapshots.
+fn running_drives(paths: &VmPaths) -> Result<Vec<Drive>, SnapshotError> {
+    let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_TIMEOUT)
+        .map_err(SnapshotError::qmp("cannot reach the running QEMU"))?;
+    migration::writable_drives(&mut qmp).map_err(SnapshotError::qmp("query-block"))
 }
 
 fn not_running(vm: &Vm) -> StartError {

@@ -3,7 +3,6 @@
 //! ```text
 //! <state>/vm/<vm>/snapshots/<name>/state          RAM and devices (QEMU's migration stream)
 //! <state>/vm/<vm>/snapshots/<name>/metadata.json  when, size, QEMU version, fingerprint, disks
-//! <state>/vm/<vm>/from-snapshot.json              which snapshot the running QEMU came from
 //! ```
 //! Every folder is private (0700). A snapshot is written into `.tmp-<name>-<pid>/` and renamed
 //! into place only when complete, so a failed or killed save never leaves a half-written
@@ -56,14 +55,12 @@ pub struct Disk {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
-    origin: PathBuf,
 }
 
 impl Store {
     pub fn new(paths: &VmPaths) -> Self {
         Store {
             root: paths.dir.join("snapshots"),
-            origin: paths.dir.join("from-snapshot.json"),
         }
     }
 
@@ -172,28 +169,6 @@ impl Store {
             .join(format!(".del-{name}-{}", std::process::id()));
         fs::rename(self.dir(name), &doomed)?;
         fs::remove_dir_all(&doomed)
-    }
-
-    /// Records that the QEMU with `pid` was started from snapshot `name`.
-    pub fn record_origin(&self, name: &str, pid: i32) -> io::Result<()> {
-        let text = serde_json::json!({ "snapshot": name, "pid": pid }).to_string();
-        let temp = self.origin.with_extension("tmp");
-        io::Write::write_all(&mut private_file::create_fresh(&temp)?, text.as_bytes())?;
-        fs::rename(&temp, &self.origin)
-    }
-
-    /// Forgets where an earlier QEMU came from (a later one could get its PID).
-    pub fn forget_origin(&self) {
-        let _ = fs::remove_file(&self.origin);
-    }
-
-    /// The snapshot the QEMU with `pid` was started from, if it was.
-    pub fn origin(&self, pid: i32) -> Option<String> {
-        let text = fs::read_to_string(&self.origin).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        (value["pid"].as_i64() == Some(i64::from(pid)))
-            .then(|| value["snapshot"].as_str().map(str::to_string))
-            .flatten()
     }
 }
 

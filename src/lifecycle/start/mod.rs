@@ -2,10 +2,16 @@
 //! engines, the SSH files, the folder watch), the launch itself (`launch`); `readiness` then
 //! learns as early as physically possible whether the VM came up, and the sync stage ends it.
 //!
+//! A start from a snapshot is the same sequence with one difference: the guest's state is
+//! loaded instead of booted ([`boot`]: start sees saved states only through the interface
+//! there, which the snapshot code implements and the caller hands in).
+//!
 //! Imports form a tree: this file runs the others in order; `types` (options, report, error)
-//! is used by `readiness` and here; `prelaunch` (with its own error, shared with `gdb`),
-//! `launch` and `readiness` never use each other.
+//! is used by `readiness`, `preflight` and here; `boot` is used by `types`, `readiness` and
+//! here; `prelaunch` (with its own error, shared with `gdb`), `launch` and `readiness` never
+//! use each other.
 
+pub mod boot;
 mod image_disk;
 pub mod launch;
 pub mod preflight;
@@ -15,6 +21,7 @@ mod types;
 
 use std::time::{Instant, SystemTime};
 
+pub use self::boot::{Boot, SavedState, SavedStateError, SavedStates};
 use self::prelaunch::Prelaunch;
 use self::readiness::{NotReady, Run};
 use self::types::io_err;
@@ -23,9 +30,7 @@ pub use self::types::{
 };
 use super::context::Context;
 use super::events::{Event, Observer, Stage};
-use super::snapshot::restore::{self, INCOMING_ARGS};
-use super::snapshot::store::Store;
-use super::snapshot::SnapshotError;
+use super::origin;
 use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
@@ -34,16 +39,17 @@ use crate::runtime::lock::VmLock;
 use crate::runtime::process::ProcessHandle;
 
 /// Starts one VM and waits until it is ready (or fails, in which case QEMU is stopped unless
-/// `keep_running`).
+/// `keep_running`). `saved` finds the state a [`Boot::FromSnapshot`] start loads.
 pub fn start(
     ctx: &Context,
     vm: &Vm,
     options: &StartOptions,
+    saved: &dyn SavedStates,
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
     let lock = prelaunch::lock(ctx, vm, &format!("qcmdr start {}", vm.name))?;
-    start_holding(ctx, vm, lock, options, observer, cancel)
+    start_holding(ctx, vm, lock, options, saved, observer, cancel)
 }
 
 /// [`start`] under a `lock` the caller took (with [`prelaunch::lock`]); it is released once
@@ -53,22 +59,22 @@ pub fn start_holding(
     vm: &Vm,
     lock: VmLock,
     options: &StartOptions,
+    saved: &dyn SavedStates,
     observer: &dyn Observer,
     cancel: &Cancel,
 ) -> Result<StartReport, StartError> {
     let started = Instant::now();
-    let reset = options.reset_disk;
+    let reset = options.boot.reset_disk();
     let (_lock, paths, mut argv) = match prelaunch::prepare_locked(ctx, vm, lock, reset, observer)?
     {
-        Prelaunch::Running { .. } if options.from.is_some() => {
-            return Err(SnapshotError::Running {
+        Prelaunch::Running { .. } if options.boot.snapshot().is_some() => {
+            return Err(StartError::Running {
                 vm: vm.name.clone(),
-                name: options.from.clone().unwrap_or_default(),
-            }
-            .into())
+                snapshot: options.boot.snapshot().unwrap_or_default().to_string(),
+            })
         }
         Prelaunch::Running { pid } => {
-            let from_snapshot = Store::new(&ctx.paths(vm)).origin(pid);
+            let from_snapshot = origin::of(&ctx.paths(vm), pid);
             return Ok(StartReport {
                 vm: vm.name.clone(),
                 pid,
@@ -84,9 +90,13 @@ pub fn start_holding(
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
-    let restore = match &options.from {
-        Some(name) => Some(restore::plan(ctx, vm, name, &argv, options.force)?),
-        None => None,
+    let restore = match &options.boot {
+        Boot::FromSnapshot { name, force } => Some(
+            saved
+                .check(ctx, vm, name, &argv, *force)
+                .map_err(StartError::SavedState)?,
+        ),
+        Boot::Cold { .. } => None,
     };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
@@ -99,11 +109,12 @@ pub fn start_holding(
     }
     launch::rotate_logs(&paths);
     let watch = DirWatch::new(&paths.dir).map_err(io_err("cannot watch the VM folder"))?;
-    Store::new(&paths).forget_origin();
-    if let Some(plan) = &restore {
+    origin::forget(&paths);
+    if let Some(state) = &restore {
         // Last, after every check: from here on the disks are the snapshot's.
-        plan.revert_disks()?;
-        argv.extend(INCOMING_ARGS.map(String::from));
+        state
+            .prepare_launch(&mut argv)
+            .map_err(StartError::SavedState)?;
     }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
@@ -124,7 +135,7 @@ pub fn start_holding(
         watch,
         stages: Vec::new(),
         stage_started: launched,
-        restore: restore.as_ref(),
+        restore: restore.as_deref(),
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
@@ -135,7 +146,7 @@ pub fn start_holding(
             launched_at: Some(launched_at),
             stages: run.stages,
             total: started.elapsed(),
-            from_snapshot: options.from.clone(),
+            from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
         }),
         Err(reason) => Err(run.fail(reason)),
     }
@@ -147,8 +158,7 @@ fn sync_stage(run: &mut Run<'_>) -> Result<(), NotReady> {
         return Ok(());
     }
     run.begin(Stage::Sync);
-    crate::sync::after_start(&run.ctx.project, &run.ctx.state, run.vm)
-        .map_err(|err| NotReady::Other(format!("sync failed: {}", chain(&err))))?;
+    crate::sync::after_start(&run.ctx.project, &run.ctx.state, run.vm).map_err(NotReady::Sync)?;
     run.stage_done(Stage::Sync);
     Ok(())
 }

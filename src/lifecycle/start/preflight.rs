@@ -6,7 +6,7 @@
 //! warnings (except an SSH config ssh refuses, which breaks every VM), `start` refuses the
 //! VM concerned and only that one.
 
-use super::types::{StartError, StartOptions};
+use super::types::StartOptions;
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::runtime::free_space;
@@ -61,32 +61,52 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
     warnings
 }
 
+/// Why this machine cannot finish starting a VM (found before anything was launched).
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error("{0}")]
+    LowSpace(free_space::LowSpace),
+    /// `ssh -G` refused the private SSH config.
+    #[error("{}", .0.join("; "))]
+    SshConfig(Vec<String>),
+    #[error(
+        "ssh.IdentityFile: {} does not exist, so SSH could never log in; \
+         fix IdentityFile in {} or create the key",
+        .key.display(),
+        .config.display()
+    )]
+    MissingKey {
+        key: std::path::PathBuf,
+        config: std::path::PathBuf,
+    },
+    // The sync error's whole chain is this error's message: `StartError::Preflight` shows
+    // this error as its own message, so a `#[source]` here would never be printed.
+    #[error(
+        "{}, so its sync could not run; fix the source, or start with --no-sync",
+        crate::error_chain::chain(.0)
+    )]
+    MissingSyncSource(crate::sync::SyncError),
+}
+
 /// Refuses to launch `vm` when this machine cannot finish starting it. Expects the private
 /// SSH files to be written already.
-pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(), StartError> {
+pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(), PreflightError> {
     let paths = ctx.paths(vm);
-    if let Some(why) = free_space::too_little_for_launch(&paths.dir) {
-        return Err(StartError::Preflight(why));
+    if let Some(low) = free_space::too_little_for_launch(&paths.dir) {
+        return Err(PreflightError::LowSpace(low));
     }
     let resolved = validate::check_file(&ctx.state.ssh_config(), &vm.name)
-        .map_err(|problems| StartError::Preflight(problems.join("; ")))?;
+        .map_err(PreflightError::SshConfig)?;
     if vm.wait_for.ssh() || options.syncs(vm) {
         if let Some(missing) = validate::missing_identity_files(&resolved).first() {
-            return Err(StartError::Preflight(format!(
-                "ssh.IdentityFile: {} does not exist, so SSH could never log in; \
-                 fix IdentityFile in {} or create the key",
-                missing.display(),
-                ctx.project.config_file.display()
-            )));
+            return Err(PreflightError::MissingKey {
+                key: missing.clone(),
+                config: ctx.project.config_file.clone(),
+            });
         }
     }
     if options.syncs(vm) {
-        crate::sync::sources_present(vm).map_err(|missing| {
-            StartError::Preflight(format!(
-                "{}, so its sync could not run; fix the source, or start with --no-sync",
-                crate::error_chain::chain(&missing)
-            ))
-        })?;
+        crate::sync::sources_present(vm).map_err(PreflightError::MissingSyncSource)?;
     }
     Ok(())
 }

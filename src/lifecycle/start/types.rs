@@ -1,11 +1,13 @@
 //! What `start` takes and gives back: its options, its report, its error. They import
-//! nothing from `start/` but the pre-launch error, which a start error can be.
+//! nothing from `start/` but the pre-launch error, which a start error can be, and the
+//! boot source.
 
 use std::time::{Duration, SystemTime};
 
+use super::boot::{Boot, SavedStateError};
+use super::preflight::PreflightError;
 use super::prelaunch::PrelaunchError;
 use crate::lifecycle::events::Stage;
-use crate::lifecycle::snapshot::SnapshotError;
 use crate::model::Vm;
 
 /// Lines of each log shown when a start fails.
@@ -19,12 +21,8 @@ pub struct StartOptions {
     pub keep_running: bool,
     /// Skip file sync for this start.
     pub no_sync: bool,
-    /// Start an image-backed VM from a fresh disk (its old overlay is discarded).
-    pub reset_disk: bool,
-    /// Start from this snapshot instead of booting.
-    pub from: Option<String>,
-    /// With `from`: load it even if another QEMU version saved it.
-    pub force: bool,
+    /// A cold boot, or a saved state loaded instead.
+    pub boot: Boot,
 }
 
 impl StartOptions {
@@ -61,8 +59,14 @@ pub enum StartError {
     Prelaunch(#[from] PrelaunchError),
     #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
+    /// The saved state to start from was refused or could not be prepared; nothing was
+    /// launched.
     #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
+    SavedState(SavedStateError),
+    #[error(
+        "running; to go back to snapshot {snapshot:?} use: qcmdr snapshot restore {vm} {snapshot}"
+    )]
+    Running { vm: String, snapshot: String },
     #[error("{context}")]
     Io {
         context: String,
@@ -71,7 +75,7 @@ pub enum StartError {
     },
     /// This machine cannot finish starting the VM; nothing was launched.
     #[error("{0}; nothing was launched")]
-    Preflight(String),
+    Preflight(PreflightError),
     /// Its image could not be built (the CLI builds missing images first); nothing was
     /// launched.
     #[error("{0}")]
@@ -81,10 +85,18 @@ pub enum StartError {
     NotReady(Box<StartFailure>),
 }
 
+impl From<PreflightError> for StartError {
+    fn from(err: PreflightError) -> Self {
+        StartError::Preflight(err)
+    }
+}
+
 /// Everything a user needs to see about a start that launched QEMU and then failed.
 #[derive(Debug)]
 pub struct StartFailure {
     pub reason: String,
+    /// Ctrl-C (or SIGTERM, SIGHUP) ended the wait.
+    pub interrupted: bool,
     pub serial_log: std::path::PathBuf,
     pub serial_tail: Vec<String>,
     pub qemu_log: std::path::PathBuf,

@@ -13,16 +13,19 @@ use rustix::event::{PollFd, PollFlags};
 
 pub mod login_watch;
 mod network_canary;
+mod not_ready;
 mod ssh_stage;
 
 use self::login_watch::LoginWatch;
+pub(super) use self::not_ready::NotReady;
+use self::not_ready::{Bound, SshAtPromptDeadline};
 use self::ssh_stage::{SshStage, Step};
+use super::boot::SavedState;
 use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
-use crate::lifecycle::snapshot::clock;
-use crate::lifecycle::snapshot::restore::Plan;
+use crate::lifecycle::origin;
 use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
@@ -32,12 +35,6 @@ use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::banner;
-
-/// Why the wait ended early; turned into a [`StartFailure`].
-pub(super) enum NotReady {
-    Exited(String),
-    Other(String),
-}
 
 /// One launched QEMU on its way to ready.
 pub(super) struct Run<'a> {
@@ -52,8 +49,8 @@ pub(super) struct Run<'a> {
     pub(super) watch: DirWatch,
     pub(super) stages: Vec<StageMark>,
     pub(super) stage_started: Instant,
-    /// Set when starting from a snapshot: loaded instead of waiting for a boot.
-    pub(super) restore: Option<&'a Plan>,
+    /// Set when starting from a saved state: loaded instead of waiting for a boot.
+    pub(super) restore: Option<&'a dyn SavedState>,
 }
 
 /// What woke a wait.
@@ -71,29 +68,30 @@ impl Run<'_> {
 
         // Launch: the pidfile proves QEMU got past option parsing.
         while !self.pidfile_written() {
-            self.wake_or_fail(login_deadline, || "QEMU did not write its pidfile".into())?;
+            self.wake_or_fail(login_deadline, || NotReady::NoPidfile)?;
         }
         self.stage_done(Stage::Launch);
 
-        if let Some(plan) = self.restore {
+        if let Some(state) = self.restore {
             // No login prompt comes after a restore: the guest is already past it.
             self.begin(Stage::Restore);
-            if let Err(err) = plan.load(self.paths, login_deadline) {
+            if let Err(err) = state.load(self.paths, login_deadline) {
                 return Err(match self.process.has_exited() {
                     true => self.exited(),
-                    false => NotReady::Other(crate::error_chain::chain(&err)),
+                    false => NotReady::Load(err),
                 });
             }
-            let _ = plan.record_origin(self.paths, self.process.pid());
+            let _ = origin::record(self.paths, state.name(), self.process.pid());
             self.stage_done(Stage::Restore);
         }
 
         self.login_and_ssh(overall, login_deadline)?;
 
-        if self.restore.is_some() && self.vm.wait_for.ssh() {
+        if let Some(state) = self.restore.filter(|_| self.vm.wait_for.ssh()) {
             self.begin(Stage::Clock);
-            clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
-                .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+            state
+                .after_ssh(&self.ctx.ssh_target(self.vm))
+                .map_err(NotReady::Clock)?;
             self.stage_done(Stage::Clock);
         }
         Ok(())
@@ -151,9 +149,7 @@ impl Run<'_> {
                         ssh_seen = true;
                         self.stage_done_since(Stage::Ssh, began);
                     }
-                    Step::Refused(problem) => {
-                        return Err(NotReady::Other(format!("SSH login refused: {problem}")))
-                    }
+                    Step::Refused(problem) => return Err(NotReady::SshRefused(problem)),
                 }
             }
             if login.is_none() && ssh.is_none() {
@@ -162,34 +158,25 @@ impl Run<'_> {
 
             let now = Instant::now();
             if login.is_some() && now >= login_deadline {
-                let mut what = format!(
-                    "no login prompt ({:?}) on the serial console within {}",
-                    self.vm.login_pattern,
-                    self.bound_text(overall, "login_timeout", self.vm.login_timeout)
-                );
-                // Judged at the deadline: a full file system is what keeps the log (and its
-                // inotify events) from coming, so the last wake says nothing about it.
-                if let Some(full) = free_space::full_hint(&self.paths.serial_log) {
-                    what.push_str(&format!(": {full}"));
-                }
-                match &ssh {
-                    Some(stage) => {
-                        what.push_str(&format!("; SSH not ready either: {}", stage.last_problem))
-                    }
-                    None if ssh_seen => what.push_str(
-                        "; SSH did answer (does login_pattern match the guest's prompt?)",
-                    ),
-                    None => {}
-                }
-                return Err(NotReady::Other(what));
+                return Err(NotReady::NoPrompt {
+                    pattern: self.vm.login_pattern.clone(),
+                    within: self.bound(overall, "login_timeout", self.vm.login_timeout),
+                    // Judged at the deadline: a full file system is what keeps the log (and
+                    // its inotify events) from coming, so the last wake says nothing about it.
+                    disk_full: free_space::full_hint(&self.paths.serial_log),
+                    ssh: match &ssh {
+                        Some(stage) => SshAtPromptDeadline::Pending(stage.last_problem.clone()),
+                        None if ssh_seen => SshAtPromptDeadline::Answered,
+                        None => SshAtPromptDeadline::NotAwaited,
+                    },
+                });
             }
             if let (Some(stage), Some(deadline)) = (&ssh, ssh_deadline) {
                 if now >= deadline {
-                    return Err(NotReady::Other(format!(
-                        "SSH not ready within {}: {}",
-                        self.bound_text(overall, "ssh_timeout", self.vm.ssh_timeout),
-                        stage.last_problem
-                    )));
+                    return Err(NotReady::SshTimeout {
+                        within: self.bound(overall, "ssh_timeout", self.vm.ssh_timeout),
+                        last_problem: stage.last_problem.clone(),
+                    });
                 }
             }
 
@@ -205,17 +192,23 @@ impl Run<'_> {
             let ssh_fds = ssh.as_ref().map(SshStage::poll_fds).unwrap_or_default();
             match self.wait(wake_at, login.is_some(), &ssh_fds) {
                 Wake::Exited => return Err(self.exited()),
-                Wake::Cancelled => return Err(NotReady::Other("interrupted".into())),
+                Wake::Cancelled => return Err(NotReady::Interrupted),
                 Wake::Changed | Wake::Deadline => {}
             }
         }
     }
 
-    /// The bound in force, named as the user set it: `15 s (--timeout)` or `60 s (ssh_timeout)`.
-    fn bound_text(&self, overall: Option<Instant>, key: &str, configured: Duration) -> String {
+    /// The bound in force, named as the user set it: `--timeout`, or the config's `key`.
+    fn bound(&self, overall: Option<Instant>, key: &'static str, configured: Duration) -> Bound {
         match (overall, self.options.timeout) {
-            (Some(_), Some(timeout)) => format!("{} s (--timeout)", seconds(timeout)),
-            _ => format!("{} s ({key})", seconds(configured)),
+            (Some(_), Some(timeout)) => Bound {
+                after: timeout,
+                key: "--timeout",
+            },
+            _ => Bound {
+                after: configured,
+                key,
+            },
         }
     }
 
@@ -223,13 +216,13 @@ impl Run<'_> {
     fn wake_or_fail(
         &mut self,
         deadline: Instant,
-        on_deadline: impl FnOnce() -> String,
+        on_deadline: impl FnOnce() -> NotReady,
     ) -> Result<(), NotReady> {
         match self.wait(deadline, true, &[]) {
             Wake::Changed => Ok(()),
             Wake::Exited => Err(self.exited()),
-            Wake::Cancelled => Err(NotReady::Other("interrupted".into())),
-            Wake::Deadline => Err(NotReady::Other(on_deadline())),
+            Wake::Cancelled => Err(NotReady::Interrupted),
+            Wake::Deadline => Err(on_deadline()),
         }
     }
 
@@ -283,11 +276,9 @@ impl Run<'_> {
             },
             None => "unknown status".into(),
         };
-        let said = log_tail::last_lines(&self.paths.qemu_log, 3).join(" / ");
-        if said.is_empty() {
-            NotReady::Exited(format!("QEMU exited with {code}"))
-        } else {
-            NotReady::Exited(format!("QEMU exited with {code}: {said}"))
+        NotReady::Exited {
+            status: code,
+            said: log_tail::last_lines(&self.paths.qemu_log, 3).join(" / "),
         }
     }
 
@@ -314,10 +305,9 @@ impl Run<'_> {
 
     /// Stops what was launched (unless asked to keep it) and gathers the logs.
     pub(super) fn fail(mut self, why: NotReady) -> StartError {
-        let (reason, exited) = match why {
-            NotReady::Exited(reason) => (reason, true),
-            NotReady::Other(reason) => (reason, false),
-        };
+        let exited = matches!(why, NotReady::Exited { .. });
+        let interrupted = matches!(why, NotReady::Interrupted);
+        let reason = crate::error_chain::chain(&why);
         let keep = self.options.keep_running && !exited && !self.cancel.is_cancelled();
         if !keep && !exited {
             self.observer
@@ -330,6 +320,7 @@ impl Run<'_> {
         }
         StartError::NotReady(Box::new(StartFailure {
             reason,
+            interrupted,
             serial_log: self.paths.serial_log.clone(),
             serial_tail: log_tail::last_lines(&self.paths.serial_log, FAILURE_TAIL_LINES),
             qemu_log: self.paths.qemu_log.clone(),
@@ -342,26 +333,5 @@ impl Run<'_> {
     fn kill(&mut self) {
         self.process.terminate(|| {});
         let _ = self.child.wait();
-    }
-}
-
-/// `15`, `2.5`: seconds as the user wrote them.
-fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_read_as_written() {
-        assert_eq!(seconds(Duration::from_secs(15)), "15");
-        assert_eq!(seconds(Duration::from_millis(2500)), "2.5");
     }
 }
