@@ -3,6 +3,7 @@
 //! parallel.
 pub mod bounded_output;
 pub mod cancel;
+pub mod clock;
 pub mod dir_watch;
 pub mod executable;
 pub mod free_space;

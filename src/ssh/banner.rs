@@ -85,6 +85,12 @@ impl BannerProbe {
 
     /// Moves on as far as possible without blocking; `Some` once the probe is decided.
     pub fn advance(&mut self) -> Option<Banner> {
+        self.advance_at(Instant::now())
+    }
+
+    /// [`BannerProbe::advance`] with the time read by the caller (whose clock may be a
+    /// test's): an attempt times out `timeout` after `now` when it began.
+    pub fn advance_at(&mut self, now: Instant) -> Option<Banner> {
         loop {
             if self.attempt.is_none() {
                 let Some(addr) = self.addrs.next() else {
@@ -97,7 +103,7 @@ impl BannerProbe {
                             connected,
                             greeting: [0; 4],
                             got: 0,
-                            deadline: Instant::now() + self.timeout,
+                            deadline: now + self.timeout,
                         })
                     }
                     Err(_) => self.outcome = Banner::Refused,
@@ -111,7 +117,7 @@ impl BannerProbe {
                     self.outcome = outcome;
                     self.attempt = None;
                 }
-                None if Instant::now() >= attempt.deadline => {
+                None if now >= attempt.deadline => {
                     self.outcome = Banner::Timeout;
                     self.attempt = None;
                 }

@@ -19,7 +19,7 @@ mod ssh_stage;
 use self::login_watch::LoginWatch;
 pub(super) use self::not_ready::NotReady;
 use self::not_ready::{Bound, SshAtPromptDeadline};
-use self::ssh_stage::{SshStage, Step};
+use self::ssh_stage::{SshStage, SshStageSetup, Step};
 use super::boot::SavedState;
 use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
 use crate::lifecycle::cleanup;
@@ -111,17 +111,18 @@ impl Run<'_> {
             .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
         let prompt_awaited = login.is_some();
         let mut ssh = self.vm.wait_for.ssh().then(|| {
-            SshStage::new(
-                self.ctx.ssh_target(self.vm),
-                &self.vm.ssh.host_name,
-                self.vm.ssh.port,
+            SshStage::new(SshStageSetup {
+                target: self.ctx.ssh_target(self.vm),
+                host: self.vm.ssh.host_name.clone(),
+                port: self.vm.ssh.port,
                 // After a restore sshd is known to listen, and a banner probe would cost
                 // the guest one more sshd process before the login.
-                self.restore.is_none() && banner::applies_to(&self.ctx.project, self.vm),
-                Some(&self.paths.qmp_socket),
+                use_banner: self.restore.is_none()
+                    && banner::applies_to(&self.ctx.project, self.vm),
+                canary_qmp_socket: Some(self.paths.qmp_socket.clone()),
                 prompt_awaited,
-                self.paths.dir.join("ssh-master.log"),
-            )
+                master_log: self.paths.dir.join("ssh-master.log"),
+            })
         });
         if login.is_some() {
             self.begin(Stage::Login);

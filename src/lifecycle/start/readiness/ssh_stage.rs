@@ -8,13 +8,14 @@
 //! or was interrupted) is killed.
 
 use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 
 use super::network_canary::{CanaryError, NetworkCanary};
 use crate::error_chain::chain;
+use crate::runtime::clock::{Clock, SystemClock};
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::banner::{Banner, BannerProbe};
@@ -122,7 +123,23 @@ enum State {
     Refused(String),
 }
 
-pub(super) struct SshStage {
+/// What the SSH stage is to reach, and how.
+pub(super) struct SshStageSetup {
+    pub(super) target: SshTarget,
+    pub(super) host: String,
+    pub(super) port: u16,
+    /// False when ssh reaches the guest through a proxy (the banner would prove nothing),
+    /// or after a restore (sshd is known to listen, and a probe would cost it a process).
+    pub(super) use_banner: bool,
+    /// Where to set up the network canary; `None`: probe sshd from the start.
+    pub(super) canary_qmp_socket: Option<PathBuf>,
+    /// Whether the login prompt will be reported ([`SshStage::prompt_seen`]).
+    pub(super) prompt_awaited: bool,
+    pub(super) master_log: PathBuf,
+}
+
+pub(super) struct SshStage<C: Clock = SystemClock> {
+    clock: C,
     target: SshTarget,
     host: String,
     port: u16,
@@ -146,37 +163,44 @@ pub(super) struct SshStage {
 }
 
 impl SshStage {
-    /// `qmp_socket`: where to set up the network canary (`None`: probe sshd from the start);
-    /// `prompt_awaited`: whether the login prompt will be reported ([`SshStage::prompt_seen`]).
-    pub(super) fn new(
-        target: SshTarget,
-        host: &str,
-        port: u16,
-        use_banner: bool,
-        qmp_socket: Option<&Path>,
-        prompt_awaited: bool,
-        master_log: PathBuf,
-    ) -> Self {
+    pub(super) fn new(setup: SshStageSetup) -> Self {
+        SshStage::with_clock(setup, SystemClock)
+    }
+}
+
+impl<C: Clock> SshStage<C> {
+    /// The stage reading the time from `clock` (a test's, in unit tests).
+    fn with_clock(setup: SshStageSetup, clock: C) -> Self {
+        let SshStageSetup {
+            target,
+            host,
+            port,
+            use_banner,
+            canary_qmp_socket,
+            prompt_awaited,
+            master_log,
+        } = setup;
         // A socket left by a killed master would make the new one fail or be skipped.
         target.clear_stale_master();
-        let now = Instant::now();
-        let gate = match qmp_socket {
-            Some(socket) if use_banner => Gate::Opening {
-                qmp_socket: socket.to_path_buf(),
+        let now = clock.now();
+        let gate = match canary_qmp_socket {
+            Some(qmp_socket) if use_banner => Gate::Opening {
+                qmp_socket,
                 retry_at: now,
                 give_up_at: now + CANARY_SETUP_WINDOW,
             },
             _ => Gate::Open,
         };
         SshStage {
+            clock,
             target,
-            host: host.to_string(),
+            host,
             port,
             use_banner,
             master_log,
             state: State::Probing {
                 probes: Vec::new(),
-                next_at: Instant::now(),
+                next_at: now,
             },
             pause: RETRY_FIRST,
             answered: false,
@@ -246,7 +270,7 @@ impl SshStage {
                 State::Ready => return Step::Ready,
                 State::Refused(problem) => return Step::Refused(problem.clone()),
                 State::Probing { probes, next_at } => {
-                    let now = Instant::now();
+                    let now = self.clock.now();
                     // Before the guest answered, a probe is only closed by its own timeout:
                     // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
                     let may_start = probes.len() < allowed
@@ -275,7 +299,7 @@ impl SshStage {
                     }
                     let mut greeted = false;
                     let mut problem = None;
-                    probes.retain_mut(|probe| match probe.advance() {
+                    probes.retain_mut(|probe| match probe.advance_at(now) {
                         None => true,
                         Some(Banner::Ready) => {
                             greeted = true;
@@ -289,7 +313,7 @@ impl SshStage {
                     if let Some(banner) = problem {
                         if banner == Banner::Closed && !self.answered {
                             self.answered = true;
-                            *next_at = (*next_at).min(Instant::now() + PROBE_MAX);
+                            *next_at = (*next_at).min(now + PROBE_MAX);
                         }
                         self.last_problem = banner_problem(banner, &self.host, self.port);
                     }
@@ -322,7 +346,7 @@ impl SshStage {
         match &mut self.gate {
             Gate::Shut => self.gate = Gate::Open,
             Gate::Canary { until, .. } => {
-                until.get_or_insert(Instant::now() + CANARY_GRACE_AFTER_PROMPT);
+                until.get_or_insert(self.clock.now() + CANARY_GRACE_AFTER_PROMPT);
             }
             Gate::Opening { .. } | Gate::Open => {}
         }
@@ -331,7 +355,7 @@ impl SshStage {
     /// Moves the gate on as far as possible without blocking; true once sshd may be probed.
     fn gate_open(&mut self) -> bool {
         loop {
-            let now = Instant::now();
+            let now = self.clock.now();
             match &mut self.gate {
                 Gate::Open => return true,
                 Gate::Shut => return false,
@@ -374,7 +398,7 @@ impl SshStage {
                     let port = canary.host_port;
                     let outcome = probe
                         .get_or_insert_with(|| BannerProbe::start("127.0.0.1", port, hold))
-                        .advance();
+                        .advance_at(now);
                     match outcome {
                         None => {
                             self.last_problem = "the guest's network is not up yet".into();
@@ -435,7 +459,7 @@ impl SshStage {
     /// Back to the backoff after a failure that can pass.
     fn retry_after(&mut self, problem: String) -> State {
         self.last_problem = problem;
-        let next_at = Instant::now() + self.pause;
+        let next_at = self.clock.now() + self.pause;
         self.pause = (self.pause * 2).min(RETRY_MAX);
         State::Probing {
             probes: Vec::new(),
@@ -456,64 +480,128 @@ fn banner_problem(banner: Banner, host: &str, port: u16) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! The timing rules run on a [`ManualClock`]: the test moves it to the moment the stage
+    //! next wants to act, and plays the server side of its sockets in the same thread, so
+    //! seconds of probing take no real time and every count is exact. Only the test with a
+    //! real `ssh` runs on real time, and it waits for events, not for a time.
     use super::*;
     use std::io::Write;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// Runs the stage's own poll loop until `until`; every step must stay pending.
-    fn drive(stage: &mut SshStage, until: Instant) {
-        while Instant::now() < until {
+    use crate::runtime::clock::ManualClock;
+
+    fn setup(dir: &std::path::Path, host_alias: &str, port: u16) -> SshStageSetup {
+        SshStageSetup {
+            target: SshTarget::new(dir.join("ssh_config"), host_alias),
+            host: "127.0.0.1".into(),
+            port,
+            use_banner: true,
+            canary_qmp_socket: None,
+            prompt_awaited: false,
+            master_log: dir.join("ssh-master.log"),
+        }
+    }
+
+    /// The host side of a forwarded port: a listener the test accepts on without blocking,
+    /// keeping (`hold`) or closing each connection.
+    struct Server {
+        listener: TcpListener,
+        accepted: usize,
+        held: Vec<TcpStream>,
+    }
+
+    impl Server {
+        fn new() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            Server {
+                listener,
+                accepted: 0,
+                held: Vec::new(),
+            }
+        }
+
+        fn port(&self) -> u16 {
+            self.listener.local_addr().unwrap().port()
+        }
+
+        /// Takes every waiting connection; `hold(n)` says whether the n-th (from 0) is kept
+        /// open silently or closed at once. True if any came.
+        fn serve(&mut self, hold: impl Fn(usize) -> bool) -> bool {
+            let mut any = false;
+            while let Ok((stream, _)) = self.listener.accept() {
+                if hold(self.accepted) {
+                    self.held.push(stream);
+                }
+                self.accepted += 1;
+                any = true;
+            }
+            any
+        }
+    }
+
+    /// Moves the stage on until the clock reaches `until`, every step pending: after each
+    /// step the server acts; what it did is let in (a short real wait for the sockets), and
+    /// otherwise the clock jumps to when the stage next wants to act.
+    fn drive(
+        stage: &mut SshStage<ManualClock>,
+        clock: &ManualClock,
+        until: Instant,
+        server: &mut Server,
+        hold: &dyn Fn(usize) -> bool,
+    ) {
+        loop {
             assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
-            let fds = stage.poll_fds();
-            let mut polled: Vec<_> = fds
-                .iter()
-                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
-                .collect();
+            if server.serve(hold) {
+                let fds = stage.poll_fds();
+                let mut polled: Vec<_> = fds
+                    .iter()
+                    .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                    .collect();
+                let soon = Instant::now() + Duration::from_millis(200);
+                let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(soon));
+                continue;
+            }
+            if clock.now() >= until {
+                return;
+            }
             let wake = stage.wake_at().unwrap_or(until).min(until);
-            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
+            clock.advance_to(wake);
         }
     }
 
     /// A guest whose network is not up yet looks, through QEMU's user network, like a port
     /// that accepts and says nothing; every connection abandoned then is replayed to sshd
-    /// later. So before any answer the stage holds one probe at a time, longer and longer:
-    /// a handful of connections, not one per backoff step.
+    /// later. So before any answer the stage holds one probe at a time, each for
+    /// `QUIET_TIMEOUT_FIRST` at first: a handful of connections, not one per backoff step.
     #[test]
     fn a_silent_port_gets_one_probe_at_a_time_and_few_in_all() {
         let dir = tempfile::tempdir().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                held.push(stream);
-            }
-        });
-        let mut stage = SshStage::new(
-            SshTarget::new(dir.path().join("ssh_config"), "quiet"),
-            "127.0.0.1",
-            port,
-            true,
-            None,
-            false,
-            dir.path().join("ssh-master.log"),
+        let mut server = Server::new();
+        let clock = ManualClock::new();
+        let mut stage =
+            SshStage::with_clock(setup(dir.path(), "quiet", server.port()), clock.clone());
+        let started = clock.now();
+        let hold_all = |_: usize| true;
+        drive(
+            &mut stage,
+            &clock,
+            started + Duration::from_millis(1300),
+            &mut server,
+            &hold_all,
         );
-        let started = Instant::now();
-        drive(&mut stage, started + Duration::from_millis(1300));
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "a second probe too early"
+        assert_eq!(server.accepted, 1, "a second probe too early");
+        drive(
+            &mut stage,
+            &clock,
+            started + Duration::from_millis(5500),
+            &mut server,
+            &hold_all,
         );
-        drive(&mut stage, started + Duration::from_millis(5500));
         // Probes at 0, 1.5, 3 and 4.5 s: each held until its timeout, none beside it.
-        let made = accepted.load(Ordering::SeqCst);
-        assert!((3..=4).contains(&made), "{made} connections in 5.5 s");
+        assert_eq!(server.accepted, 4, "connections in 5.5 s");
         assert!(
             stage.last_problem.contains("did not greet"),
             "{}",
@@ -533,31 +621,20 @@ mod tests {
                 drop(stream);
             }
         });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                drop(stream);
-            }
-        });
-        let mut stage = SshStage::new(
-            SshTarget::new(dir.path().join("ssh_config"), "early"),
-            "127.0.0.1",
-            port,
-            true,
-            Some(&qmp_socket),
-            true,
-            dir.path().join("ssh-master.log"),
+        let mut server = Server::new();
+        let clock = ManualClock::new();
+        let mut stage = SshStage::with_clock(
+            SshStageSetup {
+                canary_qmp_socket: Some(qmp_socket),
+                prompt_awaited: true,
+                ..setup(dir.path(), "early", server.port())
+            },
+            clock.clone(),
         );
-        drive(&mut stage, Instant::now() + Duration::from_millis(600));
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            0,
-            "sshd probed before the prompt"
-        );
+        let close_all = |_: usize| false;
+        let soon = clock.now() + Duration::from_secs(3);
+        drive(&mut stage, &clock, soon, &mut server, &close_all);
+        assert_eq!(server.accepted, 0, "sshd probed before the prompt");
         assert!(
             stage
                 .last_problem
@@ -566,11 +643,9 @@ mod tests {
             stage.last_problem
         );
         stage.prompt_seen();
-        drive(&mut stage, Instant::now() + Duration::from_millis(600));
-        assert!(
-            accepted.load(Ordering::SeqCst) >= 1,
-            "no probe after the prompt"
-        );
+        let soon = clock.now() + Duration::from_millis(600);
+        drive(&mut stage, &clock, soon, &mut server, &close_all);
+        assert!(server.accepted >= 1, "no probe after the prompt");
     }
 
     /// Once the guest answered (a reset: its network is up), a silent connection is sshd
@@ -580,39 +655,25 @@ mod tests {
     #[test]
     fn a_slow_sshd_gets_a_bounded_number_of_probes() {
         let dir = tempfile::tempdir().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                // The first is closed at once (the guest answered), the others held silent.
-                if counter.fetch_add(1, Ordering::SeqCst) > 0 {
-                    held.push(stream);
-                }
-            }
-        });
-        let mut stage = SshStage::new(
-            SshTarget::new(dir.path().join("ssh_config"), "slow"),
-            "127.0.0.1",
-            port,
-            true,
-            None,
-            false,
-            dir.path().join("ssh-master.log"),
-        );
-        let started = Instant::now();
-        drive(&mut stage, started + Duration::from_millis(350));
+        let mut server = Server::new();
+        let clock = ManualClock::new();
+        let mut stage =
+            SshStage::with_clock(setup(dir.path(), "slow", server.port()), clock.clone());
+        let started = clock.now();
+        // The first is closed at once (the guest answered), the others held silent.
+        let hold_after_first = |n: usize| n > 0;
+        let at = |ms| started + Duration::from_millis(ms);
+        drive(&mut stage, &clock, at(350), &mut server, &hold_after_first);
         // The reset one, then one that sshd is slow to greet: no other beside it yet.
+        assert_eq!(server.accepted, 2, "connections made in 350 ms");
+        drive(&mut stage, &clock, at(3000), &mut server, &hold_after_first);
+        assert_eq!(server.accepted, 1 + PROBES_IN_FLIGHT, "connections made");
+        drive(&mut stage, &clock, at(9000), &mut server, &hold_after_first);
         assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            2,
-            "connections made in 350 ms"
+            server.accepted,
+            1 + PROBES_IN_FLIGHT,
+            "none dropped for a newer one"
         );
-        drive(&mut stage, started + Duration::from_millis(3000));
-        let made = accepted.load(Ordering::SeqCst);
-        assert_eq!(made, 1 + PROBES_IN_FLIGHT, "connections made");
     }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
@@ -642,25 +703,16 @@ mod tests {
             ),
         )
         .unwrap();
-        let log = dir.path().join("ssh-master.log");
-        let mut stage = SshStage::new(
-            SshTarget::new(&config, "fake"),
-            "127.0.0.1",
-            port,
-            true,
-            None,
-            false,
-            log.clone(),
-        );
-        let until = Instant::now() + Duration::from_secs(4);
+        let mut stage = SshStage::new(SshStageSetup {
+            target: SshTarget::new(&config, "fake"),
+            ..setup(dir.path(), "fake", port)
+        });
+        // Real ssh takes real time: wait for its attempts (the bound only keeps a broken
+        // stage from hanging the test).
+        let give_up = Instant::now() + Duration::from_secs(60);
         let mut logins = std::collections::HashSet::new();
-        while Instant::now() < until {
-            let step_started = Instant::now();
+        while logins.len() < 3 && Instant::now() < give_up {
             assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
-            assert!(
-                step_started.elapsed() < Duration::from_millis(500),
-                "advance blocked"
-            );
             if let State::Login { child, .. } = &stage.state {
                 logins.insert(child.id());
             }
@@ -669,11 +721,11 @@ mod tests {
                 .iter()
                 .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
                 .collect();
-            let wake = stage.wake_at().unwrap_or(until).min(until);
+            let wake = stage.wake_at().unwrap_or(give_up).min(give_up);
             let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(wake));
         }
         assert!(
-            logins.len() >= 2,
+            logins.len() >= 3,
             "the master login was retried ({} attempts): {}",
             logins.len(),
             stage.last_problem
