@@ -4,12 +4,12 @@
 use std::process::{Command, ExitCode};
 
 use super::{interrupt, load, Cli, Failure};
-use crate::lifecycle::foreground::{self, Finished};
+use crate::lifecycle::debug_launch::{self, Finished};
 
 pub fn run(cli: &Cli, name: &str, gdb_args: &[String]) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vm = load::vm(&ctx, name)?;
-    let prepared = foreground::prepare(&ctx, vm, &format!("qcmdr gdb {}", vm.name))?;
+    let prepared = debug_launch::prepare(&ctx, vm, &format!("qcmdr gdb {}", vm.name))?;
     // Ctrl-C in this terminal is gdb's (it interrupts QEMU); qcmdr must outlive gdb to clean up.
     interrupt::ignore_signals()?;
     let status = Command::new("gdb")

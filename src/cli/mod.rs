@@ -14,9 +14,9 @@ mod cmd_logs;
 mod cmd_monitor;
 mod cmd_mutagen;
 mod cmd_qmp;
-mod cmd_remote;
 mod cmd_show;
 mod cmd_snapshot;
+mod cmd_ssh;
 mod cmd_ssh_config;
 mod cmd_start;
 mod cmd_status;
@@ -66,9 +66,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Stop(args) => cmd_stop::run(cli, args),
         Command::Restart(args) => cmd_start::restart(cli, args),
         Command::Status { vms, json } => cmd_status::run(cli, vms, json.json),
-        Command::Ssh { argv } => cmd_remote::ssh(cli, &argv[0], &argv[1..]),
-        Command::Exec { vm, command } => cmd_remote::exec(cli, vm, command),
-        Command::Scp { args } => cmd_remote::scp(cli, args),
+        Command::Ssh { argv } => cmd_ssh::ssh(cli, &argv[0], &argv[1..]),
+        Command::Exec { vm, command } => cmd_ssh::exec(cli, vm, command),
+        Command::Scp { args } => cmd_ssh::scp(cli, args),
         Command::Console { vm } => cmd_console::run(cli, vm),
         Command::Serial(args) => cmd_logs::run(cli, args, cmd_logs::Log::Serial),
         Command::Logs(args) => cmd_logs::run(cli, args, cmd_logs::Log::Qemu),

@@ -7,7 +7,7 @@ use mlua::Value;
 use regex::Regex;
 
 use super::image_key;
-use super::report::{Fields, Scope};
+use super::problems::{Fields, Scope};
 use super::sync::{self, ConfigEnv};
 use super::value;
 use crate::model::{CloudRecipe, DebianRecipe, Image, Recipe};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use mlua::Value;
 
-use super::report::{Fields, Report, Scope};
+use super::problems::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
 use super::{hostfwd, images, ssh_table, value, vm};
 use crate::model::{Project, SyncEngine};

@@ -6,7 +6,7 @@
 
 use mlua::Value;
 
-use super::report::Scope;
+use super::problems::Scope;
 use super::{hostfwd, reserved, shell_words, value};
 use crate::model::HostForward;
 

@@ -5,7 +5,7 @@
 
 use mlua::{Table, Value};
 
-use super::report::{Fields, Scope};
+use super::problems::{Fields, Scope};
 use super::value;
 use crate::model::{SshOption, SshSpec};
 
@@ -39,7 +39,7 @@ pub(crate) fn spec(
     let mut ok = true;
 
     for (key, value) in fields.rest() {
-        let key_path = super::report::join(path, &key);
+        let key_path = super::problems::join(path, &key);
         // `port = 22` is the same ssh option as `Port = 22`; read it as such rather than pass
         // a second Port through to ssh_config.
         let slot = match key.to_ascii_lowercase().as_str() {
@@ -64,7 +64,7 @@ pub(crate) fn spec(
 
     let required = |scope: &mut Scope<'_>, slot: Option<(String, Value)>, name, expected| {
         if slot.is_none() {
-            scope.missing(&super::report::join(path, name), expected);
+            scope.missing(&super::problems::join(path, name), expected);
         }
         slot
     };
@@ -146,7 +146,7 @@ fn options(
     let mut out: Vec<SshOption> = Vec::new();
     let mut ok = true;
     for (name, value) in entries {
-        let key_path = super::report::join(path, &name);
+        let key_path = super::problems::join(path, &name);
         match option(&name, &value) {
             Ok(value) => out.push(SshOption { name, value }),
             Err(why) => {
@@ -164,7 +164,7 @@ fn options(
     for pair in out.windows(2) {
         if pair[0].name.eq_ignore_ascii_case(&pair[1].name) {
             scope.problem(
-                &super::report::join(path, &pair[1].name),
+                &super::problems::join(path, &pair[1].name),
                 format!(
                     "same option as {:?} (ssh option names are case-insensitive); keep one",
                     pair[0].name

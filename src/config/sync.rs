@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use mlua::Value;
 
-use super::report::{Fields, Scope};
+use super::problems::{Fields, Scope};
 use crate::model::{SyncEngine, SyncSpec};
 
 const KEYS: &[&str] = &["source", "dest", "ignore_vcs", "ignore", "mode", "engine"];

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mlua::Value;
 use regex::Regex;
 
-use super::report::{Fields, Report, Scope};
+use super::problems::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
 use super::{qemu_args, ssh_table, value, vm_image};
 use crate::model::{HostForward, Vm, WaitFor};

@@ -4,7 +4,7 @@
 use mlua::Value;
 
 use super::did_you_mean;
-use super::report::{Fields, Scope};
+use super::problems::{Fields, Scope};
 use super::sync::{self, ConfigEnv};
 use crate::model::{Image, VmImage, DEFAULT_APPEND};
 

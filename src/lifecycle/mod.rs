@@ -1,8 +1,8 @@
 //! Starting, stopping and inspecting VMs. Emits events; never prints.
 pub mod cleanup;
 pub mod context;
+pub mod debug_launch;
 pub mod events;
-pub mod foreground;
 pub mod origin;
 pub mod ports;
 pub mod snapshot;

@@ -1,6 +1,8 @@
-//! QEMU: building the exact command line, and talking to a running QEMU (QMP, HMP monitor,
-//! migration to and from files), and its version.
+//! QEMU: building the exact command line and its guest-visible fingerprint, talking to a
+//! running QEMU (QMP, HMP monitor, user network, migration to and from files), and its
+//! version.
 pub mod argv;
+pub mod fingerprint;
 pub mod hmp;
 pub mod image_args;
 pub mod migration;

@@ -11,12 +11,11 @@
 //! snapshot (raw images, pflash) are refused before anything is touched.
 //!
 //! A snapshot only loads into the machine it came from: it records the guest-visible
-//! command line ([`fingerprint`]) and QEMU's version, and a start from it refuses when either
+//! command line ([`crate::qemu::fingerprint`]) and QEMU's version, and a start from it refuses when either
 //! changed.
 
 pub mod clock;
 pub mod delete;
-pub mod fingerprint;
 mod qemu_img;
 pub mod restore;
 pub mod save;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::clock;
-use super::fingerprint;
 use super::qemu_img::{self, QemuImg};
 use super::store::{self, Metadata, Store};
 use super::SnapshotError;
@@ -20,6 +19,7 @@ use crate::lifecycle::start::{
 };
 use crate::lifecycle::stop::{self, StopOptions};
 use crate::model::Vm;
+use crate::qemu::fingerprint;
 use crate::qemu::migration::{self, Drive};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;

@@ -6,7 +6,6 @@ use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::clock;
-use super::fingerprint;
 use super::store::{self, Disk, Metadata, Store};
 use super::SnapshotError;
 use crate::error_chain::chain;
@@ -14,6 +13,7 @@ use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
 use crate::model::Vm;
+use crate::qemu::fingerprint;
 use crate::qemu::migration::{self, Drive};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::Fingerprint;
 use super::SnapshotError;
+use crate::qemu::fingerprint::Fingerprint;
 use crate::runtime::paths::{StateDir, VmPaths};
 use crate::runtime::{private_dir, private_file};
 

@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 
 pub use self::boot::{Boot, SavedState, SavedStateError, SavedStates};
 use self::prelaunch::Prelaunch;
-use self::readiness::{NotReady, Run};
+use self::readiness::{Launched, NotReady};
 use self::types::io_err;
 pub use self::types::{
     StageMark, StartError, StartFailure, StartOptions, StartReport, FAILURE_TAIL_LINES,
@@ -122,7 +122,7 @@ pub fn start_holding(
     let launched = Instant::now();
     let child = launch::spawn(&argv, &ctx.qemu_cwd(), &paths.qemu_log)
         .map_err(io_err(format!("cannot run {}", argv[0])))?;
-    let mut run = Run {
+    let mut run = Launched {
         ctx,
         vm,
         paths: &paths,
@@ -153,7 +153,7 @@ pub fn start_holding(
 }
 
 /// The last stage: files into the ready guest. A failure stops the VM like any other.
-fn sync_stage(run: &mut Run<'_>) -> Result<(), NotReady> {
+fn sync_stage(run: &mut Launched<'_>) -> Result<(), NotReady> {
     if !run.options.syncs(run.vm) {
         return Ok(());
     }

@@ -37,7 +37,7 @@ use crate::runtime::process::ProcessHandle;
 use crate::ssh::banner;
 
 /// One launched QEMU on its way to ready.
-pub(super) struct Run<'a> {
+pub(super) struct Launched<'a> {
     pub(super) ctx: &'a Context,
     pub(super) vm: &'a Vm,
     pub(super) paths: &'a VmPaths,
@@ -61,7 +61,7 @@ enum Wake {
     Deadline,
 }
 
-impl Run<'_> {
+impl Launched<'_> {
     pub(super) fn wait_ready(&mut self, launched: Instant) -> Result<(), NotReady> {
         let overall = self.options.timeout.map(|t| launched + t);
         let login_deadline = overall.unwrap_or(launched + self.vm.login_timeout);
