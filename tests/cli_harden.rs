@@ -91,6 +91,7 @@ fn timeout_values_no_duration_can_hold_are_usage_errors_naming_the_flag() {
         &["stop", "--timeout=-1", "demo"],
         &["qmp", "--timeout", "inf", "demo", "query-status"],
         &["monitor", "--timeout", "NaN", "demo", "info", "status"],
+        &["snapshot", "restore", "--timeout", "inf", "demo", "s0"],
     ] {
         no_panic(&dir.cmd(args).code(2).stderr_has("--timeout").run());
     }

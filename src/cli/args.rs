@@ -238,7 +238,7 @@ pub enum SnapshotCommand {
         #[arg(long)]
         force: bool,
         /// Overall bound for the wait until ready, in seconds
-        #[arg(long, value_name = "S")]
+        #[arg(long, value_name = "S", value_parser = seconds)]
         timeout: Option<f64>,
         /// Leave QEMU running when the restore fails, for a post-mortem
         #[arg(long)]
