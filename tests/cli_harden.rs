@@ -91,6 +91,7 @@ fn timeout_values_no_duration_can_hold_are_usage_errors_naming_the_flag() {
         &["stop", "--timeout=-1", "demo"],
         &["qmp", "--timeout", "inf", "demo", "query-status"],
         &["monitor", "--timeout", "NaN", "demo", "info", "status"],
+        &["snapshot", "restore", "--timeout", "inf", "demo", "s0"],
     ] {
         no_panic(&dir.cmd(args).code(2).stderr_has("--timeout").run());
     }
@@ -184,7 +185,7 @@ fn check_and_start_let_ssh_judge_the_ssh_config_before_launch() {
         r#"IdentityFile = "key", ServerAliveIntervl = 5 }"#,
     ));
     let named = r#"VM "demo": ssh.ServerAliveIntervl: ssh says: Bad configuration option: serveraliveintervl"#;
-    dir.cmd(&["check"]).code(1).stderr_has(named).run();
+    dir.cmd(&["check"]).code(2).stderr_has(named).run();
     let started = Instant::now();
     dir.cmd(&["start", "demo"])
         .code(1)

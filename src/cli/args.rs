@@ -12,7 +12,7 @@ use super::seconds_arg::seconds;
     name = "qcmdr",
     version,
     about = "QEMU Commander: define QEMU VMs once in Lua, then start, stop, reach and sync them in one word each",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\nConfig: -c FILE, else $QCMDR_CONFIG, else ./conf.lua, else $XDG_CONFIG_HOME/qcmdr/conf.lua."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage or config error, 130 interrupted (docs/exit-codes.md).\nConfig: -c FILE, else $QCMDR_CONFIG, else ./conf.lua, else $XDG_CONFIG_HOME/qcmdr/conf.lua."
 )]
 pub struct Cli {
     /// Config file (default: $QCMDR_CONFIG, ./conf.lua, $XDG_CONFIG_HOME/qcmdr/conf.lua)

@@ -11,7 +11,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     let file = ctx.project.config_file.display().to_string();
     let ssh_problems = preflight::ssh_config_problems(&ctx);
     if !ssh_problems.is_empty() {
-        return Err(Failure::new(format!(
+        // The config's own `ssh` options are what ssh refuses: a config error.
+        return Err(Failure::usage(format!(
             "{file}: {} problem(s) in the SSH config it renders:\n{}",
             ssh_problems.len(),
             ssh_problems

@@ -107,7 +107,7 @@ fn template(port: u16, kvm: bool) -> String {
         )
     };
     format!(
-        r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, and the README.
+        r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, the README and docs/configuration.md.
 return {{
   -- Guest images, built into ~/.cache/qcmdr/images by `qcmdr image build` (or by the first
   -- `qcmdr start` of a VM that uses one). Changing a recipe makes a new build.
