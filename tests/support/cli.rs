@@ -1,7 +1,9 @@
-//! Commands that need no guest, in the style of casey/just's test builder: a folder with a
-//! config text, then one builder per command with its args, environment and what it must
-//! print and exit with. The environment starts clean of qcmdr's own variables, so a test
-//! sees only what it sets.
+//! The one way tests run the real qcmdr, in the style of casey/just's test builder: one
+//! [`Expect`] per command with its args, environment, input and what it must print and exit
+//! with. [`CliTest`] makes one in a folder with a config text (commands that need no guest);
+//! `Project::cmd` makes one for a project with real VMs, and `Project::ok`/`run` are its
+//! shorthands. The environment starts clean of qcmdr's own variables, so a test sees only
+//! what it sets. Failures point at the test's line (`#[track_caller]`).
 
 use std::ffi::OsString;
 use std::fs;
@@ -40,18 +42,7 @@ impl CliTest {
 
     /// `qcmdr ARGS`, run in this folder.
     pub fn cmd(&self, args: &[&str]) -> Expect {
-        Expect {
-            args: args.iter().map(OsString::from).collect(),
-            cwd: self.path().to_path_buf(),
-            env: vec![(
-                "XDG_CONFIG_HOME".into(),
-                self.path().join("xdg").into_os_string(),
-            )],
-            code: 0,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            stdout_exact: None,
-        }
+        Expect::new(args, self.path()).env("XDG_CONFIG_HOME", self.path().join("xdg"))
     }
 }
 
@@ -61,13 +52,29 @@ pub struct Expect {
     args: Vec<OsString>,
     cwd: PathBuf,
     env: Vec<(OsString, OsString)>,
-    code: i32,
+    /// `None`: any exit code (the test looks at it itself).
+    code: Option<i32>,
+    input: Option<Vec<u8>>,
     stdout: Vec<String>,
     stderr: Vec<String>,
     stdout_exact: Option<String>,
 }
 
 impl Expect {
+    /// `qcmdr ARGS` in `cwd`, expected to exit 0.
+    pub fn new<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Self {
+        Expect {
+            args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
+            cwd: cwd.to_path_buf(),
+            env: Vec::new(),
+            code: Some(0),
+            input: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_exact: None,
+        }
+    }
+
     /// Runs in `dir` instead of the test's folder.
     pub fn current_dir(mut self, dir: &Path) -> Self {
         self.cwd = dir.to_path_buf();
@@ -81,7 +88,19 @@ impl Expect {
 
     /// The exit code it must end with (default 0).
     pub fn code(mut self, code: i32) -> Self {
-        self.code = code;
+        self.code = Some(code);
+        self
+    }
+
+    /// Any exit code will do: the test checks the outcome itself.
+    pub fn any_code(mut self) -> Self {
+        self.code = None;
+        self
+    }
+
+    /// `input` on stdin, then end of file (default: no stdin).
+    pub fn input(mut self, input: &[u8]) -> Self {
+        self.input = Some(input.to_vec());
         self
     }
 
@@ -105,10 +124,13 @@ impl Expect {
 
     /// Runs the command and checks every expectation, naming what was missed with both
     /// output streams; the outcome for further checks.
+    #[track_caller]
     pub fn run(self) -> Run {
-        let run = Run::of(self.command().output().expect("run qcmdr"));
+        let run = Run::of(self.output());
         let args = &self.args;
-        assert_eq!(run.code, self.code, "qcmdr {args:?}: exit code\n{run}");
+        if let Some(code) = self.code {
+            assert_eq!(run.code, code, "qcmdr {args:?}: exit code\n{run}");
+        }
         for text in &self.stdout {
             assert!(
                 run.stdout.contains(text.as_str()),
@@ -125,6 +147,22 @@ impl Expect {
             assert_eq!(&run.stdout, exact, "qcmdr {args:?}: stdout\n{run}");
         }
         run
+    }
+
+    fn output(&self) -> std::process::Output {
+        let mut command = self.command();
+        let Some(input) = &self.input else {
+            return command.output().expect("run qcmdr");
+        };
+        use std::io::Write;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run qcmdr");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().expect("wait for qcmdr")
     }
 
     /// The command itself, for a test that acts on qcmdr while it runs (a signal); the
@@ -145,6 +183,7 @@ impl Expect {
     }
 
     /// Runs (with the expectations) and parses stdout as JSON.
+    #[track_caller]
     pub fn json(self) -> serde_json::Value {
         self.run().json()
     }

@@ -209,45 +209,35 @@ impl Project {
         self.state().join("ssh_config")
     }
 
-    /// `qcmdr -c <conf> ARGS` with a clean environment for config lookup.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qcmdr"));
-        command
-            .arg("-c")
-            .arg(self.config())
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("QCMDR_CONFIG")
-            .env_remove("QCMDR_STATE_DIR")
-            .env("NO_COLOR", "1")
-            .env("XDG_CACHE_HOME", test_cache_home())
-            .stdin(Stdio::null());
-        command
+    /// `qcmdr -c <conf> ARGS` as the one test builder ([`cli::Expect`]): its images in the
+    /// test cache, expected to exit 0 unless told otherwise.
+    pub fn cmd(&self, args: &[&str]) -> cli::Expect {
+        let mut all: Vec<std::ffi::OsString> = vec!["-c".into(), self.config().into()];
+        all.extend(args.iter().map(std::ffi::OsString::from));
+        cli::Expect::new(&all, self.path()).env("XDG_CACHE_HOME", test_cache_home())
     }
 
+    /// The command of [`Project::cmd`], for a test that acts on qcmdr while it runs.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.cmd(args).command()
+    }
+
+    /// Runs with any exit code; the test looks at the outcome.
+    #[track_caller]
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.command(args).output().expect("run qcmdr"))
+        self.cmd(args).any_code().run()
     }
 
     /// Runs with `input` on stdin (then end of file), both output streams captured.
+    #[track_caller]
     pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run qcmdr");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        Run::of(child.wait_with_output().expect("wait for qcmdr"))
+        self.cmd(args).any_code().input(input).run()
     }
 
     /// Runs and asserts success, with both streams in the panic message otherwise.
+    #[track_caller]
     pub fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert!(run.code == 0, "qcmdr {args:?} failed:\n{run}");
-        run
+        self.cmd(args).run()
     }
 
     /// PID of a VM's QEMU from its pidfile, if any.
