@@ -4,7 +4,7 @@
 //! start cannot slip into, and a delete a disk refuses.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,6 +69,40 @@ fn qcow2_drive(image: &Path, id: &str) -> String {
         "-drive file={},if=virtio,format=qcow2,id={id}",
         image.display()
     )
+}
+
+/// The demo VM with a new 16 MiB qcow2 data disk (`/dev/vda`, drive `data`) in its `args`,
+/// as the ancestor's configs give disks; its blocks written and read from inside the guest.
+struct WithDisk {
+    project: Project,
+    image: PathBuf,
+}
+
+impl WithDisk {
+    fn new() -> Self {
+        let mut project = Project::new(vec![VmSpec::new("demo")]);
+        let image = project.path().join("data.qcow2");
+        project.vms[0] = project.vms[0]
+            .clone()
+            .qemu_arg(&qcow2_drive(&image, "data"));
+        project.write_config("");
+        WithDisk { project, image }
+    }
+
+    fn write(&self, block: u32, text: &str) {
+        let script = format!(
+            "printf {text} | dd of=/dev/vda bs=512 seek={block} conv=fsync 2>/dev/null && sync"
+        );
+        self.project.ok(&["exec", "demo", "sh", "-c", &script]);
+    }
+
+    fn read(&self, block: u32) -> String {
+        let script =
+            format!("dd if=/dev/vda bs=512 skip={block} count=1 2>/dev/null | tr -d '\\0'");
+        self.project
+            .ok(&["exec", "demo", "sh", "-c", &script])
+            .stdout
+    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -200,28 +234,15 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
 
 #[test]
 fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
-    let mut project = Project::new(vec![VmSpec::new("demo")]);
-    let image = project.path().join("data.qcow2");
-    project.vms[0] = project.vms[0]
-        .clone()
-        .qemu_arg(&qcow2_drive(&image, "data"));
-    project.write_config("");
-    let write = |block: u32, text: &str| {
-        let script = format!(
-            "printf {text} | dd of=/dev/vda bs=512 seek={block} conv=fsync 2>/dev/null && sync"
-        );
-        project.ok(&["exec", "demo", "sh", "-c", &script]);
-    };
-    let read = |block: u32| {
-        let script =
-            format!("dd if=/dev/vda bs=512 skip={block} count=1 2>/dev/null | tr -d '\\0'");
-        project.ok(&["exec", "demo", "sh", "-c", &script]).stdout
-    };
+    let disk = WithDisk::new();
+    let (project, image) = (&disk.project, &disk.image);
+    let write = |block: u32, text: &str| disk.write(block, text);
+    let read = |block: u32| disk.read(block);
 
     project.ok(&["start", "demo"]);
     write(0, "before");
     project.ok(&["snapshot", "save", "demo", "disk1"]);
-    assert!(qemu_img_snapshots(&image).contains("disk1"));
+    assert!(qemu_img_snapshots(image).contains("disk1"));
     write(1, "after");
     project.ok(&["stop", "demo"]);
 
@@ -242,29 +263,20 @@ fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
     assert_eq!(list["snapshots"][1]["disks"][0]["device"], "data", "{list}");
     project.ok(&["start", "demo", "--from", "disk2"]);
     project.ok(&["snapshot", "delete", "demo", "disk2"]);
-    assert!(!qemu_img_snapshots(&image).contains("disk2"));
+    assert!(!qemu_img_snapshots(image).contains("disk2"));
     assert_eq!(read(0), "before");
     project.ok(&["stop", "demo"]);
     project.ok(&["snapshot", "delete", "demo", "disk1"]);
-    assert!(!qemu_img_snapshots(&image).contains("disk1"));
+    assert!(!qemu_img_snapshots(image).contains("disk1"));
 }
 
 #[test]
 fn vm_snapshot_restore_of_a_running_vm_with_a_qcow2_disk_in_args_reverts_it() {
     // The ancestor's style: the disk is a `-drive` in `args`, locked by the running QEMU, so
     // the check before the stop must ask QEMU, not qemu-img.
-    let mut project = Project::new(vec![VmSpec::new("demo")]);
-    let image = project.path().join("data.qcow2");
-    project.vms[0] = project.vms[0]
-        .clone()
-        .qemu_arg(&qcow2_drive(&image, "data"));
-    project.write_config("");
-    let block0 = "dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\\0'";
-    let write0 = |text: &str| {
-        let script = format!("printf {text} | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null");
-        project.ok(&["exec", "demo", "sh", "-c", &script]);
-    };
-
+    let disk = WithDisk::new();
+    let (project, image) = (&disk.project, &disk.image);
+    let write0 = |text: &str| disk.write(0, text);
     project.ok(&["start", "demo"]);
     write0("saved");
     project.ok(&["snapshot", "save", "demo", "s1"]);
@@ -280,14 +292,13 @@ fn vm_snapshot_restore_of_a_running_vm_with_a_qcow2_disk_in_args_reverts_it() {
         Some(qemu),
         "a new QEMU runs the snapshot"
     );
-    let read = project.ok(&["exec", "demo", "sh", "-c", block0]);
-    assert_eq!(read.stdout, "saved", "{read}");
+    assert_eq!(disk.read(0), "saved");
 
     // A snapshot the disk no longer holds is refused before the VM is touched.
     let running = project.pid("demo").unwrap();
     let listed = Command::new("qemu-img")
         .args(["snapshot", "-U", "-l"])
-        .arg(&image)
+        .arg(image)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains("s1"));
