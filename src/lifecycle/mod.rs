@@ -1,6 +1,7 @@
 //! Starting, stopping and inspecting VMs. Emits events; never prints.
 pub mod cleanup;
 pub mod context;
+pub mod doctor;
 pub mod events;
 pub mod foreground;
 pub mod ports;

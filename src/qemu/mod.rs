@@ -1,5 +1,6 @@
 //! QEMU: building the exact command line, and talking to a running QEMU (QMP, HMP monitor,
 //! migration to and from files), and its version.
+pub mod accel;
 pub mod argv;
 pub mod hmp;
 pub mod image_args;
