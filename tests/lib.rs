@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_config;
+mod cli_doctor;
 mod cli_harden;
 mod cli_image_faults;
 mod cli_images;

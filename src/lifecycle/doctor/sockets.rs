@@ -50,8 +50,8 @@ pub fn own(state: &StateDir, vm: &Vm, uid: u32) -> Finding {
                     finding.summary
                 ),
                 format!(
-                    "{}; or use a shorter --state-dir",
-                    finding.fix.unwrap_or_default()
+                    "remove {} (qcmdr makes it itself, private), or use a shorter --state-dir",
+                    folder.display()
                 ),
             )
             .about(&vm.name);
