@@ -272,7 +272,10 @@ fn doctor_kvm_group_listed_but_not_in_this_process_says_log_in_again() {
     let fresh = user.qcmdr(&["doctor"], &env, true);
     assert_line(
         &fresh,
-        "ok      kvm: KVM works: /dev/kvm opens read-write and makes a VM with a vCPU",
+        &format!(
+            "ok      kvm: KVM works: {} opens read-write and makes a VM with a vCPU",
+            node.display()
+        ),
     );
 }
 

@@ -29,7 +29,8 @@ pub fn examine(ctx: Option<&Context>, vms: &[&Vm]) -> Vec<Finding> {
     let needs = ctx
         .map(|ctx| tools::Needs::of(&ctx.project, vms))
         .unwrap_or_default();
-    let mut findings = kvm_findings(kvm::judge(&kvm::read()), vms);
+    let facts = kvm::read();
+    let mut findings = kvm_findings(&facts.device, kvm::judge(&facts), vms);
     findings.extend(tools::qemu(
         ctx.map(|ctx| &ctx.project),
         &needs,
@@ -87,12 +88,19 @@ fn of_running(ctx: &Context, vm: &Vm) -> Vec<Finding> {
 
 /// The KVM verdict, and what it means for each VM: a VM that needs KVM fails, one that
 /// would fall back to TCG is named.
-pub fn kvm_findings(verdict: Result<(), kvm::KvmUnusable>, vms: &[&Vm]) -> Vec<Finding> {
+pub fn kvm_findings(
+    device: &std::path::Path,
+    verdict: Result<(), kvm::KvmUnusable>,
+    vms: &[&Vm],
+) -> Vec<Finding> {
     let why = match verdict {
         Ok(()) => {
             return vec![Finding::ok(
                 "kvm",
-                "KVM works: /dev/kvm opens read-write and makes a VM with a vCPU",
+                format!(
+                    "KVM works: {} opens read-write and makes a VM with a vCPU",
+                    device.display()
+                ),
             )]
         }
         Err(why) => why,
@@ -165,6 +173,7 @@ mod tests {
 
     #[test]
     fn without_kvm_a_kvm_vm_fails_a_fallback_warns_and_a_tcg_vm_is_silent() {
+        let dev = std::path::Path::new("/dev/kvm");
         let why = kvm::KvmUnusable::Missing {
             device: "/dev/kvm".into(),
         };
@@ -173,7 +182,7 @@ mod tests {
             vm_with("f", "q35,accel=kvm:tcg"),
             vm_with("t", "q35,accel=tcg"),
         );
-        let findings = kvm_findings(Err(why.clone()), &[&kvm, &fallback, &tcg]);
+        let findings = kvm_findings(dev, Err(why.clone()), &[&kvm, &fallback, &tcg]);
         assert_eq!(findings.len(), 2, "{findings:?}");
         assert_eq!(findings[0].subject.as_deref(), Some("k"));
         assert_eq!(findings[0].status, Status::Failure);
@@ -181,8 +190,8 @@ mod tests {
         assert_eq!(findings[1].subject.as_deref(), Some("f"));
         assert_eq!(findings[1].status, Status::Warning);
         assert!(findings[1].summary.contains("fall back to TCG"));
-        let alone = kvm_findings(Err(why), &[&tcg]);
+        let alone = kvm_findings(dev, Err(why), &[&tcg]);
         assert_eq!(alone[0].status, Status::Warning);
-        assert_eq!(kvm_findings(Ok(()), &[&kvm])[0].status, Status::Ok);
+        assert_eq!(kvm_findings(dev, Ok(()), &[&kvm])[0].status, Status::Ok);
     }
 }
