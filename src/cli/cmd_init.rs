@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::Failure;
-use crate::lifecycle::doctor::kvm::KvmUnusable;
+use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
 
 pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or(Path::new("."));
@@ -16,7 +16,7 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let file = dir.join("conf.lua");
     let port = free_port()?;
     // KVM only when a VM really can be made on it here (the check `doctor` and `start` use).
-    let kvm = crate::lifecycle::doctor::kvm::usable();
+    let kvm = kvm::judge(&kvm::read_with_guest());
     let text = template(port, &kvm);
     // create_new: never overwrites, and never follows a planted symlink.
     let mut out = std::fs::File::options()

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 use super::account::Account;
+use super::kvm_guest::{self, GuestFailure};
 
 /// Test-only: the KVM device to check instead of `/dev/kvm`, so a test can point qcmdr at a
 /// device node it made with the owner and mode of the fault it injects (docs/doctor.md).
@@ -62,6 +63,8 @@ pub struct KvmFacts {
     pub open: Option<Result<(), Errno>>,
     /// Making a VM with one vCPU on the opened device; `None` when it did not open.
     pub probe: Option<Result<(), (Step, Errno)>>,
+    /// A test guest run to 64-bit mode under KVM by QEMU (`kvm_guest`); `None` when not tried.
+    pub guest: Option<Result<(), GuestFailure>>,
     pub account: Account,
 }
 
@@ -101,6 +104,11 @@ pub enum KvmUnusable {
         device: PathBuf,
         step: Step,
         errno: Errno,
+    },
+    /// Makes a VM, but a guest does not run on it.
+    GuestDoesNotRun {
+        device: PathBuf,
+        failure: GuestFailure,
     },
 }
 
@@ -154,6 +162,11 @@ impl KvmUnusable {
                 device.display(),
                 step.ioctl()
             ),
+            KvmUnusable::GuestDoesNotRun { device, failure } => format!(
+                "{} opens and makes VMs, but a guest does not really run on it: {failure} (a \
+                 nested KVM its host does not fully support)",
+                device.display()
+            ),
         }
     }
 
@@ -181,9 +194,11 @@ impl KvmUnusable {
                 "check its permissions (ls -l {}) and any ACL or security module denying it",
                 device.display()
             ),
-            KvmUnusable::Probe { .. } => "enable nested virtualization on the host (kvm_intel \
+            KvmUnusable::Probe { .. } | KvmUnusable::GuestDoesNotRun { .. } => {
+                "enable nested virtualization on the host (kvm_intel \
                  nested=1 or kvm_amd nested=1), or use TCG (accel=tcg)"
-                .into(),
+                    .into()
+            }
         }
     }
 }
@@ -196,9 +211,30 @@ impl std::fmt::Display for KvmUnusable {
 
 impl std::error::Error for KvmUnusable {}
 
-/// The facts about this process and [`device`], with a VM made and closed at once if it opens.
+/// The facts about this process and [`device`], with a VM made and closed at once if it
+/// opens: milliseconds, for `start`.
 pub fn read() -> KvmFacts {
     read_device(&device(), Account::current())
+}
+
+/// [`read`], and when the device works, a test guest run on it by QEMU (`doctor`, `init`).
+/// Not tried on a non-x86 host, without `qemu-system-x86_64`, or with [`DEVICE_ENV`] set
+/// (QEMU always opens `/dev/kvm`, not the device the test made).
+pub fn read_with_guest() -> KvmFacts {
+    let mut facts = read();
+    let device_works = matches!(facts.probe, Some(Ok(())));
+    let overridden = std::env::var_os(DEVICE_ENV).is_some_and(|v| !v.is_empty());
+    if device_works && !overridden && std::env::consts::ARCH == "x86_64" {
+        if let Some(qemu) = crate::runtime::executable::find_on_path("qemu-system-x86_64") {
+            facts.guest = match kvm_guest::run(&qemu, "kvm") {
+                Ok(()) => Some(Ok(())),
+                Err(Some(failure)) => Some(Err(failure)),
+                // QEMU did not run at all: that says nothing about KVM (the qemu check does).
+                Err(None) => None,
+            };
+        }
+    }
+    facts
 }
 
 fn read_device(device: &Path, account: Account) -> KvmFacts {
@@ -224,6 +260,7 @@ fn read_device(device: &Path, account: Account) -> KvmFacts {
         node,
         open: opened.map(|o| o.map(drop)),
         probe,
+        guest: None,
         account,
     }
 }
@@ -246,7 +283,13 @@ pub fn judge(facts: &KvmFacts) -> Result<(), KvmUnusable> {
                 step,
                 errno,
             }),
-            _ => Ok(()),
+            _ => match &facts.guest {
+                Some(Err(failure)) => Err(KvmUnusable::GuestDoesNotRun {
+                    device,
+                    failure: failure.clone(),
+                }),
+                _ => Ok(()),
+            },
         },
         Err(errno) if *errno == Errno::ACCESS || *errno == Errno::PERM => {
             Err(denied(facts, node, device, *errno))
@@ -355,6 +398,7 @@ mod tests {
             node: Some(node),
             open: Some(open),
             probe: open.is_ok().then_some(Ok(())),
+            guest: None,
             account: Account::from_files(
                 1000,
                 process.to_vec(),
@@ -449,6 +493,18 @@ mod tests {
         assert!(err.contains("nested=1"), "{err}");
         f.probe = Some(Ok(()));
         assert!(judge(&f).is_ok());
+    }
+
+    #[test]
+    fn a_kvm_that_makes_vms_but_hangs_its_guest_is_named() {
+        let mut f = facts(KVM_0660, Ok(()), "kvm:x:993:alice", &[993]);
+        f.guest = Some(Err(GuestFailure::Hung {
+            limit: std::time::Duration::from_secs(5),
+        }));
+        let err = judge(&f).unwrap_err().to_string();
+        assert!(err.contains("a guest does not really run on it"), "{err}");
+        assert!(err.contains("did not finish within 5 s"), "{err}");
+        assert!(err.contains("nested=1"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod account;
 pub mod finding;
 pub mod folders;
 pub mod kvm;
+pub mod kvm_guest;
 pub mod running;
 pub mod sockets;
 pub mod tools;
@@ -29,8 +30,7 @@ pub fn examine(ctx: Option<&Context>, vms: &[&Vm]) -> Vec<Finding> {
     let needs = ctx
         .map(|ctx| tools::Needs::of(&ctx.project, vms))
         .unwrap_or_default();
-    let facts = kvm::read();
-    let mut findings = kvm_findings(&facts.device, kvm::judge(&facts), vms);
+    let mut findings = kvm_findings(&kvm::read_with_guest(), vms);
     findings.extend(tools::qemu(
         ctx.map(|ctx| &ctx.project),
         &needs,
@@ -88,20 +88,20 @@ fn of_running(ctx: &Context, vm: &Vm) -> Vec<Finding> {
 
 /// The KVM verdict, and what it means for each VM: a VM that needs KVM fails, one that
 /// would fall back to TCG is named.
-pub fn kvm_findings(
-    device: &std::path::Path,
-    verdict: Result<(), kvm::KvmUnusable>,
-    vms: &[&Vm],
-) -> Vec<Finding> {
-    let why = match verdict {
+pub fn kvm_findings(facts: &kvm::KvmFacts, vms: &[&Vm]) -> Vec<Finding> {
+    let why = match kvm::judge(facts) {
         Ok(()) => {
+            let guest = match facts.guest {
+                Some(Ok(())) => ", and runs a test guest in 64-bit mode",
+                _ => " (no test guest was run)",
+            };
             return vec![Finding::ok(
                 "kvm",
                 format!(
-                    "KVM works: {} opens read-write and makes a VM with a vCPU",
-                    device.display()
+                    "KVM works: {} opens read-write and makes a VM with a vCPU{guest}",
+                    facts.device.display()
                 ),
-            )]
+            )];
         }
         Err(why) => why,
     };
@@ -173,16 +173,20 @@ mod tests {
 
     #[test]
     fn without_kvm_a_kvm_vm_fails_a_fallback_warns_and_a_tcg_vm_is_silent() {
-        let dev = std::path::Path::new("/dev/kvm");
-        let why = kvm::KvmUnusable::Missing {
+        let missing = kvm::KvmFacts {
             device: "/dev/kvm".into(),
+            node: None,
+            open: None,
+            probe: None,
+            guest: None,
+            account: account::Account::from_files(1000, vec![1000], "", ""),
         };
         let (kvm, fallback, tcg) = (
             vm_with("k", "q35,accel=kvm"),
             vm_with("f", "q35,accel=kvm:tcg"),
             vm_with("t", "q35,accel=tcg"),
         );
-        let findings = kvm_findings(dev, Err(why.clone()), &[&kvm, &fallback, &tcg]);
+        let findings = kvm_findings(&missing, &[&kvm, &fallback, &tcg]);
         assert_eq!(findings.len(), 2, "{findings:?}");
         assert_eq!(findings[0].subject.as_deref(), Some("k"));
         assert_eq!(findings[0].status, Status::Failure);
@@ -190,8 +194,24 @@ mod tests {
         assert_eq!(findings[1].subject.as_deref(), Some("f"));
         assert_eq!(findings[1].status, Status::Warning);
         assert!(findings[1].summary.contains("fall back to TCG"));
-        let alone = kvm_findings(dev, Err(why), &[&tcg]);
+        let alone = kvm_findings(&missing, &[&tcg]);
         assert_eq!(alone[0].status, Status::Warning);
-        assert_eq!(kvm_findings(dev, Ok(()), &[&kvm])[0].status, Status::Ok);
+        let working = kvm::KvmFacts {
+            node: Some(kvm::Node {
+                uid: 0,
+                gid: 993,
+                mode: 0o660,
+            }),
+            open: Some(Ok(())),
+            probe: Some(Ok(())),
+            guest: Some(Ok(())),
+            ..missing
+        };
+        let ok = kvm_findings(&working, &[&kvm]);
+        assert_eq!(ok[0].status, Status::Ok);
+        assert!(
+            ok[0].summary.ends_with("runs a test guest in 64-bit mode"),
+            "{ok:?}"
+        );
     }
 }
