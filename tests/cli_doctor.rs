@@ -56,6 +56,10 @@ impl ThrowawayUser {
     /// A system user (no subordinate ids) in the extra groups `listed_in` of `/etc/group`;
     /// `dir` becomes theirs.
     fn new(dir: &Path, listed_in: &[&str]) -> ThrowawayUser {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "this test makes a throwaway user (useradd) and runs qcmdr as them: run it as root"
+        );
         let name = unique("qdoc");
         let mut args = vec!["--system", "--no-create-home", "--user-group"];
         let groups = listed_in.join(",");
@@ -466,4 +470,39 @@ fn start_a_vm_with_a_tcg_fallback_starts_with_a_notice() {
         "{run}"
     );
     assert_eq!(stop.code, 0, "{stop}");
+}
+
+#[test]
+fn init_as_a_user_without_kvm_explains_its_tcg_choice() {
+    let test = CliTest::new();
+    let node = kvm_node(test.path(), "root", 0o600);
+    let user = ThrowawayUser::new(test.path(), &[]);
+    let run = user.qcmdr(
+        &["init", "proj"],
+        &[("QCMDR_KVM_DEVICE", node.to_str().unwrap())],
+        true,
+    );
+    assert_eq!(run.code, 0, "{run}");
+    for needle in [
+        "accelerator: TCG (the CPU is emulated, slower), because KVM is not usable here: ",
+        "only its owner may open it",
+        "to use KVM: let a group in",
+        "then set accel=kvm and -cpu host in conf.lua (qcmdr doctor rechecks)",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{run}"
+        );
+    }
+    let written = std::fs::read_to_string(test.path().join("proj/conf.lua")).unwrap();
+    assert!(
+        written.contains(
+            "-- TCG (the CPU is emulated), because KVM was not usable when qcmdr init ran: "
+        ),
+        "{written}"
+    );
+    assert!(
+        written.contains(r#""-machine q35,accel=tcg", "-cpu max""#),
+        "{written}"
+    );
 }

@@ -12,6 +12,8 @@ use crate::runtime::executable::{find_in, is_executable};
 /// What the checked VMs need from this machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
+    /// Whether a config was read (else nothing is known to be needed).
+    pub from_config: bool,
     /// Architectures of `qemu-system-<arch>`, each once, in config order.
     pub arches: Vec<String>,
     pub ssh: bool,
@@ -24,7 +26,10 @@ pub struct Needs {
 impl Needs {
     /// What `vms` of `project` need.
     pub fn of(project: &Project, vms: &[&Vm]) -> Needs {
-        let mut needs = Needs::default();
+        let mut needs = Needs {
+            from_config: true,
+            ..Needs::default()
+        };
         for vm in vms {
             if !needs.arches.contains(&vm.arch) {
                 needs.arches.push(vm.arch.clone());
@@ -123,10 +128,10 @@ pub fn helpers(needs: &Needs, search_path: &OsStr) -> Vec<Finding> {
                     "{} is not on PATH; it {}{}",
                     tool.name,
                     tool.what_for,
-                    if tool.needed {
-                        ", which this config uses"
-                    } else {
-                        " (not used by this config)"
+                    match (tool.needed, needs.from_config) {
+                        (true, _) => ", which this config uses",
+                        (false, true) => " (not used by this config)",
+                        (false, false) => "",
                     }
                 ),
                 tool.install,
@@ -209,6 +214,7 @@ mod tests {
     fn a_needed_tool_missing_fails_and_an_unneeded_one_warns() {
         let empty = tempfile::tempdir().unwrap();
         let needs = Needs {
+            from_config: true,
             ssh: true,
             ..Needs::default()
         };
