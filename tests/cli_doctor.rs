@@ -430,11 +430,11 @@ fn start_refuses_a_kvm_only_vm_before_launch_when_kvm_is_unusable() {
     );
     assert_eq!(run.code, 1, "{run}");
     for needle in [
-        "the VM is configured for KVM (-machine q35,accel=kvm), but KVM is not usable here",
+        "the VM is configured for KVM (-machine q35,accel=kvm), so nothing was launched (or run \
+         it under TCG: accel=tcg, slower; or let it fall back: accel=kvm:tcg); KVM is not usable \
+         here: ",
         "only its owner may open it",
         "sudo chmod 0660",
-        "or run it under TCG (accel=tcg, slower) or let it fall back (accel=kvm:tcg)",
-        "nothing was launched",
     ] {
         assert!(
             run.stderr.contains(needle),

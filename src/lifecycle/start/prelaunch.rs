@@ -28,12 +28,12 @@ pub enum PrelaunchError {
     MissingBinary { binary: String, hint: String },
     /// The VM asks for KVM only, and this process cannot use it: QEMU would fail at once.
     #[error(
-        "the VM is configured for KVM ({asked_by}), but KVM is not usable here: {cause}; or run \
-         it under TCG (accel=tcg, slower) or let it fall back (accel=kvm:tcg); nothing was \
-         launched"
+        "the VM is configured for KVM ({asked_by}), so nothing was launched (or run it under \
+         TCG: accel=tcg, slower; or let it fall back: accel=kvm:tcg); KVM is not usable here"
     )]
     KvmUnusable {
         asked_by: String,
+        #[source]
         cause: KvmUnusable,
     },
     #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
