@@ -77,7 +77,8 @@ fn firmware() -> Vec<u8> {
 pub fn run(qemu: &Path, accel: &str) -> Result<(), Option<GuestFailure>> {
     use std::io::Write;
     // An anonymous file QEMU reads as /proc/self/fd/N: inherited (no close-on-exec), so no
-    // file is ever left behind.
+    // file is ever left behind. `doctor` and `init` run this before they start any thread, so
+    // no other child inherits it meanwhile; it is closed as soon as QEMU ends.
     let image = rustix::fs::memfd_create("qcmdr-kvm-probe", rustix::fs::MemfdFlags::empty())
         .map_err(|_| None)?;
     let mut file = std::fs::File::from(image);
