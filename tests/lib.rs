@@ -4,11 +4,13 @@
 mod support;
 
 mod cli_config;
+mod cli_doctor;
 mod cli_harden;
 mod cli_image_faults;
 mod cli_images;
 mod cli_manual;
 mod vm_boot;
+mod vm_doctor;
 mod vm_harden;
 mod vm_image;
 mod vm_lifecycle;

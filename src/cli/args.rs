@@ -156,6 +156,14 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Check what this machine and user offer the VMs (KVM, QEMU, tools, rootless builds,
+    /// folders, socket paths; a running VM's accelerator and clocksource), each with its fix
+    Doctor {
+        #[arg(value_name = "VM", add = complete::vms())]
+        vms: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_name = "SHELL")]

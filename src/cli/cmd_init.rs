@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::Failure;
+use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
 
 pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or(Path::new("."));
@@ -14,7 +15,9 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
     let file = dir.join("conf.lua");
     let port = free_port()?;
-    let text = template(port, kvm_usable());
+    // KVM only when a VM really can be made on it here (the check `doctor` and `start` use).
+    let kvm = kvm::judge(&kvm::read_with_guest());
+    let text = template(port, &kvm);
     // create_new: never overwrites, and never follows a planted symlink.
     let mut out = std::fs::File::options()
         .write(true)
@@ -30,6 +33,15 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
     out.write_all(text.as_bytes())
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", file.display())))?;
     eprintln!("wrote {} (VM dev, SSH on port {port})", file.display());
+    match &kvm {
+        Ok(()) => eprintln!("accelerator: KVM (/dev/kvm is usable by you here)"),
+        Err(why) => eprintln!(
+            "accelerator: TCG (the CPU is emulated, slower), because KVM is not usable here: {}\n  \
+             to use KVM: {}; then set accel=kvm and -cpu host in conf.lua (qcmdr doctor rechecks)",
+            why.cause(),
+            why.fix()
+        ),
+    }
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
@@ -46,65 +58,23 @@ fn free_port() -> Result<u16, Failure> {
         .map_err(|e| Failure::new(format!("cannot find a free port: {e}")))
 }
 
-/// KVM only when a VM really runs on it here: `/dev/kvm` can exist and open, yet a nested
-/// KVM fail as soon as QEMU sets up a vCPU. QEMU is asked to start paused, then to quit.
-fn kvm_usable() -> bool {
-    use std::process::{Command, Stdio};
-    let opens = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok();
-    if !opens {
-        return false;
-    }
-    let child = Command::new("qemu-system-x86_64")
-        .args([
-            "-machine",
+fn template(port: u16, kvm: &Result<(), KvmUnusable>) -> String {
+    let (machine, cpu, accel_note) = match kvm {
+        Ok(()) => (
             "q35,accel=kvm",
-            "-cpu",
             "host",
-            "-m",
-            "64",
-            "-nodefaults",
-        ])
-        .args(["-display", "none", "-S", "-qmp", "stdio"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else {
-        return false;
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n");
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait().is_ok_and(|s| s.success()));
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
-        Ok(ok) => ok,
-        Err(_) => {
-            // Still running after 10 s: something is wrong with KVM here; use TCG.
-            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
-            false
-        }
-    }
-}
-
-fn template(port: u16, kvm: bool) -> String {
-    let (machine, cpu, accel_note) = if kvm {
-        ("q35,accel=kvm", "host", "KVM (/dev/kvm is usable here)")
-    } else {
-        (
+            "KVM: /dev/kvm was usable when qcmdr init ran. Without it: accel=tcg, -cpu max"
+                .to_string(),
+        ),
+        Err(why) => (
             "q35,accel=tcg",
             "max",
-            "TCG: /dev/kvm is not usable here, so the CPU is emulated",
-        )
+            format!(
+                "TCG (the CPU is emulated), because KVM was not usable when qcmdr init ran: \
+                 {}.\n        -- Once it is (qcmdr doctor says how): accel=kvm, -cpu host",
+                why.cause()
+            ),
+        ),
     };
     format!(
         r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, the README and docs/configuration.md.

@@ -6,6 +6,7 @@ mod broken_pipe;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_console;
+mod cmd_doctor;
 mod cmd_gdb;
 mod cmd_image;
 mod cmd_init;
@@ -83,6 +84,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Snapshot(command) => cmd_snapshot::run(cli, command),
         Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Image(command) => cmd_image::run(cli, command),
+        Command::Doctor { vms, json } => cmd_doctor::run(cli, vms, json.json),
         Command::Init { dir } => cmd_init::run(dir.as_deref()),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }

@@ -22,6 +22,10 @@ pub fn good(text: &str) -> String {
     format!("{GOOD}{text}{GOOD:#}")
 }
 
+pub fn warn(text: &str) -> String {
+    format!("{WARNING}{text}{WARNING:#}")
+}
+
 pub fn bad(text: &str) -> String {
     format!("{ERROR}{text}{ERROR:#}")
 }

@@ -2,6 +2,7 @@
 pub mod cleanup;
 pub mod context;
 pub mod debug_launch;
+pub mod doctor;
 pub mod events;
 pub mod origin;
 pub mod ports;

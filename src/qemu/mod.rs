@@ -1,6 +1,7 @@
-//! QEMU: building the exact command line and its guest-visible fingerprint, talking to a
-//! running QEMU (QMP, HMP monitor, user network, migration to and from files), and its
-//! version.
+//! QEMU: building the exact command line and its guest-visible fingerprint, the accelerator
+//! it asks for, talking to a running QEMU (QMP, HMP monitor, user network, migration to and
+//! from files), and its version.
+pub mod accel;
 pub mod argv;
 pub mod fingerprint;
 pub mod hmp;

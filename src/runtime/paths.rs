@@ -95,6 +95,39 @@ impl StateDir {
     pub fn vm(&self, name: &str) -> VmPaths {
         VmPaths::new(self.vms_dir().join(name))
     }
+
+    /// The longest unix socket path of each kind qcmdr makes for VM `name` (`qcmdr doctor`
+    /// shows them): QEMU's, ssh's ControlPath while ssh creates it, Mutagen's daemon.
+    pub fn longest_sockets(&self, name: &str) -> [SocketPath; 3] {
+        let vm = self.vm(name);
+        let control = self.control_dir();
+        let mutagen = self.mutagen_data_dir().join(MUTAGEN_DAEMON_SOCKET);
+        [
+            SocketPath {
+                what: "QEMU's sockets",
+                len: path_len(&vm.socket_dir.join(LONGEST_VM_SOCKET_NAME)),
+                folder: vm.socket_dir,
+            },
+            SocketPath {
+                what: "ssh's master socket",
+                len: path_len(&control) + 1 + SSH_CONTROL_HASH_LEN + SSH_CONTROL_TEMP_SUFFIX,
+                folder: control,
+            },
+            SocketPath {
+                what: "Mutagen's daemon socket",
+                len: path_len(&mutagen),
+                folder: mutagen.parent().map(Path::to_path_buf).unwrap_or_default(),
+            },
+        ]
+    }
+}
+
+/// The folder of some unix sockets, and the length of the longest path made in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketPath {
+    pub what: &'static str,
+    pub folder: PathBuf,
+    pub len: usize,
 }
 
 /// Every runtime file of one VM.

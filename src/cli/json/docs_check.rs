@@ -345,6 +345,20 @@ fn every_schema_has_exactly_the_documented_fields() {
         }]))],
         &all,
     );
+    check(
+        DOCTOR_SCHEMA,
+        &[sample(&Doctor::new(
+            Some(PathBuf::from("/p/conf.lua")),
+            &[crate::lifecycle::doctor::Finding::problem(
+                "kvm",
+                crate::lifecycle::doctor::Status::Failure,
+                "/dev/kvm is missing",
+                "modprobe kvm_intel",
+            )
+            .about("dev")],
+        ))],
+        &all,
+    );
     // Every documented schema is checked above.
     let checked = [
         STATUS_SCHEMA,
@@ -356,6 +370,7 @@ fn every_schema_has_exactly_the_documented_fields() {
         SYNC_STATUS_SCHEMA,
         IMAGES_SCHEMA,
         SNAPSHOTS_SCHEMA,
+        DOCTOR_SCHEMA,
     ];
     for schema in all.keys() {
         assert!(

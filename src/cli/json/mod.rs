@@ -5,6 +5,7 @@
 mod common;
 #[cfg(test)]
 mod docs_check;
+mod doctor;
 pub(crate) mod images;
 mod list;
 mod restart;
@@ -17,6 +18,7 @@ mod sync_status;
 
 use serde::Serialize;
 
+pub use doctor::Doctor;
 pub use images::Images;
 pub use list::ListVm;
 pub use restart::Restart;
@@ -36,6 +38,7 @@ pub const LIST_SCHEMA: &str = "qcmdr.list/1";
 pub const SYNC_STATUS_SCHEMA: &str = "qcmdr.sync-status/1";
 pub const IMAGES_SCHEMA: &str = "qcmdr.images/1";
 pub const SNAPSHOTS_SCHEMA: &str = "qcmdr.snapshots/1";
+pub const DOCTOR_SCHEMA: &str = "qcmdr.doctor/1";
 
 /// The documents about several VMs: `{"schema": ..., "vms": [...]}`.
 #[derive(Debug, Serialize)]

@@ -6,9 +6,11 @@ use std::path::Path;
 
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
-use crate::lifecycle::events::Observer;
+use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
+use crate::lifecycle::events::{Event, Observer};
 use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
+use crate::qemu::accel::{kvm_use, KvmUse};
 use crate::runtime::executable::is_executable;
 use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
@@ -24,6 +26,16 @@ pub enum PrelaunchError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
+    /// The VM asks for KVM only, and this process cannot use it: QEMU would fail at once.
+    #[error(
+        "the VM is configured for KVM ({asked_by}), so nothing was launched (or run it under \
+         TCG: accel=tcg, slower; or let it fall back: accel=kvm:tcg); KVM is not usable here"
+    )]
+    KvmUnusable {
+        asked_by: String,
+        #[source]
+        cause: KvmUnusable,
+    },
     #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
     ImageNotBuilt { image: String },
     #[error("{context}")]
@@ -87,6 +99,7 @@ pub fn prepare_locked(
     if let Identity::Running(running) = identity {
         return Ok(Prelaunch::Running { pid: running.pid() });
     }
+    check_kvm(vm, observer)?;
     super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
@@ -98,6 +111,30 @@ pub fn prepare_locked(
 pub fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PrelaunchError {
     let context = context.into();
     move |source| PrelaunchError::Io { context, source }
+}
+
+/// A VM that asks for KVM only is refused here when KVM is not usable (QEMU's own error would
+/// come after the launch, and say less); one that falls back to TCG starts, with a notice.
+fn check_kvm(vm: &Vm, observer: &dyn Observer) -> Result<(), PrelaunchError> {
+    match kvm_use(&vm.args) {
+        KvmUse::No => Ok(()),
+        KvmUse::Required { asked_by } => match kvm::usable() {
+            Ok(()) => Ok(()),
+            Err(cause) => Err(PrelaunchError::KvmUnusable { asked_by, cause }),
+        },
+        KvmUse::WithFallback { asked_by } => {
+            if let Err(why) = kvm::usable() {
+                observer.event(
+                    &vm.name,
+                    Event::Notice(format!(
+                        "KVM is not usable here, so QEMU falls back to TCG ({asked_by}; slower): \
+                         {why}"
+                    )),
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
