@@ -81,7 +81,7 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
         &paths.lock,
         &format!("qcmdr snapshot delete {} {name}", vm.name),
     )?;
-    let meta = match store.load(&vm.name, name) {
+    let meta = match store.metadata(&vm.name, name) {
         Ok(meta) => Some(meta),
         // A damaged snapshot can still be deleted; its disks are unknown then.
         Err(SnapshotError::Broken { .. }) => None,

@@ -20,9 +20,8 @@ pub mod fingerprint;
 mod qemu_img;
 pub mod restore;
 pub mod save;
+pub mod state_mark;
 pub mod store;
-
-use std::path::PathBuf;
 
 use crate::qemu::qmp::QmpError;
 use crate::runtime::lock::LockError;
@@ -39,12 +38,14 @@ pub enum SnapshotError {
         name: String,
         existing: Vec<String>,
     },
-    #[error(
-        "snapshot {name:?} exists already; delete it first: qcmdr snapshot delete {vm} {name}"
-    )]
+    #[error("snapshot {name:?} exists already; delete it first: {}", delete_command(.vm, .name))]
     Exists { vm: String, name: String },
-    #[error("snapshot {} is damaged ({why}); delete it", .path.display())]
-    Broken { path: PathBuf, why: String },
+    #[error("snapshot {name:?} is damaged: {damage}; delete it: {}", delete_command(.vm, .name))]
+    Broken {
+        vm: String,
+        name: String,
+        damage: store::Damage,
+    },
     #[error("not running; start it first: qcmdr start {vm}")]
     NotRunning { vm: String },
     #[error("running; to go back to snapshot {name:?} use: qcmdr snapshot restore {vm} {name}")]
@@ -105,6 +106,11 @@ impl SnapshotError {
         let context = context.into();
         move |source| SnapshotError::Io { context, source }
     }
+}
+
+/// The command that deletes snapshot `name` of `vm`.
+pub fn delete_command(vm: &str, name: &str) -> String {
+    format!("qcmdr snapshot delete {vm} {name}")
 }
 
 fn not_found(name: &str, vm: &str, existing: &[String]) -> String {
