@@ -506,7 +506,12 @@ fn untouched_mark(path: &Path) -> (u64, SystemTime) {
 
 #[test]
 fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
-    let project = Project::new(vec![VmSpec::new("demo")]);
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let image = project.path().join("data.qcow2");
+    project.vms[0] = project.vms[0]
+        .clone()
+        .qemu_arg(&qcow2_drive(&image, "data"));
+    project.write_config("");
     project.ok(&["start", "demo"]);
     let names = ["base", "old", "garbled", "cut", "gone", "flipped"];
     for name in names {
@@ -530,9 +535,10 @@ fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
     // Same size, one byte of the device state at its end changed.
     let mut last = [0u8];
     let flipped = fs::File::open(state_of("flipped")).unwrap();
-    flipped.read_exact_at(&mut last, saved_size - 1).unwrap();
+    let end = flipped.metadata().unwrap().len() - 1;
+    flipped.read_exact_at(&mut last, end).unwrap();
     open("flipped")
-        .write_all_at(&[last[0] ^ 0xff], saved_size - 1)
+        .write_all_at(&[last[0] ^ 0xff], end)
         .unwrap();
     // As an older qcmdr wrote it: no state mark.
     let old_meta = folder.join("old/metadata.json");
@@ -548,6 +554,7 @@ fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
     for name in names {
         assert!(table.contains(&format!("demo  {name}")), "{table}");
     }
+    assert!(qemu_img_snapshots(&image).contains(" garbled "));
     for line in [
         "      damaged: metadata.json is damaged (".to_string(),
         format!(
@@ -643,7 +650,7 @@ fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
     }
 
     // The sound one starts (its mark checked against the real file); a restore from a damaged
-    // one leaves the running VM alone; the one without a mark restores on its size alone.
+    // one leaves the running VM alone; the one without a mark starts on its size alone.
     project.ok(&["start", "demo", "--from", "base"]);
     let pid = project.pid("demo").unwrap();
     let refused = project.run(&["snapshot", "restore", "demo", "cut"]);
@@ -651,14 +658,19 @@ fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
     assert!(refused.stderr.contains("it was cut short"), "{refused}");
     assert_eq!(project.pid("demo"), Some(pid));
     project.ok(&["exec", "demo", "true"]);
-    let restore = project.ok(&["snapshot", "restore", "demo", "old"]);
+    project.ok(&["stop", "demo"]);
+    let from_old = project.ok(&["start", "demo", "--from", "old"]);
     assert!(
-        restore.stderr.contains("demo: ready from snapshot \"old\""),
-        "{restore}"
+        from_old
+            .stderr
+            .contains("demo: ready from snapshot \"old\""),
+        "{from_old}"
     );
     project.ok(&["exec", "demo", "true"]);
 
-    // Each damaged one deletes like any other.
+    // Each damaged one deletes like any other (the VM running: through QEMU), with its part
+    // of the disk when its metadata still names the disk; lost with the metadata, that part
+    // stays in the image.
     for name in ["garbled", "cut", "gone", "flipped"] {
         let delete = project.ok(&["snapshot", "delete", "demo", name]);
         assert!(
@@ -670,4 +682,9 @@ fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
         assert!(!folder.join(name).exists());
     }
     assert_eq!(snapshot_names(&project), ["base", "old"]);
+    let parts = qemu_img_snapshots(&image);
+    for name in ["cut", "gone", "flipped"] {
+        assert!(!parts.contains(&format!(" {name} ")), "{name}: {parts}");
+    }
+    assert!(parts.contains(" garbled "), "{parts}");
 }

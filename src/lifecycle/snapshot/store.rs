@@ -369,9 +369,10 @@ fn read_metadata(path: &Path) -> Result<Metadata, Damage> {
     serde_json::from_str(&text).map_err(Damage::MetadataInvalid)
 }
 
-/// The state file at `path` against what the save recorded in `meta`.
+/// The state file at `path` against what the save recorded in `meta` (through a symlink, as
+/// QEMU will read it).
 fn check_state(path: &Path, meta: &Metadata, scrutiny: Scrutiny) -> Result<(), Damage> {
-    let found = match fs::symlink_metadata(path) {
+    let found = match fs::metadata(path) {
         Ok(found) => found,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Damage::StateMissing),
         Err(err) => return Err(Damage::StateUnreadable(err)),
