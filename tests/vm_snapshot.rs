@@ -73,6 +73,17 @@ fn qcow2_drive(image: &Path, id: &str) -> String {
     )
 }
 
+/// The demo VM with a new empty qcow2 disk `data.qcow2` (drive `data`), and that image.
+fn project_with_data_disk() -> (Project, std::path::PathBuf) {
+    let mut project = Project::new(vec![VmSpec::new("demo")]);
+    let image = project.path().join("data.qcow2");
+    project.vms[0] = project.vms[0]
+        .clone()
+        .qemu_arg(&qcow2_drive(&image, "data"));
+    project.write_config("");
+    (project, image)
+}
+
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -202,12 +213,7 @@ fn vm_snapshot_diskless_save_start_from_restore_and_delete() {
 
 #[test]
 fn vm_snapshot_reverts_a_qcow2_disk_with_the_ram() {
-    let mut project = Project::new(vec![VmSpec::new("demo")]);
-    let image = project.path().join("data.qcow2");
-    project.vms[0] = project.vms[0]
-        .clone()
-        .qemu_arg(&qcow2_drive(&image, "data"));
-    project.write_config("");
+    let (project, image) = project_with_data_disk();
     let write = |block: u32, text: &str| {
         let script = format!(
             "printf {text} | dd of=/dev/vda bs=512 seek={block} conv=fsync 2>/dev/null && sync"
@@ -506,12 +512,7 @@ fn untouched_mark(path: &Path) -> (u64, SystemTime) {
 
 #[test]
 fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
-    let mut project = Project::new(vec![VmSpec::new("demo")]);
-    let image = project.path().join("data.qcow2");
-    project.vms[0] = project.vms[0]
-        .clone()
-        .qemu_arg(&qcow2_drive(&image, "data"));
-    project.write_config("");
+    let (project, image) = project_with_data_disk();
     project.ok(&["start", "demo"]);
     let names = ["base", "old", "garbled", "cut", "gone", "flipped"];
     for name in names {
