@@ -1,9 +1,11 @@
 //! Snapshots on real QEMU with the real guest: save, start --from, restore, list, delete, the
 //! refusals (changed machine, raw disk, migration blocker, missing snapshot), qcow2 disks
 //! reverted with the RAM, a save while rsync runs, a restore under one lock that a racing
-//! start cannot slip into, and a delete a disk refuses.
+//! start cannot slip into, a delete a disk refuses, and damaged snapshots (garbage metadata,
+//! a state file cut short, changed or missing) listed as such, refused before launch, deleted.
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -563,4 +565,191 @@ fn vm_snapshot_delete_refused_by_qemu_keeps_the_snapshot() {
     project.ok(&["snapshot", "delete", "demo", "t"]);
     assert!(!qemu_img_snapshots(&two).contains(" t "));
     assert!(snapshot_names(&project).is_empty());
+}
+
+/// The size and modification time of `path`, to show nothing wrote it.
+fn untouched_mark(path: &Path) -> (u64, SystemTime) {
+    let meta = fs::metadata(path).unwrap();
+    (meta.len(), meta.modified().unwrap())
+}
+
+#[test]
+fn vm_snapshot_damaged_ones_are_listed_refused_before_launch_and_deleted() {
+    let disk = WithDisk::new();
+    let (project, image) = (&disk.project, &disk.image);
+    project.ok(&["start", "demo"]);
+    let names = ["base", "old", "garbled", "cut", "gone", "flipped"];
+    for name in names {
+        project.ok(&["snapshot", "save", "demo", name]);
+    }
+    project.ok(&["stop", "demo"]);
+    let folder = project.vm_dir("demo").join("snapshots");
+    let state_of = |name: &str| folder.join(name).join("state");
+    let saved_size = fs::metadata(state_of("cut")).unwrap().len();
+
+    // What a careless user or a full disk does to them.
+    fs::write(folder.join("garbled/metadata.json"), "{ not json").unwrap();
+    let open = |name: &str| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(state_of(name))
+            .unwrap()
+    };
+    open("cut").set_len(1 << 20).unwrap();
+    fs::remove_file(state_of("gone")).unwrap();
+    // Same size, one byte of the device state at its end changed.
+    let mut last = [0u8];
+    let flipped = fs::File::open(state_of("flipped")).unwrap();
+    let end = flipped.metadata().unwrap().len() - 1;
+    flipped.read_exact_at(&mut last, end).unwrap();
+    open("flipped")
+        .write_all_at(&[last[0] ^ 0xff], end)
+        .unwrap();
+    // As an older qcmdr wrote it: no state mark.
+    let old_meta = folder.join("old/metadata.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&old_meta).unwrap()).unwrap();
+    assert!(meta["state_mark"].is_string(), "{meta}");
+    meta.as_object_mut().unwrap().remove("state_mark");
+    fs::write(&old_meta, meta.to_string()).unwrap();
+
+    // Listed, marked damaged with the reason and the delete command (a listing checks sizes
+    // only: the changed byte shows when starting from it).
+    let table = project.ok(&["snapshot", "list", "demo"]).stdout;
+    for name in names {
+        assert!(table.contains(&format!("demo  {name}")), "{table}");
+    }
+    assert!(qemu_img_snapshots(image).contains(" garbled "));
+    for line in [
+        "      damaged: metadata.json is damaged (".to_string(),
+        format!(
+            "      damaged: the state file has 1048576 bytes where the save wrote {saved_size}: \
+             it was cut short; delete it: qcmdr snapshot delete demo cut"
+        ),
+        "      damaged: the state file is missing; delete it: qcmdr snapshot delete demo gone"
+            .to_string(),
+    ] {
+        assert!(table.contains(&line), "{line:?} not in:\n{table}");
+    }
+    assert!(
+        table.contains("delete it: qcmdr snapshot delete demo garbled\n"),
+        "{table}"
+    );
+    assert_eq!(table.matches("damaged: ").count(), 3, "{table}");
+
+    let list = project.ok(&["snapshot", "list", "--json"]).json();
+    let entry = |name: &str| {
+        list["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+            .clone()
+    };
+    let garbled = entry("garbled");
+    assert!(
+        garbled["damaged"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata.json is damaged ("),
+        "{garbled}"
+    );
+    assert_eq!(
+        garbled["damaged"]["delete"], "qcmdr snapshot delete demo garbled",
+        "{garbled}"
+    );
+    assert_eq!(garbled["created_at"], serde_json::Value::Null, "{garbled}");
+    assert_eq!(garbled["vm"], "demo", "{garbled}");
+    assert!(garbled["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("snapshots/garbled"));
+    let cut = entry("cut");
+    assert_eq!(cut["size_bytes"], saved_size, "{cut}");
+    assert!(
+        cut["damaged"]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("it was cut short"),
+        "{cut}"
+    );
+    assert_eq!(
+        entry("gone")["damaged"]["reason"],
+        "the state file is missing"
+    );
+    for sound in ["base", "old", "flipped"] {
+        assert_eq!(entry(sound)["damaged"], serde_json::Value::Null, "{list}");
+    }
+
+    // Refused before launch: no QEMU, its log not even rotated.
+    let qemu_log = project.vm_dir("demo").join("qemu.log");
+    let log_before = untouched_mark(&qemu_log);
+    for (name, why) in [
+        ("garbled", "metadata.json is damaged ("),
+        ("cut", "it was cut short"),
+        ("gone", "the state file is missing"),
+        (
+            "flipped",
+            "the state file's first or last MiB is not what the save wrote: it was changed since",
+        ),
+    ] {
+        let refused = project.run(&["start", "demo", "--from", name]);
+        assert_eq!(refused.code, 1, "{refused}");
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("demo: snapshot {name:?} is damaged: ")),
+            "{refused}"
+        );
+        assert!(refused.stderr.contains(why), "{refused}");
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("; delete it: qcmdr snapshot delete demo {name}")),
+            "{refused}"
+        );
+        assert_eq!(project.pid("demo"), None, "{name}");
+        assert!(processes_mentioning(project.path()).is_empty(), "{name}");
+        assert_eq!(untouched_mark(&qemu_log), log_before, "{name}");
+    }
+
+    // The sound one starts (its mark checked against the real file); a restore from a damaged
+    // one leaves the running VM alone; the one without a mark starts on its size alone.
+    project.ok(&["start", "demo", "--from", "base"]);
+    let pid = project.pid("demo").unwrap();
+    let refused = project.run(&["snapshot", "restore", "demo", "cut"]);
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(refused.stderr.contains("it was cut short"), "{refused}");
+    assert_eq!(project.pid("demo"), Some(pid));
+    project.ok(&["exec", "demo", "true"]);
+    project.ok(&["stop", "demo"]);
+    let from_old = project.ok(&["start", "demo", "--from", "old"]);
+    assert!(
+        from_old
+            .stderr
+            .contains("demo: ready from snapshot \"old\""),
+        "{from_old}"
+    );
+    project.ok(&["exec", "demo", "true"]);
+
+    // Each damaged one deletes like any other (the VM running: through QEMU), with its part
+    // of the disk when its metadata still names the disk; lost with the metadata, that part
+    // stays in the image.
+    for name in ["garbled", "cut", "gone", "flipped"] {
+        let delete = project.ok(&["snapshot", "delete", "demo", name]);
+        assert!(
+            delete
+                .stdout
+                .contains(&format!("deleted snapshot {name:?}")),
+            "{delete}"
+        );
+        assert!(!folder.join(name).exists());
+    }
+    assert_eq!(snapshot_names(project), ["base", "old"]);
+    let parts = qemu_img_snapshots(image);
+    for name in ["cut", "gone", "flipped"] {
+        assert!(!parts.contains(&format!(" {name} ")), "{name}: {parts}");
+    }
+    assert!(parts.contains(" garbled "), "{parts}");
 }

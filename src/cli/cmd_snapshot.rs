@@ -1,4 +1,5 @@
-//! `qcmdr snapshot save|list|delete|restore`: one line per action, a table or JSON for list.
+//! `qcmdr snapshot save|list|delete|restore`: one line per action, a table or JSON for list
+//! (a damaged snapshot listed with what is wrong and the command that deletes it).
 
 use std::process::ExitCode;
 
@@ -7,8 +8,8 @@ use super::json::{self, SnapshotEntry, Snapshots};
 use super::progress::Progress;
 use super::{cmd_start, load, Cli, Failure};
 use crate::error_chain::chain;
-use crate::lifecycle::snapshot::store::{Metadata, Store};
-use crate::lifecycle::snapshot::{delete, save};
+use crate::lifecycle::snapshot::store::{Entry, Metadata, Store};
+use crate::lifecycle::snapshot::{delete, delete_command, save};
 
 pub fn run(cli: &Cli, command: &SnapshotCommand) -> Result<ExitCode, Failure> {
     match command {
@@ -67,19 +68,21 @@ fn run_list(cli: &Cli, vm: Option<&str>, as_json: JsonFlag) -> Result<ExitCode, 
         Some(name) => vec![load::vm(&ctx, name)?],
         None => ctx.project.vms.iter().collect(),
     };
-    let mut found: Vec<(Metadata, String)> = Vec::new();
+    let mut found: Vec<(&str, Entry)> = Vec::new();
     for vm in vms {
         let store = Store::new(&ctx.paths(vm));
-        for meta in store.list() {
-            let path = store.dir(&meta.name).display().to_string();
-            found.push((meta, path));
-        }
+        found.extend(
+            store
+                .list()
+                .into_iter()
+                .map(|entry| (vm.name.as_str(), entry)),
+        );
     }
     if as_json.json {
         json::print(&Snapshots::new(
             found
                 .iter()
-                .map(|(meta, path)| SnapshotEntry::new(meta, path.clone()))
+                .map(|(vm, entry)| SnapshotEntry::new(vm, entry))
                 .collect(),
         ));
         return Ok(ExitCode::SUCCESS);
@@ -90,30 +93,38 @@ fn run_list(cli: &Cli, vm: Option<&str>, as_json: JsonFlag) -> Result<ExitCode, 
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let width = |f: &dyn Fn(&Metadata) -> usize, title: &str| {
+    let width = |f: &dyn Fn(&str, &Entry) -> usize, title: &str| {
         found
             .iter()
-            .map(|(m, _)| f(m))
+            .map(|(vm, entry)| f(vm, entry))
             .max()
             .unwrap_or(0)
             .max(title.len())
     };
-    let vm_w = width(&|m| m.vm.len(), "VM");
-    let name_w = width(&|m| m.name.len(), "NAME");
+    let vm_w = width(&|vm, _| vm.len(), "VM");
+    let name_w = width(&|_, entry| entry.name.len(), "NAME");
     println!(
         "{:vm_w$}  {:name_w$}  {:23}  {:>9}  {:>6}  QEMU",
         "VM", "NAME", "CREATED", "SIZE", "DISKS"
     );
-    for (m, _) in &found {
+    for (vm, entry) in &found {
+        let known = |f: &dyn Fn(&Metadata) -> String| entry.meta.as_ref().map_or("?".into(), f);
         println!(
             "{:vm_w$}  {:name_w$}  {:23}  {:>9}  {:>6}  {}",
-            m.vm,
-            m.name,
-            utc_text(m.created_at),
-            human_size(m.size_bytes),
-            m.disks.len(),
-            m.qemu_version
+            vm,
+            entry.name,
+            known(&|m| utc_text(m.created_at)),
+            known(&|m| human_size(m.size_bytes)),
+            known(&|m| m.disks.len().to_string()),
+            known(&|m| m.qemu_version.clone()),
         );
+        if let Some(damage) = &entry.damage {
+            println!(
+                "{:vm_w$}  damaged: {damage}; delete it: {}",
+                "",
+                delete_command(vm, &entry.name)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

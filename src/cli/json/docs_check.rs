@@ -333,15 +333,19 @@ fn every_schema_has_exactly_the_documented_fields() {
         &[sample(&Snapshots::new(vec![SnapshotEntry {
             vm: "a".into(),
             name: "base".into(),
-            created_at: 1.0,
-            size_bytes: 2,
-            took_s: 0.3,
-            qemu_version: "7.2.22".into(),
-            disks: vec![crate::lifecycle::snapshot::store::Disk {
+            created_at: Some(1.0),
+            size_bytes: Some(2),
+            took_s: Some(0.3),
+            qemu_version: Some("7.2.22".into()),
+            disks: Some(vec![crate::lifecycle::snapshot::store::Disk {
                 device: "data".into(),
                 file: "data.qcow2".into(),
-            }],
+            }]),
             path: "/p".into(),
+            damaged: Some(super::snapshots::Damaged {
+                reason: "the state file is missing".into(),
+                delete: "qcmdr snapshot delete a base".into(),
+            }),
         }]))],
         &all,
     );

@@ -81,9 +81,10 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
         &paths.lock,
         &format!("qcmdr snapshot delete {} {name}", vm.name),
     )?;
-    let meta = match store.load(&vm.name, name) {
+    let meta = match store.metadata(&vm.name, name) {
         Ok(meta) => Some(meta),
-        // A damaged snapshot can still be deleted; its disks are unknown then.
+        // Its metadata.json is damaged: the folder can still be deleted, but which disks hold
+        // a part is unknown then (a damaged state file leaves the metadata, and so the disks).
         Err(SnapshotError::Broken { .. }) => None,
         Err(err) => return Err(err),
     };

@@ -19,9 +19,8 @@ pub mod delete;
 mod qemu_img;
 pub mod restore;
 pub mod save;
+pub mod state_mark;
 pub mod store;
-
-use std::path::PathBuf;
 
 use crate::qemu::qmp::QmpError;
 use crate::runtime::lock::LockError;
@@ -38,12 +37,14 @@ pub enum SnapshotError {
         name: String,
         existing: Vec<String>,
     },
-    #[error(
-        "snapshot {name:?} exists already; delete it first: qcmdr snapshot delete {vm} {name}"
-    )]
+    #[error("snapshot {name:?} exists already; delete it first: {}", delete_command(.vm, .name))]
     Exists { vm: String, name: String },
-    #[error("snapshot {} is damaged ({why}); delete it", .path.display())]
-    Broken { path: PathBuf, why: String },
+    #[error("snapshot {name:?} is damaged: {damage}; delete it: {}", delete_command(.vm, .name))]
+    Broken {
+        vm: String,
+        name: String,
+        damage: store::Damage,
+    },
     #[error("not running; start it first: qcmdr start {vm}")]
     NotRunning { vm: String },
     #[error("snapshot {name:?} was saved from a different machine: {}; restore the config it was saved with, or save a new snapshot", .changes.join("; "))]
@@ -109,6 +110,11 @@ impl SnapshotError {
         let context = context.into();
         move |source| SnapshotError::Io { context, source }
     }
+}
+
+/// The command that deletes snapshot `name` of `vm`.
+pub fn delete_command(vm: &str, name: &str) -> String {
+    format!("qcmdr snapshot delete {vm} {name}")
 }
 
 fn not_found(name: &str, vm: &str, existing: &[String]) -> String {

@@ -111,6 +111,8 @@ pub fn save(
             created_at: unix_seconds(created_at),
             took_s: paused.elapsed().as_secs_f64(),
             size_bytes,
+            // Read from the file by the commit, once the guest runs again.
+            state_mark: None,
             qemu_version,
             qemu_binary: argv[0].clone(),
             fingerprint: fingerprint::of_argv(&argv),
@@ -127,7 +129,7 @@ pub fn save(
     // The files reach the disk (fsync) once the guest runs again, so the pause is no longer
     // than the save itself; a failure there, like any before it, takes the disk snapshots back.
     let resumed = (saved.is_ok() && !stop_after).then(|| resume(&mut qmp));
-    let meta = match saved.and_then(|meta| pending.commit(&meta).map(|()| meta)) {
+    let meta = match saved.and_then(|meta| pending.commit(meta)) {
         Ok(meta) => meta,
         Err(err) => {
             for drive in taken {
