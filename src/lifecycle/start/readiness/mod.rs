@@ -92,8 +92,10 @@ impl Run<'_> {
 
         if self.restore.is_some() && self.vm.wait_for.ssh() {
             self.begin(Stage::Clock);
-            clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
-                .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
+            clock::set_guest_clock(&self.ctx.ssh_target(self.vm)).map_err(|why| {
+                let why = crate::error_chain::chain(&why);
+                NotReady::Other(format!("cannot set the guest clock: {why}"))
+            })?;
             self.stage_done(Stage::Clock);
         }
         Ok(())
