@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
 
-use super::build::remove_tree;
 use super::manifest::Manifest;
+use super::tree::remove_tree;
 use crate::model::{Image, Project};
 
 /// The state of one configured image's build.

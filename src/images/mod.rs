@@ -17,6 +17,7 @@ mod debian;
 mod manifest;
 pub mod overlay;
 mod tool;
+mod tree;
 
 pub use build::{build, BuildError, BuildObserver, BuildOutcome};
 pub use cache::{builds, collect_garbage, remove, Build, Freed};

@@ -6,11 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::model::Image;
-
-/// The overlay of the VM whose state folder is `vm_dir`.
-pub fn path(vm_dir: &Path) -> PathBuf {
-    vm_dir.join("disk.qcow2")
-}
+use crate::runtime::paths::VmPaths;
 
 /// Records which image build the overlay was made over.
 fn base_record(vm_dir: &Path) -> PathBuf {
@@ -29,23 +25,23 @@ pub enum Outcome {
     Replaced { previous: PathBuf },
 }
 
-/// Makes sure the VM has its overlay over `image` (which must be built). `vm_dir` is private
-/// and locked by the caller.
-pub fn ensure(image: &Image, vm_dir: &Path, reset: bool) -> std::io::Result<Outcome> {
-    let overlay = path(vm_dir);
+/// Makes sure the VM has its overlay over `image` (which must be built). The VM's folder is
+/// private and locked by the caller.
+pub fn ensure(image: &Image, paths: &VmPaths, reset: bool) -> std::io::Result<Outcome> {
+    let (overlay, vm_dir) = (&paths.image_disk, paths.dir.as_path());
     let base = image.disk();
     let recorded = fs::read_to_string(base_record(vm_dir)).ok();
-    let exists = fs::symlink_metadata(&overlay).is_ok();
+    let exists = fs::symlink_metadata(overlay).is_ok();
     let outcome = if !exists || reset {
         Outcome::Created
     } else if recorded.as_deref() == Some(&*base.to_string_lossy()) {
         return Ok(Outcome::Kept);
     } else {
         let previous = vm_dir.join("disk.prev.qcow2");
-        fs::rename(&overlay, &previous)?;
+        fs::rename(overlay, &previous)?;
         Outcome::Replaced { previous }
     };
-    let _ = fs::remove_file(&overlay);
+    let _ = fs::remove_file(overlay);
     // Made under a temporary name, then renamed: a half-made disk is never used.
     let temp = vm_dir.join("disk.qcow2.new");
     let _ = fs::remove_file(&temp);
@@ -68,7 +64,7 @@ pub fn ensure(image: &Image, vm_dir: &Path, reset: bool) -> std::io::Result<Outc
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    fs::rename(&temp, &overlay)?;
+    fs::rename(&temp, overlay)?;
     fs::write(base_record(vm_dir), base.to_string_lossy().as_bytes())?;
     Ok(outcome)
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::image_disk::{self, ImageDiskError};
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
@@ -24,8 +25,8 @@ pub enum PrelaunchError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
-    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
-    ImageNotBuilt { image: String },
+    #[error(transparent)]
+    ImageDisk(#[from] ImageDiskError),
     #[error("{context}")]
     Io {
         context: String,
@@ -87,7 +88,7 @@ pub fn prepare_locked(
     if let Identity::Running(running) = identity {
         return Ok(Prelaunch::Running { pid: running.pid() });
     }
-    super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
+    image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;
