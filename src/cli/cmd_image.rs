@@ -43,17 +43,8 @@ pub fn build_for(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<Vec<BuildError>, Failure> {
-    let mut missing: Vec<&Image> = Vec::new();
-    for vm in vms {
-        let image = vm.image.as_ref().and_then(|b| ctx.project.image(&b.name));
-        if let Some(image) = image.filter(|i| !i.is_built()) {
-            if !missing.iter().any(|m| m.name == image.name) {
-                missing.push(image);
-            }
-        }
-    }
     let mut failed = Vec::new();
-    for image in missing {
+    for image in images::unbuilt_for(&ctx.project, vms) {
         match build_one(image, progress, false, cancel) {
             Ok(()) => {}
             Err(err) if err.interrupted => return Err(Failure::interrupted(&err)),

@@ -52,7 +52,9 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
     }
     if let Some(boot) = &vm.image {
         let (state, dir) = match ctx.project.image(&boot.name) {
-            Some(image) if image.is_built() => ("built", image.dir.display().to_string()),
+            Some(image) if crate::images::is_built(image) => {
+                ("built", image.dir.display().to_string())
+            }
             Some(image) => ("not built", image.dir.display().to_string()),
             None => ("unknown", String::new()),
         };

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{flock, FlockOperation};
 
+use super::cache::is_built;
 use super::manifest::{Manifest, MANIFEST_SCHEMA};
 use super::tool::ToolError;
 use super::tree::remove_tree;
@@ -53,7 +54,7 @@ pub fn build(
     observer: &dyn BuildObserver,
     cancel: &Cancel,
 ) -> Result<BuildOutcome, BuildError> {
-    if image.is_built() {
+    if is_built(image) {
         return Ok(BuildOutcome::UpToDate);
     }
     let fail = |reason: String| BuildError {
@@ -72,7 +73,7 @@ pub fn build(
         .map_err(|e| fail(format!("cannot use {}: {e}", cache.display())))?;
     let _lock = lock(image, observer).map_err(|e| fail(format!("cannot lock the build: {e}")))?;
     // Another qcmdr may have built it while we waited for the lock.
-    if image.is_built() {
+    if is_built(image) {
         return Ok(BuildOutcome::UpToDate);
     }
     let started = Instant::now();

@@ -105,7 +105,7 @@ impl Show {
                 let paths = ctx.paths(vm);
                 Some(ShowImage {
                     name: boot.name.clone(),
-                    built: image.is_built(),
+                    built: crate::images::is_built(image),
                     dir: image.dir.clone(),
                     added_args: crate::qemu::image_args::for_vm(&ctx.project, vm, &paths),
                     disk: paths.image_disk,

@@ -34,7 +34,7 @@ pub fn prepare(
     let image = ctx
         .project
         .image(&boot.name)
-        .filter(|image| image.is_built())
+        .filter(|image| crate::images::is_built(image))
         .ok_or_else(|| ImageDiskError::NotBuilt {
             image: boot.name.clone(),
         })?;
