@@ -151,7 +151,7 @@ fn vm_start_timeout_is_the_bound_named_and_stop_names_a_busy_qmp_socket() {
     assert_eq!(stop.code, 0, "{stop}");
     assert!(
         stop.stderr
-            .contains("ACPI power-down skipped: another client holds the QMP socket"),
+            .contains("ACPI power-down skipped: QMP socket busy: another client is connected?"),
         "{stop}"
     );
     assert!(stop.stderr.contains("by sigterm"), "{stop}");

@@ -21,7 +21,7 @@ pub mod overlay;
 mod tool;
 mod tree;
 
-pub use build::{build, BuildError, BuildObserver, BuildOutcome};
+pub use build::{build, BuildError, BuildFailure, BuildObserver, BuildOutcome};
 pub use cache::{builds, collect_garbage, is_built, remove, Build, Freed};
 pub use manifest::Manifest;
 pub use needed::unbuilt_for;
