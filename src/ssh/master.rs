@@ -62,6 +62,8 @@ impl MasterError {
 pub struct SshTarget {
     pub config: PathBuf,
     pub host: String,
+    /// The ssh client: `ssh` on `PATH`.
+    pub program: PathBuf,
 }
 
 impl SshTarget {
@@ -69,12 +71,13 @@ impl SshTarget {
         SshTarget {
             config: config.into(),
             host: host.into(),
+            program: "ssh".into(),
         }
     }
 
     /// `ssh -F <config>`, ready for options; the host is NOT added yet.
     pub fn command(&self) -> Command {
-        let mut command = Command::new("ssh");
+        let mut command = Command::new(&self.program);
         command.arg("-F").arg(&self.config);
         command
     }

@@ -48,3 +48,26 @@ pub fn set_guest_clock(target: &SshTarget) -> Result<(), ClockError> {
         Err(other) => Err(ClockError::Ssh(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ssh_client_that_cannot_run_is_named_not_taken_for_a_silent_guest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = SshTarget {
+            program: tmp.path().join("no-ssh-here"),
+            ..SshTarget::new(tmp.path().join("ssh_config"), "demo")
+        };
+        let err = set_guest_clock(&target).unwrap_err();
+        assert!(matches!(err, ClockError::Ssh(_)), "{err:?}");
+        assert_eq!(
+            crate::error_chain::chain(&err),
+            format!(
+                "cannot run {}: No such file or directory (os error 2)",
+                target.program.display()
+            )
+        );
+    }
+}

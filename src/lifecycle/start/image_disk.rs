@@ -17,7 +17,7 @@ pub enum ImageDiskError {
     Disk {
         disk: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: overlay::OverlayError,
     },
 }
 
