@@ -17,7 +17,7 @@
 //! started: the ssh under rsync, apt under mmdebstrap), so nothing outlives the call: SIGTERM
 //! first when a grace is set (mmdebstrap unmounts what it mounted on SIGTERM), then SIGKILL.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -133,6 +133,7 @@ pub struct Helper<'a> {
     group: bool,
     stderr_set: bool,
     hint: Option<&'static str>,
+    input: Option<Vec<u8>>,
 }
 
 impl<'a> Helper<'a> {
@@ -148,7 +149,16 @@ impl<'a> Helper<'a> {
             group: false,
             stderr_set: false,
             hint: None,
+            input: None,
         }
+    }
+
+    /// Feeds `bytes` to its stdin (then end of file), on a thread of its own so that a
+    /// helper which stops reading early cannot block the call.
+    pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.command.stdin(Stdio::piped());
+        self.input = Some(bytes.into());
+        self
     }
 
     /// How to install the program, for the message when it cannot be started (e.g.
@@ -250,6 +260,12 @@ impl<'a> Helper<'a> {
                 })
             }
         };
+        if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), self.input) {
+            // A helper that gives up early closes its end: what it said then is what counts.
+            thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+        }
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
         let io = |program: &str| {

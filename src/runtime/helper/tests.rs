@@ -227,3 +227,19 @@ fn an_install_hint_is_part_of_the_spawn_failure() {
          No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn input_reaches_stdin_and_a_helper_that_reads_none_of_it_still_ends() {
+    let out = Helper::new(sh("tr a-z A-Z"))
+        .input("hello\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"HELLO\n");
+    // Far more than a pipe holds, to a helper that never reads it.
+    let out = Helper::new(sh("echo done"))
+        .input(vec![b'x'; 1 << 20])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"done\n");
+}
