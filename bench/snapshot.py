@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import REPO, Bench, build_guest, ms  # noqa: E402
+from common import REPO, Bench, build_guest, ms  # noqa: E402
 
 
 def timed(bench, *args):

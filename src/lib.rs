@@ -1,13 +1,21 @@
 //! qcmdr — QEMU Commander.
 //!
-//! Layers, top to bottom (each only uses the ones below it):
-//! - `cli`: the only layer that knows clap, terminals, colours, progress and JSON rendering.
-//! - `lifecycle`: start (launch + readiness), stop (ordered shutdown), status; emits events.
-//! - `console`: byte relays between local descriptors and a VM's chardev sockets.
-//! - `qemu`, `ssh`, `sync`, `logs`, `runtime`: QEMU argv and control sockets, the private SSH
-//!   setup, file sync engines, reading and following logs, and the process and event plumbing
-//!   (state-dir paths, locks, process identity, bounded waits, cancellation).
-//! - `config` → `model`: a Lua file becomes validated, pure data.
+//! Layers, top to bottom. A module uses only the layers below its own, and peers of its own
+//! layer where that makes no circle; `tests/layers` checks this (and that no two files, and
+//! no two sibling modules, import each other in a circle):
+//!
+//! 1. cli: the only layer that knows clap, terminals, colours, progress and JSON rendering.
+//! 2. lifecycle, console, config: start (launch + readiness), stop, status, snapshots (emits
+//!    events); byte relays between local descriptors and a VM's chardev sockets; a Lua file
+//!    becomes validated, pure data (asking `images` where a recipe's build lives).
+//! 3. images: guest images: builds, the cache and its keys, each VM's overlay disk.
+//! 4. qemu, ssh, sync, logs: QEMU argv and control sockets, the private SSH setup, file sync
+//!    engines (sync uses ssh), reading and following logs.
+//! 5. runtime: the process and event plumbing (state-dir paths, locks, process identity,
+//!    bounded waits, cancellation, the one way to run a helper program).
+//! 6. model: pure data.
+//!
+//! Usable from anywhere: error_chain (how an error reads once printed); it uses nothing.
 //!
 //! Nothing below `cli` prints or reads the terminal.
 

@@ -8,9 +8,7 @@ mod image;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use image::{
-    CloudRecipe, DebianRecipe, Image, Recipe, VmImage, DEFAULT_APPEND, IMAGE_BUILDER_VERSION,
-};
+pub use image::{CloudRecipe, DebianRecipe, Image, Recipe, VmImage, DEFAULT_APPEND};
 
 /// A loaded and validated `conf.lua`.
 #[derive(Debug, Clone, PartialEq)]

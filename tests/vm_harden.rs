@@ -2,7 +2,9 @@
 //! (a running VM is never taken for stale), no write into a VM folder follows a planted
 //! symlink, `--timeout` is the bound named on failure, a busy QMP socket is named by stop,
 //! and Mutagen sessions of a VM named with `_` (legal names, the real name in the label) end
-//! when `--no-sync` starts after a crash; a hanging rsync is stopped at its bound.
+//! when `--no-sync` starts after a crash; a hanging rsync is stopped at its bound; without an
+//! ssh client, `status` says so (not "timeout"; the guest-clock step's wording is a unit test
+//! in `snapshot/clock.rs`: every command that reaches that step has needed ssh before it).
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -151,7 +153,7 @@ fn vm_start_timeout_is_the_bound_named_and_stop_names_a_busy_qmp_socket() {
     assert_eq!(stop.code, 0, "{stop}");
     assert!(
         stop.stderr
-            .contains("ACPI power-down skipped: another client holds the QMP socket"),
+            .contains("ACPI power-down skipped: QMP socket busy: another client is connected?"),
         "{stop}"
     );
     assert!(stop.stderr.contains("by sigterm"), "{stop}");
@@ -293,4 +295,62 @@ fn vm_a_state_dir_that_fills_up_during_the_boot_is_named_as_full() {
             )),
         "{run}"
     );
+}
+
+/// A folder of links to every program on `PATH` but `missing`: a `PATH` without it.
+fn path_without(missing: &str, dir: &Path) -> std::ffi::OsString {
+    fs::create_dir_all(dir).unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for folder in std::env::split_paths(&path) {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if name != missing && fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
+            }
+        }
+    }
+    dir.as_os_str().to_owned()
+}
+
+#[test]
+fn vm_without_an_ssh_client_status_says_so_instead_of_timeout() {
+    let project = Project::new(vec![VmSpec::new("demo")]);
+    project.ok(&["start", "demo"]);
+    let no_ssh = path_without("ssh", &project.path().join("bin-without-ssh"));
+    let run = |args: &[&str]| {
+        Run::of(
+            project
+                .command(args)
+                .env("PATH", &no_ssh)
+                .output()
+                .expect("run qcmdr"),
+        )
+    };
+
+    let status = run(&["status", "demo", "--json"]);
+    assert_eq!(status.code, 0, "{status}");
+    let vm = &status.json()["vms"][0];
+    assert_eq!(vm["state"], "running", "{status}");
+    assert_eq!(vm["ssh"], "error", "{status}");
+    assert_eq!(
+        vm["detail"], "cannot run ssh: No such file or directory (os error 2)",
+        "{status}"
+    );
+    let table = run(&["status", "demo"]);
+    assert!(table.stdout.contains("  error  "), "{table}");
+    assert!(
+        table
+            .stdout
+            .contains("(cannot run ssh: No such file or directory (os error 2))"),
+        "{table}"
+    );
+    assert!(!table.stdout.contains("timeout"), "{table}");
+
+    // With ssh back, the same VM answers: nothing was broken by the attempt.
+    let healthy = project.ok(&["status", "demo", "--json"]).json();
+    assert_eq!(healthy["vms"][0]["ssh"], "ok", "{healthy}");
 }

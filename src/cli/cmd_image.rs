@@ -21,8 +21,8 @@ pub fn run(cli: &Cli, command: &ImageCommand) -> Result<ExitCode, Failure> {
             let progress = Progress::new(cli.quiet);
             for image in chosen {
                 build_one(image, &progress, true, &cancel).map_err(|err| {
-                    match err.interrupted {
-                        true => Failure::interrupted(&err),
+                    match err.interrupted() {
+                        true => Failure::interrupted(crate::error_chain::chain(&err)),
                         false => Failure::new(failure_text(&err)),
                     }
                 })?;
@@ -43,20 +43,13 @@ pub fn build_for(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<Vec<BuildError>, Failure> {
-    let mut missing: Vec<&Image> = Vec::new();
-    for vm in vms {
-        let image = vm.image.as_ref().and_then(|b| ctx.project.image(&b.name));
-        if let Some(image) = image.filter(|i| !i.is_built()) {
-            if !missing.iter().any(|m| m.name == image.name) {
-                missing.push(image);
-            }
-        }
-    }
     let mut failed = Vec::new();
-    for image in missing {
+    for image in images::unbuilt_for(&ctx.project, vms) {
         match build_one(image, progress, false, cancel) {
             Ok(()) => {}
-            Err(err) if err.interrupted => return Err(Failure::interrupted(&err)),
+            Err(err) if err.interrupted() => {
+                return Err(Failure::interrupted(crate::error_chain::chain(&err)))
+            }
             Err(err) => failed.push(err),
         }
     }
@@ -116,7 +109,10 @@ fn build_one(
 
 /// A failed build as a user reads it: why, that nothing was kept, the log's last lines.
 pub fn failure_text(err: &BuildError) -> String {
-    let mut text = format!("{err}\n  nothing was kept of the build");
+    let mut text = format!(
+        "{}\n  nothing was kept of the build",
+        crate::error_chain::chain(err)
+    );
     if let Some(log) = &err.log {
         text.push_str(&format!(
             "\n  last lines of the build log ({}):",

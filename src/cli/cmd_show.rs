@@ -52,15 +52,17 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
     }
     if let Some(boot) = &vm.image {
         let (state, dir) = match ctx.project.image(&boot.name) {
-            Some(image) if image.is_built() => ("built", image.dir.display().to_string()),
+            Some(image) if crate::images::is_built(image) => {
+                ("built", image.dir.display().to_string())
+            }
             Some(image) => ("not built", image.dir.display().to_string()),
             None => ("unknown", String::new()),
         };
-        let image_args = crate::qemu::image_args::for_vm(&ctx.project, vm, &paths.dir);
+        let image_args = crate::qemu::image_args::for_vm(&ctx.project, vm, &paths);
         println!("image:         {} ({state}, {dir})", boot.name);
         println!(
             "disk:          {} (over the image)",
-            crate::images::overlay::path(&paths.dir).display()
+            paths.image_disk.display()
         );
         println!(
             "image args:    {}",

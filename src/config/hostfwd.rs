@@ -9,9 +9,27 @@ use crate::model::{HostForward, Protocol};
 /// `-nic`, `-net`), spelled after their first dash so `-x` and `--x` both match.
 const NETWORK_OPTIONS: &[&str] = &["netdev", "nic", "net"];
 
+/// A malformed `hostfwd=` rule: `item` as written, and what is wrong with it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{item}: {why}")]
+pub(crate) struct BadRule {
+    item: String,
+    why: RuleProblem,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum RuleProblem {
+    #[error("expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport")]
+    Shape,
+    #[error("unknown protocol {0:?} (tcp or udp)")]
+    Protocol(String),
+    #[error("{side} port {text:?} is not a port number (1-65535)")]
+    Port { side: &'static str, text: String },
+}
+
 /// Every `hostfwd=` rule in the values of `-netdev`/`-nic`/`-net` (or their `--` spellings).
 /// An error names the malformed rule.
-pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, String> {
+pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, BadRule> {
     let mut forwards = Vec::new();
     for pair in words.windows(2) {
         // QEMU accepts `--opt` for every `-opt`.
@@ -23,7 +41,10 @@ pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, String> {
         }
         for item in pair[1].split(',') {
             if let Some(rule) = item.strip_prefix("hostfwd=") {
-                forwards.push(parse(rule).map_err(|why| format!("{item}: {why}"))?);
+                forwards.push(parse(rule).map_err(|why| BadRule {
+                    item: item.to_string(),
+                    why,
+                })?);
             }
         }
     }
@@ -32,13 +53,13 @@ pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, String> {
 
 /// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport` (QEMU's syntax; an empty protocol
 /// means tcp, an empty host address means every address).
-fn parse(rule: &str) -> Result<HostForward, String> {
-    const SHAPE: &str = "expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport";
+fn parse(rule: &str) -> Result<HostForward, RuleProblem> {
+    const SHAPE: RuleProblem = RuleProblem::Shape;
     let (protocol, rest) = rule.split_once(':').ok_or(SHAPE)?;
     let protocol = match protocol {
         "" | "tcp" => Protocol::Tcp,
         "udp" => Protocol::Udp,
-        other => return Err(format!("unknown protocol {other:?} (tcp or udp)")),
+        other => return Err(RuleProblem::Protocol(other.to_string())),
     };
     // The host part ends at the first '-' after the host address; an IPv6 address in brackets
     // holds colons but no '-', so splitting after the brackets is safe.
@@ -59,12 +80,13 @@ fn parse(rule: &str) -> Result<HostForward, String> {
     })
 }
 
-fn port(text: &str, side: &str) -> Result<u16, String> {
+fn port(text: &str, side: &'static str) -> Result<u16, RuleProblem> {
     match text.parse::<u16>() {
         Ok(port) if port > 0 => Ok(port),
-        _ => Err(format!(
-            "{side} port {text:?} is not a port number (1-65535)"
-        )),
+        _ => Err(RuleProblem::Port {
+            side,
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -146,15 +168,16 @@ mod tests {
     fn malformed_rules_are_named() {
         let err = scan(&words(&["-netdev", "user,hostfwd=tcp::abc-:22"])).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             r#"hostfwd=tcp::abc-:22: host port "abc" is not a port number (1-65535)"#
         );
         let err = scan(&words(&["-nic", "user,hostfwd=sctp::1-:2"])).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             r#"hostfwd=sctp::1-:2: unknown protocol "sctp" (tcp or udp)"#
         );
         let err = scan(&words(&["-nic", "user,hostfwd=tcp::22"])).unwrap_err();
+        let err = err.to_string();
         assert!(err.contains("expected [tcp|udp]:"), "{err}");
     }
 

@@ -6,10 +6,10 @@ use std::sync::LazyLock;
 use mlua::Value;
 use regex::Regex;
 
-use super::image_key;
 use super::problems::{Fields, Scope};
 use super::sync::{self, ConfigEnv};
 use super::value;
+use crate::images::key as image_key;
 use crate::model::{CloudRecipe, DebianRecipe, Image, Recipe};
 
 pub(crate) const BUILDERS: &[&str] = &["debian", "cloud"];

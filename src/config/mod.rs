@@ -5,7 +5,6 @@
 
 mod did_you_mean;
 mod hostfwd;
-mod image_key;
 mod images;
 mod locate;
 mod lua_env;

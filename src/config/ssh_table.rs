@@ -176,36 +176,46 @@ fn options(
     ok.then_some(out)
 }
 
+/// Why an entry of an `ssh` table cannot become an ssh_config line.
+#[derive(Debug, thiserror::Error)]
+enum BadOption {
+    #[error("is not an ssh option name (letters and digits, e.g. ServerAliveInterval)")]
+    Name,
+    #[error("cannot be set here: qcmdr writes the {0} lines of the ssh config itself")]
+    Block(String),
+    #[error(transparent)]
+    NotText(#[from] value::NotText),
+    #[error("expected a string, number or boolean, got {0}")]
+    Type(String),
+    #[error("{0}")]
+    Unwritable(&'static str),
+    #[error("must not be empty")]
+    Empty,
+}
+
 /// One option's value rendered for ssh_config, or why it cannot be.
-fn option(name: &str, value: &Value) -> Result<String, String> {
+fn option(name: &str, value: &Value) -> Result<String, BadOption> {
     let well_formed = name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric());
     if !well_formed {
-        return Err(
-            "is not an ssh option name (letters and digits, e.g. ServerAliveInterval)".into(),
-        );
+        return Err(BadOption::Name);
     }
     if BLOCK_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-        return Err(format!(
-            "cannot be set here: qcmdr writes the {name} lines of the ssh config itself"
-        ));
+        return Err(BadOption::Block(name.to_string()));
     }
     let text = match value {
         Value::Boolean(true) => "yes".to_string(),
         Value::Boolean(false) => "no".to_string(),
         Value::String(_) => value::as_text(value).unwrap_or(Ok(String::new()))?,
-        other => value::number_text(other).ok_or_else(|| {
-            format!(
-                "expected a string, number or boolean, got {}",
-                value::describe(other)
-            )
-        })?,
+        other => {
+            value::number_text(other).ok_or_else(|| BadOption::Type(value::describe(other)))?
+        }
     };
     if let Some(why) = unwritable(&text) {
-        return Err(why.into());
+        return Err(BadOption::Unwritable(why));
     }
     if text.is_empty() {
-        return Err("must not be empty".into());
+        return Err(BadOption::Empty);
     }
     Ok(text)
 }

@@ -65,16 +65,30 @@ pub(crate) fn number_text(value: &Value) -> Option<String> {
     }
 }
 
-/// A string as UTF-8 text, or a message explaining why not.
-pub(crate) fn as_text(value: &Value) -> Option<Result<String, String>> {
+/// A Lua string that is not UTF-8 text.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected UTF-8 text, got {got}")]
+pub(crate) struct NotText {
+    got: String,
+}
+
+/// A string as UTF-8 text, or why not; `None` for a value that is no string.
+pub(crate) fn as_text(value: &Value) -> Option<Result<String, NotText>> {
     match value {
-        Value::String(s) => Some(
-            s.to_str()
-                .map(|s| s.to_string())
-                .map_err(|_| format!("expected UTF-8 text, got {}", describe(value))),
-        ),
+        Value::String(s) => Some(s.to_str().map(|s| s.to_string()).map_err(|_| NotText {
+            got: describe(value),
+        })),
         _ => None,
     }
+}
+
+/// Why a table is not a list.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NotAList {
+    #[error("expected a list, but the table also has the key {0}")]
+    OtherKey(String),
+    #[error("expected a list, but it has a hole: there is no element [{0}]")]
+    Hole(usize),
 }
 
 /// A table read as a map from names to values, sorted by name. Non-string keys are returned
@@ -104,7 +118,7 @@ pub(crate) fn map_view(table: &Table) -> MapView {
 
 /// A table read as a list (keys exactly 1..n). A table with other keys (a map part, or holes)
 /// is not a list: the error names the first offending key.
-pub(crate) fn list_view(table: &Table) -> Result<Vec<Value>, String> {
+pub(crate) fn list_view(table: &Table) -> Result<Vec<Value>, NotAList> {
     let mut items: Vec<(i64, Value)> = Vec::new();
     let mut others: Vec<String> = Vec::new();
     for pair in table.pairs::<Value, Value>() {
@@ -116,9 +130,7 @@ pub(crate) fn list_view(table: &Table) -> Result<Vec<Value>, String> {
     }
     others.sort();
     if let Some(first) = others.first() {
-        return Err(format!(
-            "expected a list, but the table also has the key {first}"
-        ));
+        return Err(NotAList::OtherKey(first.clone()));
     }
     items.sort_by_key(|(i, _)| *i);
     if let Some(pos) = items
@@ -126,10 +138,7 @@ pub(crate) fn list_view(table: &Table) -> Result<Vec<Value>, String> {
         .enumerate()
         .position(|(n, (i, _))| *i != n as i64 + 1)
     {
-        return Err(format!(
-            "expected a list, but it has a hole: there is no element [{}]",
-            pos + 1
-        ));
+        return Err(NotAList::Hole(pos + 1));
     }
     Ok(items.into_iter().map(|(_, v)| v).collect())
 }
@@ -186,15 +195,15 @@ mod tests {
         assert_eq!(list("{}").unwrap().len(), 0);
         assert_eq!(list("{'a', 'b'}").unwrap().len(), 2);
         assert_eq!(
-            list("{'a', x = 1}").unwrap_err(),
+            list("{'a', x = 1}").unwrap_err().to_string(),
             r#"expected a list, but the table also has the key "x""#
         );
         assert_eq!(
-            list("{[1] = 'a', [3] = 'c'}").unwrap_err(),
+            list("{[1] = 'a', [3] = 'c'}").unwrap_err().to_string(),
             "expected a list, but it has a hole: there is no element [2]"
         );
         assert_eq!(
-            list("{[0] = 'a'}").unwrap_err(),
+            list("{[0] = 'a'}").unwrap_err().to_string(),
             "expected a list, but the table also has the key [0]"
         );
     }

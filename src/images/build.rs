@@ -3,13 +3,17 @@
 //! (Ctrl-C) nothing at all.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{flock, FlockOperation};
 
+use super::cache::is_built;
 use super::manifest::{Manifest, MANIFEST_SCHEMA};
 use super::tool::ToolError;
+use super::tree::remove_tree;
 use super::{cloud, debian};
 use crate::model::{Image, Recipe};
 use crate::runtime::cancel::Cancel;
@@ -33,16 +37,75 @@ pub enum BuildOutcome {
     },
 }
 
+/// Why the build of one image failed; the cause is its source.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("image {image:?}: {reason}")]
+#[error("image {image:?}")]
 pub struct BuildError {
     pub image: String,
-    pub reason: String,
+    /// Shared: the VMs on one image all fail with its one build's error.
+    #[source]
+    pub cause: Arc<BuildFailure>,
     /// The kept log of the failed build, when it got that far.
     pub log: Option<PathBuf>,
     pub tail: Vec<String>,
+}
+
+impl BuildError {
     /// Ended by `cancel` (Ctrl-C), not by a failure: its build folder was removed, log and all.
-    pub interrupted: bool,
+    pub fn interrupted(&self) -> bool {
+        matches!(
+            *self.cause,
+            BuildFailure::Interrupted | BuildFailure::InterruptedLeftover { .. }
+        )
+    }
+}
+
+/// What went wrong in a build.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildFailure {
+    #[error("cannot use {}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot lock the build")]
+    Lock(#[source] io::Error),
+    #[error("cannot create {}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A build step (a tool, a file of the build) failed.
+    #[error(transparent)]
+    Step(ToolError),
+    /// A build step failed because apt has no such package (the log said so plainly).
+    #[error("no package named {package:?} ({said})")]
+    NoPackage {
+        package: String,
+        said: String,
+        #[source]
+        source: ToolError,
+    },
+    #[error("cannot write the manifest")]
+    Manifest(#[source] io::Error),
+    #[error("cannot move the build into place")]
+    MoveIntoPlace(#[source] io::Error),
+    #[error("build interrupted; nothing was kept")]
+    Interrupted,
+    #[error("build interrupted; cannot remove {}", path.display())]
+    InterruptedLeftover {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Builds `image` unless it is built already; `cancel` ends a running build (and the tool it
@@ -52,26 +115,29 @@ pub fn build(
     observer: &dyn BuildObserver,
     cancel: &Cancel,
 ) -> Result<BuildOutcome, BuildError> {
-    if image.is_built() {
+    if is_built(image) {
         return Ok(BuildOutcome::UpToDate);
     }
-    let fail = |reason: String| BuildError {
+    let fail = |cause: BuildFailure| BuildError {
         image: image.name.clone(),
-        reason,
+        cause: Arc::new(cause),
         log: None,
         tail: Vec::new(),
-        interrupted: false,
     };
     let cache = image.dir.parent().unwrap_or(Path::new("/"));
     // The cache's parents (~/.cache) are the user's; the images folder itself must be ours.
     if let Some(parent) = cache.parent() {
         let _ = fs::create_dir_all(parent);
     }
-    private_dir::ensure_owned(cache)
-        .map_err(|e| fail(format!("cannot use {}: {e}", cache.display())))?;
-    let _lock = lock(image, observer).map_err(|e| fail(format!("cannot lock the build: {e}")))?;
+    private_dir::ensure_owned(cache).map_err(|source| {
+        fail(BuildFailure::Cache {
+            path: cache.to_path_buf(),
+            source,
+        })
+    })?;
+    let _lock = lock(image, observer).map_err(|e| fail(BuildFailure::Lock(e)))?;
     // Another qcmdr may have built it while we waited for the lock.
-    if image.is_built() {
+    if is_built(image) {
         return Ok(BuildOutcome::UpToDate);
     }
     let started = Instant::now();
@@ -82,14 +148,21 @@ pub fn build(
         std::process::id()
     ));
     let _ = remove_tree(&temp);
-    private_dir::ensure_owned(&temp)
-        .map_err(|e| fail(format!("cannot create {}: {e}", temp.display())))?;
+    private_dir::ensure_owned(&temp).map_err(|source| {
+        fail(BuildFailure::Folder {
+            path: temp.clone(),
+            source,
+        })
+    })?;
     let log = temp.join("build.log");
     let result = fs::write(
         &log,
         format!("qcmdr: building image {} ({})\n", image.name, image.key),
     )
-    .map_err(|e| format!("cannot write {}: {e}", log.display()))
+    .map_err(|source| BuildFailure::Log {
+        path: log.clone(),
+        source,
+    })
     .and_then(|()| build_into(image, &temp, &log, observer, started, cancel));
     match result {
         Ok(()) => {
@@ -97,32 +170,33 @@ pub fn build(
             let _ = remove_tree(&image.dir);
             fs::rename(&temp, &image.dir).map_err(|e| {
                 let _ = remove_tree(&temp);
-                fail(format!("cannot move the build into place: {e}"))
+                fail(BuildFailure::MoveIntoPlace(e))
             })?;
             Ok(BuildOutcome::Built {
                 seconds: started.elapsed().as_secs_f64(),
             })
         }
-        Err(_) if cancel.is_cancelled() => Err(BuildError {
-            reason: match remove_tree(&temp) {
-                Ok(()) => "build interrupted; nothing was kept".into(),
-                Err(e) => format!("build interrupted; cannot remove {}: {e}", temp.display()),
-            },
-            interrupted: true,
-            ..fail(String::new())
-        }),
-        Err(reason) => {
+        Err(_) if cancel.is_cancelled() => Err(fail(match remove_tree(&temp) {
+            Ok(()) => BuildFailure::Interrupted,
+            Err(source) => BuildFailure::InterruptedLeftover { path: temp, source },
+        })),
+        Err(cause) => {
             let kept = cache.join(format!("{}.failed.log", image.name));
             let tail = crate::logs::log_tail::last_lines(&log, FAILURE_TAIL_LINES);
-            let reason = explain(&log).map_or(reason.clone(), |why| format!("{reason}: {why}"));
+            let cause = match (cause, explain(&log)) {
+                (BuildFailure::Step(source), Some((package, said))) => BuildFailure::NoPackage {
+                    package,
+                    said,
+                    source,
+                },
+                (cause, _) => cause,
+            };
             let log = fs::rename(&log, &kept).ok().map(|()| kept);
             let _ = remove_tree(&temp);
             Err(BuildError {
-                image: image.name.clone(),
-                reason,
                 log,
                 tail,
-                interrupted: false,
+                ..fail(cause)
             })
         }
     }
@@ -135,13 +209,13 @@ fn build_into(
     observer: &dyn BuildObserver,
     started: Instant,
     cancel: &Cancel,
-) -> Result<(), String> {
+) -> Result<(), BuildFailure> {
     let stage = |text: &str| observer.stage(&image.name, text);
     let packages = match &image.recipe {
         Recipe::Debian(recipe) => debian::build(&image.name, recipe, temp, log, &stage, cancel),
         Recipe::Cloud(recipe) => cloud::build(&image.name, recipe, temp, log, &stage, cancel),
     }
-    .map_err(|e: ToolError| crate::error_chain::chain(&e))?;
+    .map_err(BuildFailure::Step)?;
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA.to_string(),
         name: image.name.clone(),
@@ -156,7 +230,7 @@ fn build_into(
     };
     manifest
         .write(&temp.join("manifest.json"))
-        .map_err(|e| format!("cannot write the manifest: {e}"))
+        .map_err(BuildFailure::Manifest)
 }
 
 /// The per-image build lock, waited for (the kernel wakes us when the holder is done).
@@ -176,33 +250,13 @@ fn lock(image: &Image, observer: &dyn BuildObserver) -> std::io::Result<fs::File
     Ok(file)
 }
 
-/// The one line of a failed build's log that says why, when apt said it plainly.
-fn explain(log: &Path) -> Option<String> {
+/// The package apt could not find and its line of a failed build's log, when apt said it
+/// plainly.
+fn explain(log: &Path) -> Option<(String, String)> {
     let text = fs::read_to_string(log).ok()?;
     let line = text.lines().find(|l| {
         l.contains("Unable to locate package") || l.contains("has no installation candidate")
     })?;
     let package = line.rsplit(' ').next().unwrap_or_default();
-    Some(format!("no package named {package:?} ({})", line.trim()))
-}
-
-/// Removes a folder tree unless something is mounted below it (a crashed mmdebstrap could
-/// leave its /proc or /dev mounts in the root filesystem: removing through those would
-/// destroy the host's files).
-pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
-    let below = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| Path::new(mount_point).starts_with(dir));
-    if below {
-        return Err(std::io::Error::other(format!(
-            "something is still mounted below {}; unmount it, then remove the folder",
-            dir.display()
-        )));
-    }
-    match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    Some((package.to_string(), line.trim().to_string()))
 }

@@ -6,9 +6,15 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
 
-use super::build::remove_tree;
 use super::manifest::Manifest;
+use super::tree::remove_tree;
 use crate::model::{Image, Project};
+
+/// A build is complete once its manifest exists: the manifest is written last, and the
+/// folder only appears under its final name after that.
+pub fn is_built(image: &Image) -> bool {
+    image.manifest().is_file()
+}
 
 /// The state of one configured image's build.
 #[derive(Debug)]
@@ -26,8 +32,7 @@ pub fn builds(project: &Project) -> Vec<Build<'_>> {
         .images
         .iter()
         .map(|image| {
-            let manifest = image
-                .is_built()
+            let manifest = is_built(image)
                 .then(|| Manifest::read(&image.manifest()))
                 .flatten();
             Build {

@@ -115,7 +115,7 @@ pub fn build(
         .arg(temp.join("disk.qcow2"));
     tool::run(convert, log, cancel)?;
     fs::remove_file(&raw).map_err(io("cannot remove the raw disk"))?;
-    super::build::remove_tree(&rootfs).map_err(io("cannot remove the root filesystem"))?;
+    super::tree::remove_tree(&rootfs).map_err(io("cannot remove the root filesystem"))?;
     fs::remove_file(&script).map_err(io("cannot remove the customize script"))?;
     let _ = fs::remove_dir_all(temp.join("files"));
     Ok(packages)

@@ -14,10 +14,14 @@ mod build;
 mod cache;
 mod cloud;
 mod debian;
+pub mod key;
 mod manifest;
+mod needed;
 pub mod overlay;
 mod tool;
+mod tree;
 
-pub use build::{build, BuildError, BuildObserver, BuildOutcome};
-pub use cache::{builds, collect_garbage, remove, Build, Freed};
+pub use build::{build, BuildError, BuildFailure, BuildObserver, BuildOutcome};
+pub use cache::{builds, collect_garbage, is_built, remove, Build, Freed};
 pub use manifest::Manifest;
+pub use needed::unbuilt_for;

@@ -4,13 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::model::Image;
-
-/// The overlay of the VM whose state folder is `vm_dir`.
-pub fn path(vm_dir: &Path) -> PathBuf {
-    vm_dir.join("disk.qcow2")
-}
+use crate::runtime::helper::{Helper, HelperError};
+use crate::runtime::paths::VmPaths;
 
 /// Records which image build the overlay was made over.
 fn base_record(vm_dir: &Path) -> PathBuf {
@@ -29,46 +27,53 @@ pub enum Outcome {
     Replaced { previous: PathBuf },
 }
 
-/// Makes sure the VM has its overlay over `image` (which must be built). `vm_dir` is private
-/// and locked by the caller.
-pub fn ensure(image: &Image, vm_dir: &Path, reset: bool) -> std::io::Result<Outcome> {
-    let overlay = path(vm_dir);
+/// Why a VM has no overlay disk.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("`qemu-img create` of the overlay")]
+    Create(#[source] HelperError),
+}
+
+/// An overlay is a small header naming its backing file: made in milliseconds.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Makes sure the VM has its overlay over `image` (which must be built). The VM's folder is
+/// private and locked by the caller.
+pub fn ensure(image: &Image, paths: &VmPaths, reset: bool) -> Result<Outcome, OverlayError> {
+    let (overlay, vm_dir) = (&paths.image_disk, paths.dir.as_path());
     let base = image.disk();
     let recorded = fs::read_to_string(base_record(vm_dir)).ok();
-    let exists = fs::symlink_metadata(&overlay).is_ok();
+    let exists = fs::symlink_metadata(overlay).is_ok();
     let outcome = if !exists || reset {
         Outcome::Created
     } else if recorded.as_deref() == Some(&*base.to_string_lossy()) {
         return Ok(Outcome::Kept);
     } else {
         let previous = vm_dir.join("disk.prev.qcow2");
-        fs::rename(&overlay, &previous)?;
+        fs::rename(overlay, &previous)?;
         Outcome::Replaced { previous }
     };
-    let _ = fs::remove_file(&overlay);
+    let _ = fs::remove_file(overlay);
     // Made under a temporary name, then renamed: a half-made disk is never used.
     let temp = vm_dir.join("disk.qcow2.new");
     let _ = fs::remove_file(&temp);
-    let output = Command::new("qemu-img")
+    let mut create = Command::new("qemu-img");
+    create
         .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
         .arg(&base)
         .arg(&temp)
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    if let Err(err) = Helper::new(create)
+        .timeout(CREATE_TIMEOUT)
+        .install_hint("Debian: apt-get install qemu-utils")
         .output()
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot run qemu-img: {e} (Debian: apt-get install qemu-utils)"),
-            )
-        })?;
-    if !output.status.success() {
+    {
         let _ = fs::remove_file(&temp);
-        return Err(std::io::Error::other(format!(
-            "qemu-img create failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        return Err(OverlayError::Create(err));
     }
-    fs::rename(&temp, &overlay)?;
+    fs::rename(&temp, overlay)?;
     fs::write(base_record(vm_dir), base.to_string_lossy().as_bytes())?;
     Ok(outcome)
 }

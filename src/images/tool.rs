@@ -7,21 +7,18 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::runtime::cancel::Cancel;
-use crate::runtime::interruptible::{self, Ended};
+use crate::runtime::helper::{Helper, HelperError};
 
 /// How long an interrupted tool has from SIGTERM to SIGKILL: mmdebstrap uses it to unmount
 /// what it mounted in the root it builds (the build folder can only be removed then).
 const INTERRUPT_GRACE: Duration = Duration::from_secs(20);
 
-/// Why a tool did not do its job, in one line.
+/// Why a build step did not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("{tool} is not installed ({hint})")]
-    Missing { tool: String, hint: &'static str },
-    #[error("{tool} failed ({status})")]
-    Failed { tool: String, status: String },
-    #[error("{tool} was interrupted")]
-    Interrupted { tool: String },
+    /// A tool could not run, failed, or was interrupted.
+    #[error(transparent)]
+    Helper(#[from] HelperError),
     #[error("{context}")]
     Io {
         context: String,
@@ -69,8 +66,8 @@ fn open_log(log: &Path) -> Result<File, ToolError> {
         })
 }
 
-/// Runs `command` with stderr into `err` until it exits (its stdout when `capture`) or
-/// `cancel` ends it.
+/// Runs `command` with stdin closed and stderr into `err` until it exits (its stdout when
+/// `capture`) or `cancel` ends it and everything it started.
 fn run_to_end(
     mut command: Command,
     err: File,
@@ -78,27 +75,18 @@ fn run_to_end(
     cancel: &Cancel,
 ) -> Result<Vec<u8>, ToolError> {
     let tool = command.get_program().to_string_lossy().into_owned();
-    command.stdin(Stdio::null()).stderr(err);
-    let ended =
-        interruptible::run(&mut command, capture, cancel, INTERRUPT_GRACE).map_err(|source| {
-            match source.kind() {
-                std::io::ErrorKind::NotFound => ToolError::Missing {
-                    hint: package_of(&tool),
-                    tool: tool.clone(),
-                },
-                _ => ToolError::Io {
-                    context: format!("cannot run {tool}"),
-                    source,
-                },
-            }
-        })?;
-    match ended {
-        Ended::Exited { status, stdout } if status.success() => Ok(stdout),
-        Ended::Exited { status, .. } => Err(ToolError::Failed {
-            tool,
-            status: status.to_string(),
-        }),
-        Ended::Cancelled => Err(ToolError::Interrupted { tool }),
+    command.stdin(Stdio::null());
+    let helper = Helper::new(command)
+        .cancel(cancel)
+        .process_group()
+        .grace(INTERRUPT_GRACE)
+        .install_hint(package_of(&tool))
+        .stderr(err);
+    if capture {
+        Ok(helper.output()?.stdout)
+    } else {
+        helper.status()?;
+        Ok(Vec::new())
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::context::Context;
 use crate::model::{HostForward, Vm};
+use crate::runtime::helper::{Helper, HelperError};
 use crate::runtime::lock;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
-use crate::runtime::wait_child::run_bounded;
 use crate::ssh::banner::{self, Banner};
 
 /// Bound of the SSH health check of one VM.
@@ -41,6 +41,8 @@ pub enum SshHealth {
     Ok,
     Refused,
     Timeout,
+    /// The check could not be made: the ssh client cannot run (the VM's `detail` says why).
+    Error,
     /// Not checked: the VM is not running.
     NotApplicable,
 }
@@ -51,6 +53,7 @@ impl SshHealth {
             SshHealth::Ok => "ok",
             SshHealth::Refused => "refused",
             SshHealth::Timeout => "timeout",
+            SshHealth::Error => "error",
             SshHealth::NotApplicable => "n/a",
         }
     }
@@ -111,10 +114,13 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
         }
         _ => None,
     };
-    let ssh = if state == VmState::Running {
-        check_ssh(ctx, vm)
+    let (ssh, detail) = if state == VmState::Running {
+        match check_ssh(ctx, vm) {
+            Ok(health) => (health, detail),
+            Err(why) => (SshHealth::Error, Some(crate::error_chain::chain(&why))),
+        }
     } else {
-        SshHealth::NotApplicable
+        (SshHealth::NotApplicable, detail)
     };
     let from_snapshot = pid.and_then(|pid| crate::lifecycle::origin::of(&paths, pid));
     VmStatus {
@@ -133,24 +139,28 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
 }
 
 /// Through the multiplexed master when there is one (milliseconds); otherwise the banner,
-/// which proves sshd answers without paying for a login.
-fn check_ssh(ctx: &Context, vm: &Vm) -> SshHealth {
+/// which proves sshd answers without paying for a login. An error: the check could not be
+/// made at all (the ssh client cannot run).
+fn check_ssh(ctx: &Context, vm: &Vm) -> Result<SshHealth, HelperError> {
     let target = ctx.ssh_target(vm);
-    if target.master_alive() {
+    if target.master_check()? {
         let mut command = target.batch_command(SSH_CHECK_TIMEOUT, "true");
         command.stdout(Stdio::null()).stderr(Stdio::null());
-        return match run_bounded(command, SSH_CHECK_TIMEOUT) {
-            Some(status) if status.success() => SshHealth::Ok,
-            Some(_) => SshHealth::Refused,
-            None => SshHealth::Timeout,
+        return match Helper::new(command).timeout(SSH_CHECK_TIMEOUT).status() {
+            Ok(()) => Ok(SshHealth::Ok),
+            Err(HelperError::Exited { .. }) => Ok(SshHealth::Refused),
+            Err(HelperError::TimedOut { .. }) => Ok(SshHealth::Timeout),
+            Err(other) => Err(other),
         };
     }
     if !banner::applies_to(&ctx.project, vm) {
-        return SshHealth::NotApplicable;
+        return Ok(SshHealth::NotApplicable);
     }
-    match banner::probe(&vm.ssh.host_name, vm.ssh.port, SSH_CHECK_TIMEOUT) {
-        Banner::Ready => SshHealth::Ok,
-        Banner::Timeout => SshHealth::Timeout,
-        Banner::Closed | Banner::Refused => SshHealth::Refused,
-    }
+    Ok(
+        match banner::probe(&vm.ssh.host_name, vm.ssh.port, SSH_CHECK_TIMEOUT) {
+            Banner::Ready => SshHealth::Ok,
+            Banner::Timeout => SshHealth::Timeout,
+            Banner::Closed | Banner::Refused => SshHealth::Refused,
+        },
+    )
 }

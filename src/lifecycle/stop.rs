@@ -15,7 +15,7 @@ use super::context::Context;
 use super::events::{Event, Observer};
 use crate::error_chain::chain;
 use crate::model::Vm;
-use crate::qemu::qmp::{Qmp, QmpError, GREETING};
+use crate::qemu::qmp::{Qmp, QmpError};
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::poll_until::poll_until;
@@ -193,7 +193,7 @@ fn shut_down(
         match acpi_powerdown(ctx, vm, qemu, graceful) {
             Ok(true) => return Ok(StopStep::AcpiPowerdown),
             Ok(false) => {}
-            Err(skipped) => say(format!("ACPI power-down skipped: {skipped}")),
+            Err(skipped) => say(format!("ACPI power-down skipped: {}", chain(&skipped))),
         }
     }
     say("sending SIGTERM to QEMU".into());
@@ -268,25 +268,15 @@ fn wait_either(first: &ProcessHandle, second: i32, limit: Duration) -> Either {
 }
 
 /// Whether QEMU ended within `graceful` after an ACPI power-button press; `Err` says why the
-/// button could not be pressed at all.
+/// button could not be pressed at all (a busy socket among others).
 fn acpi_powerdown(
     ctx: &Context,
     vm: &Vm,
     qemu: &ProcessHandle,
     graceful: Duration,
-) -> Result<bool, String> {
+) -> Result<bool, QmpError> {
     let paths = ctx.paths(vm);
-    let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_CONNECT).map_err(|err| match err {
-        // QEMU serves one QMP client at a time and leaves the next one waiting in silence.
-        QmpError::Timeout { command, .. } if command == GREETING => format!(
-            "another client holds the QMP socket {} (no greeting within {} s; QEMU serves \
-             one QMP client at a time)",
-            paths.qmp_socket.display(),
-            QMP_CONNECT.as_secs()
-        ),
-        other => chain(&other),
-    })?;
-    qmp.execute("system_powerdown", None)
-        .map_err(|err| chain(&err))?;
+    let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_CONNECT)?;
+    qmp.execute("system_powerdown", None)?;
     Ok(qemu.wait_exit(graceful))
 }

@@ -9,7 +9,8 @@ pub struct Image {
     /// The key in `images`; same rules as a VM name.
     pub name: String,
     pub recipe: Recipe,
-    /// Hex digest of the recipe and the builder's version: a changed recipe is a new build.
+    /// Hex digest of the recipe and the builder's version (`images::key`): a changed recipe is
+    /// a new build.
     pub key: String,
     /// Where the build lives: `<cache>/images/<name>-<key>/` (absolute; may not exist yet).
     pub dir: PathBuf,
@@ -66,7 +67,7 @@ pub struct CloudRecipe {
     pub user_data: Option<String>,
 }
 
-/// The files of a built image inside [`Image::dir`].
+/// The files of a built image inside [`Image::dir`] (whether it is built: `images::is_built`).
 impl Image {
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
@@ -88,11 +89,6 @@ impl Image {
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("manifest.json")
     }
-    /// A build is complete once its manifest exists: the manifest is written last, and the
-    /// folder only appears under its final name after that.
-    pub fn is_built(&self) -> bool {
-        self.manifest().is_file()
-    }
 }
 
 /// How a VM uses an image: its disk, and direct kernel boot when there is a kernel.
@@ -109,7 +105,3 @@ pub struct VmImage {
 
 /// Kernel command line for an image's root filesystem on the first virtio disk.
 pub const DEFAULT_APPEND: &str = "root=/dev/vda rw console=ttyS0";
-
-/// Version of what qcmdr's builders produce; part of every image key. Raise it whenever a
-/// builder changes what ends up in an image, so existing builds are rebuilt.
-pub const IMAGE_BUILDER_VERSION: u32 = 2;

@@ -32,7 +32,7 @@ pub fn build_with_path(
     let binary = qemu_binary(project, &vm.arch, search_path);
     let mut argv = Vec::with_capacity(vm.args.len() + 16);
     argv.push(text(&binary));
-    argv.extend(super::image_args::for_vm(project, vm, &paths.dir));
+    argv.extend(super::image_args::for_vm(project, vm, paths));
     argv.extend(vm.args.iter().cloned());
     if !names_itself(&vm.args) {
         argv.extend(["-name".to_owned(), vm.name.clone()]);

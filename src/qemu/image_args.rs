@@ -3,21 +3,18 @@
 
 use std::path::Path;
 
-use crate::images::overlay;
 use crate::model::{Project, Vm};
+use crate::runtime::paths::VmPaths;
 
 /// Empty for a VM without an image.
-pub fn for_vm(project: &Project, vm: &Vm, vm_dir: &Path) -> Vec<String> {
+pub fn for_vm(project: &Project, vm: &Vm, paths: &VmPaths) -> Vec<String> {
     let Some(boot) = &vm.image else {
         return Vec::new();
     };
     let text = |path: &Path| path.to_string_lossy().replace(',', ",,");
     let mut args = vec![
         "-drive".to_string(),
-        format!(
-            "file={},if=virtio,format=qcow2",
-            text(&overlay::path(vm_dir))
-        ),
+        format!("file={},if=virtio,format=qcow2", text(&paths.image_disk)),
     ];
     if let Some(seed) = project.image(&boot.name).and_then(|image| image.seed()) {
         args.extend([

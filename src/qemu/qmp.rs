@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-/// What [`QmpError::Timeout`] names when the greeting never came (another client holds the
-/// socket, usually).
-pub const GREETING: &str = "the greeting";
+/// What a read for the greeting is called while it waits.
+const GREETING: &str = "the greeting";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QmpError {
@@ -30,10 +29,18 @@ pub enum QmpError {
     },
     #[error("QMP connection failed")]
     Io(#[from] io::Error),
-    /// Nothing (or no complete answer) within the timeout. The socket accepts one client at a
-    /// time, so a missing greeting usually means another client holds it.
+    /// Nothing (or no complete answer) within the timeout.
     #[error("QMP: no answer to {command} within {timeout:?}")]
     Timeout { command: String, timeout: Duration },
+    /// The socket accepted the connection but sent no greeting: QEMU serves one QMP client at
+    /// a time and leaves the next one waiting in silence, so another client holds it.
+    #[error(
+        "QMP socket busy: another client is connected? ({} sent no greeting within {} s; \
+         QEMU serves one QMP client at a time)",
+        socket.display(),
+        timeout.as_secs_f64()
+    )]
+    Busy { socket: PathBuf, timeout: Duration },
     #[error("QMP protocol error: {0}")]
     Protocol(String),
     /// QEMU refused the command, e.g. class `CommandNotFound` or `GenericError`.
@@ -75,7 +82,15 @@ impl Qmp {
         let deadline = Instant::now() + timeout;
         // QEMU may queue an event (e.g. RESUME as the machine starts) ahead of the greeting.
         let greeting = loop {
-            let message = qmp.read_message(deadline, GREETING, timeout)?;
+            let message =
+                qmp.read_message(deadline, GREETING, timeout)
+                    .map_err(|err| match err {
+                        QmpError::Timeout { .. } => QmpError::Busy {
+                            socket: socket.to_path_buf(),
+                            timeout,
+                        },
+                        other => other,
+                    })?;
             if message.get("QMP").is_some() {
                 break message;
             }

@@ -24,15 +24,18 @@ use crate::runtime::paths::StateDir;
 const QEMU: &str = "qemu-system-x86_64";
 const SECOND: Duration = Duration::from_secs(1);
 
-/// The QEMU these tests run, found on `search_path`, or what to tell whoever runs them.
-fn find_qemu(search_path: &OsStr) -> Result<PathBuf, String> {
-    find_in(QEMU, search_path, |_| true).ok_or_else(|| {
-        format!(
-            "QEMU is missing: {QEMU} is not on PATH. These tests run a real QEMU and are never \
-             skipped; install it (Debian: apt-get install qemu-system-x86, or run \
-             bash scripts/deps.sh) and run them again."
-        )
-    })
+/// What to tell whoever runs these tests without QEMU.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "QEMU is missing: {QEMU} is not on PATH. These tests run a real QEMU and are never \
+     skipped; install it (Debian: apt-get install qemu-system-x86, or run \
+     bash scripts/deps.sh) and run them again."
+)]
+struct QemuMissing;
+
+/// The QEMU these tests run, found on `search_path`.
+fn find_qemu(search_path: &OsStr) -> Result<PathBuf, QemuMissing> {
+    find_in(QEMU, search_path, |_| true).ok_or(QemuMissing)
 }
 
 /// The QEMU on this process's `PATH`; fails the test, saying how to install it, when missing.
@@ -87,7 +90,7 @@ impl QemuGuard {
 #[test]
 fn a_missing_qemu_is_a_failure_that_says_how_to_install_it() {
     let empty = tempfile::tempdir().unwrap();
-    let why = find_qemu(empty.path().as_os_str()).unwrap_err();
+    let why = find_qemu(empty.path().as_os_str()).unwrap_err().to_string();
     assert!(
         why.contains("QEMU is missing") && why.contains("apt-get install qemu-system-x86"),
         "{why}"
@@ -239,7 +242,15 @@ fn silent_server_times_out_quickly() {
     let err = Qmp::connect(&socket, Duration::from_millis(200))
         .err()
         .unwrap();
-    assert!(matches!(&err, QmpError::Timeout { command, .. } if command == "the greeting"));
+    assert!(
+        matches!(&err, QmpError::Busy { socket: named, .. } if *named == socket),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("QMP socket busy: another client is connected? ("),
+        "{err}"
+    );
     assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
     server.join().unwrap();
 }

@@ -10,10 +10,27 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::qmp::{Qmp, QmpError};
-use crate::runtime::{bounded_output, private_file};
+use crate::runtime::helper::{Helper, HelperError};
+use crate::runtime::private_file;
 
 /// Bound of `qemu-system-* --version`; it answers in milliseconds.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a QEMU binary's version is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("`{} --version`", binary.display())]
+    Run {
+        binary: std::path::PathBuf,
+        #[source]
+        source: HelperError,
+    },
+    #[error("{} --version printed no version: {printed:?}", binary.display())]
+    NoVersion {
+        binary: std::path::PathBuf,
+        printed: String,
+    },
+}
 
 /// The version of the QEMU behind `qmp`.
 pub fn of_running(qmp: &mut Qmp) -> Result<String, QmpError> {
@@ -35,21 +52,27 @@ pub fn from_query_version(answer: &Value) -> String {
 
 /// The version `binary --version` prints, e.g. for
 /// `QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)`.
-pub fn of_binary(binary: &Path) -> Result<String, String> {
-    let output = bounded_output(binary)?;
-    let text = String::from_utf8_lossy(&output);
-    from_version_text(&text).ok_or_else(|| {
-        format!(
-            "{} --version printed no version: {text:?}",
-            binary.display()
-        )
+pub fn of_binary(binary: &Path) -> Result<String, VersionError> {
+    let mut command = Command::new(binary);
+    command.arg("--version").stdin(Stdio::null());
+    let output = Helper::new(command)
+        .timeout(VERSION_TIMEOUT)
+        .output()
+        .map_err(|source| VersionError::Run {
+            binary: binary.to_path_buf(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    from_version_text(&text).ok_or_else(|| VersionError::NoVersion {
+        binary: binary.to_path_buf(),
+        printed: text.into_owned(),
     })
 }
 
 /// [`of_binary`], remembered in `cache` (a file of the private state dir) for as long as the
 /// binary's identity (device, inode, size, change time) stays the same: running QEMU just to
 /// print its version costs 30-100 ms, a fifth of a start from a snapshot.
-pub fn of_binary_cached(binary: &Path, cache: &Path) -> Result<String, String> {
+pub fn of_binary_cached(binary: &Path, cache: &Path) -> Result<String, VersionError> {
     let identity = identity(binary);
     let remembered = std::fs::read_to_string(cache)
         .ok()
@@ -108,18 +131,6 @@ fn with_package(base: String, package: &str) -> String {
         base
     } else {
         format!("{base} ({package})")
-    }
-}
-
-fn bounded_output(binary: &Path) -> Result<Vec<u8>, String> {
-    let failed = |why: String| format!("cannot run {} --version: {why}", binary.display());
-    let mut command = Command::new(binary);
-    command.arg("--version").stdin(Stdio::null());
-    match bounded_output::output(&mut command, VERSION_TIMEOUT) {
-        Ok(Some(output)) if output.status.success() => Ok(output.stdout),
-        Ok(Some(output)) => Err(failed(format!("it exited with {}", output.status))),
-        Ok(None) => Err(failed(format!("no answer within {VERSION_TIMEOUT:?}"))),
-        Err(err) => Err(failed(err.to_string())),
     }
 }
 

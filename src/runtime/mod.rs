@@ -1,13 +1,12 @@
 //! Process and event plumbing on the host: state-dir paths, per-VM locks, QEMU process
-//! identity, bounded waits on pidfds/inotify/pipes, cancellation, and running work per VM in
-//! parallel.
-pub mod bounded_output;
+//! identity, bounded waits on pidfds/inotify/pipes, cancellation, running helper programs
+//! (`helper`: the one way to), and running work per VM in parallel.
 pub mod cancel;
 pub mod clock;
 pub mod dir_watch;
 pub mod executable;
 pub mod free_space;
-pub mod interruptible;
+pub mod helper;
 pub mod kill_on_drop;
 pub mod lock;
 pub mod parallel;
@@ -17,4 +16,3 @@ pub mod private_dir;
 pub mod private_file;
 pub mod process;
 pub mod same_file;
-pub mod wait_child;

@@ -152,6 +152,8 @@ pub struct VmPaths {
     pub monitor_socket: PathBuf,
     /// Serial chardev socket (attach with `qcmdr console`).
     pub serial_socket: PathBuf,
+    /// An image-backed VM's own disk: a qcow2 overlay over its image (`images::overlay`).
+    pub image_disk: PathBuf,
 }
 
 impl VmPaths {
@@ -174,6 +176,7 @@ impl VmPaths {
             qmp_socket: socket_dir.join("qmp.sock"),
             monitor_socket: socket_dir.join("monitor.sock"),
             serial_socket: socket_dir.join("serial.sock"),
+            image_disk: dir.join("disk.qcow2"),
             socket_dir,
             dir,
         }

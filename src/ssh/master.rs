@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+use crate::runtime::helper::{Helper, HelperError};
+
+/// Bound of an `ssh -O` or `ssh -G` call: they talk to a local socket or only read the
+/// config, so they answer in milliseconds unless something is badly wrong.
+const LOCAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why [`SshTarget::spawn_master`] did not open a master.
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -56,6 +62,8 @@ impl MasterError {
 pub struct SshTarget {
     pub config: PathBuf,
     pub host: String,
+    /// The ssh client: `ssh` on `PATH`.
+    pub program: PathBuf,
 }
 
 impl SshTarget {
@@ -63,12 +71,13 @@ impl SshTarget {
         SshTarget {
             config: config.into(),
             host: host.into(),
+            program: "ssh".into(),
         }
     }
 
     /// `ssh -F <config>`, ready for options; the host is NOT added yet.
     pub fn command(&self) -> Command {
-        let mut command = Command::new("ssh");
+        let mut command = Command::new(&self.program);
         command.arg("-F").arg(&self.config);
         command
     }
@@ -141,12 +150,18 @@ impl SshTarget {
 
     /// True if a live master answers on the control socket.
     pub fn master_alive(&self) -> bool {
+        self.master_check().unwrap_or(false)
+    }
+
+    /// Whether a live master answers on the control socket; an error when that cannot be
+    /// asked (the ssh client cannot run).
+    pub fn master_check(&self) -> Result<bool, HelperError> {
         self.control("check")
     }
 
     /// Asks the master to exit; fine if there is none.
     pub fn close_master(&self) {
-        self.control("exit");
+        let _ = self.control("exit");
         self.clear_stale_master();
     }
 
@@ -162,13 +177,12 @@ impl SshTarget {
 
     /// The expanded `ControlPath` for this host, as ssh computes it.
     pub fn control_path(&self) -> Option<PathBuf> {
-        let output = self
-            .command()
-            .arg("-G")
-            .arg(&self.host)
-            .stdin(Stdio::null())
+        let mut command = self.command();
+        command.arg("-G").arg(&self.host).stdin(Stdio::null());
+        let output = Helper::new(command)
+            .timeout(LOCAL_CALL_TIMEOUT)
             .stderr(Stdio::null())
-            .output()
+            .output_any()
             .ok()?;
         String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -177,16 +191,20 @@ impl SshTarget {
             .map(PathBuf::from)
     }
 
-    fn control(&self, operation: &str) -> bool {
-        self.command()
+    /// `ssh -O operation`: true if the master did it, false if there is none (or it hung).
+    fn control(&self, operation: &str) -> Result<bool, HelperError> {
+        let mut command = self.command();
+        command
             .args(["-O", operation])
             .arg(&self.host)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+            .stderr(Stdio::null());
+        match Helper::new(command).timeout(LOCAL_CALL_TIMEOUT).status() {
+            Ok(()) => Ok(true),
+            Err(HelperError::Exited { .. } | HelperError::TimedOut { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 }
 

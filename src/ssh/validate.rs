@@ -2,12 +2,14 @@
 //! (every block, active or not) in milliseconds and names each bad line. A misspelled option
 //! would otherwise only show when a start waits out its timeout, and it breaks every VM.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use regex::Regex;
+
+use crate::runtime::helper::Helper;
 
 /// What ssh made of the file for one host: the options it would use (keys lowercase).
 #[derive(Debug, Default)]
@@ -15,43 +17,46 @@ pub struct Resolved {
     pub identity_files: Vec<String>,
 }
 
+/// `ssh -G` parses a config in milliseconds; a bound only against a hung ssh.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `ssh -G` on the text of a config (fed through stdin, so nothing is written). `Err` holds
 /// one line per problem ssh found, each naming the VM (or `ssh_conf_base`) and the option.
 pub fn check_text(text: &str, host: &str) -> Result<Resolved, Vec<String>> {
-    let mut child = ssh_g(Path::new("/dev/stdin"), host)
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| vec![format!("cannot run ssh to check the SSH config: {e}")])?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // ssh may stop reading early when it gives up; what it said then is what counts.
-        let _ = stdin.write_all(text.as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| vec![format!("cannot run ssh to check the SSH config: {e}")])?;
+    let output = ssh_g(Path::new("/dev/stdin"), host)
+        .input(text)
+        .output_any()
+        .map_err(|e| {
+            vec![format!(
+                "cannot check the SSH config: {}",
+                crate::error_chain::chain(&e)
+            )]
+        })?;
     judge(output, text)
 }
 
 /// `ssh -G` on a config file that exists.
 pub fn check_file(file: &Path, host: &str) -> Result<Resolved, Vec<String>> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
-    let output = ssh_g(file, host)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| vec![format!("cannot run ssh to check {}: {e}", file.display())])?;
+    let output = ssh_g(file, host).output_any().map_err(|e| {
+        vec![format!(
+            "cannot check {}: {}",
+            file.display(),
+            crate::error_chain::chain(&e)
+        )]
+    })?;
     judge(output, &text)
 }
 
-fn ssh_g(file: &Path, host: &str) -> Command {
+fn ssh_g(file: &Path, host: &str) -> Helper<'static> {
     let mut command = Command::new("ssh");
     command
         .args(["-G", "-F"])
         .arg(file)
         .arg("--")
         .arg(host)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+        .stdin(Stdio::null());
+    Helper::new(command).timeout(CHECK_TIMEOUT)
 }
 
 fn judge(output: std::process::Output, text: &str) -> Result<Resolved, Vec<String>> {

@@ -34,6 +34,9 @@ pub enum SyncError {
     /// A helper ran past the bound of one call and was stopped.
     #[error("`{command}` did not finish within {seconds} s and was stopped (the bound of one sync call; set QCMDR_SYNC_TIMEOUT=SECONDS to change it)")]
     TimedOut { command: String, seconds: u64 },
+    /// A helper could not be run (not installed) or waited for.
+    #[error(transparent)]
+    Helper(crate::runtime::helper::HelperError),
     #[error("{context}")]
     Io {
         context: String,

@@ -65,9 +65,7 @@ impl Mutagen {
                 .collect();
             format!("mutagen {}", words.join(" "))
         };
-        let output = tool::run_bounded(&mut self.command(args), shown)?.map_err(SyncError::io(
-            format!("cannot run {}", self.binary.display()),
-        ))?;
+        let output = tool::run_bounded(self.command(args), shown)?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {

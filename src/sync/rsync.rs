@@ -43,10 +43,8 @@ pub fn run(
 fn guest_dir(state: &StateDir, vm: &str, spec: &SyncSpec) -> Result<String, SyncError> {
     let word = guest_path_word(&spec.dest)?;
     let remote = format!("mkdir -p -- {word} && cd -- {word} && pwd");
-    let mut command =
-        SshTarget::new(state.ssh_config(), vm).batch_command(CONNECT_TIMEOUT, &remote);
-    let output = tool::run_bounded(&mut command, || format!("ssh {vm} {remote}"))?
-        .map_err(SyncError::io("cannot run ssh"))?;
+    let command = SshTarget::new(state.ssh_config(), vm).batch_command(CONNECT_TIMEOUT, &remote);
+    let output = tool::run_bounded(command, || format!("ssh {vm} {remote}"))?;
     let printed = String::from_utf8_lossy(&output.stdout);
     match printed.lines().last().map(str::trim) {
         Some(path) if output.status.success() && path.starts_with('/') => Ok(path.to_string()),
@@ -82,12 +80,9 @@ fn copy(state: &StateDir, vm: &str, spec: &SyncSpec, dest: &str) -> Result<(), S
     let shown = || format!("rsync {}/ {vm}:{dest}/", spec.source.display());
     let mut command = Command::new("rsync");
     command.args(&args).stdin(Stdio::null());
-    let output = tool::run_bounded(&mut command, shown)?.map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => SyncError::RsyncMissing,
-        _ => SyncError::Io {
-            context: "cannot run rsync".into(),
-            source: err,
-        },
+    let output = tool::run_bounded(command, shown).map_err(|err| match err {
+        SyncError::Helper(helper) if helper.is_not_found() => SyncError::RsyncMissing,
+        other => other,
     })?;
     if output.status.success() {
         Ok(())

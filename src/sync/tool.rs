@@ -1,9 +1,10 @@
-//! What a failed helper program (mutagen, rsync) said, for error messages, and how long
-//! one call of it may take.
+//! How long one call of a sync helper (mutagen, rsync, ssh) may take, and what a failed one
+//! said, for error messages.
 
 use std::time::Duration;
 
 use super::error::SyncError;
+use crate::runtime::helper::{one_line, Helper, HelperError};
 
 /// Default bound of one helper call (a Mutagen command, one rsync run).
 const CALL_LIMIT: Duration = Duration::from_secs(300);
@@ -17,37 +18,34 @@ pub fn call_limit() -> Duration {
         .map_or(CALL_LIMIT, Duration::from_secs_f64)
 }
 
-/// Runs `command` within [`call_limit`]; a timeout is an error naming `shown`.
+/// `command` run within [`call_limit`] in a process group of its own (an rsync's ssh dies
+/// with it), to its end whatever its exit status; a timeout is an error naming `shown`.
 pub fn run_bounded(
-    command: &mut std::process::Command,
+    command: std::process::Command,
     shown: impl FnOnce() -> String,
-) -> Result<std::io::Result<std::process::Output>, SyncError> {
+) -> Result<std::process::Output, SyncError> {
     let limit = call_limit();
-    match crate::runtime::bounded_output::output(command, limit) {
-        Ok(Some(output)) => Ok(Ok(output)),
-        Ok(None) => Err(SyncError::TimedOut {
+    match Helper::new(command)
+        .timeout(limit)
+        .process_group()
+        .output_any()
+    {
+        Ok(output) => Ok(output),
+        Err(HelperError::TimedOut { .. }) => Err(SyncError::TimedOut {
             command: shown(),
             seconds: limit.as_secs_f64().ceil() as u64,
         }),
-        Err(err) => Ok(Err(err)),
+        Err(other) => Err(SyncError::Helper(other)),
     }
 }
 
 /// What a failed helper said: its stderr (else stdout), trimmed, on one line.
 pub fn said(output: &std::process::Output) -> String {
-    let pick = |bytes: &[u8]| {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
-    let text = pick(&output.stderr);
+    let text = one_line(&output.stderr);
     if !text.is_empty() {
         return text;
     }
-    let text = pick(&output.stdout);
+    let text = one_line(&output.stdout);
     if !text.is_empty() {
         return text;
     }

@@ -102,13 +102,13 @@ impl Show {
             paths: Paths::new(&ctx.paths(vm), &ctx.state.ssh_config()),
             image: vm.image.as_ref().and_then(|boot| {
                 let image = ctx.project.image(&boot.name)?;
-                let dir = ctx.paths(vm).dir;
+                let paths = ctx.paths(vm);
                 Some(ShowImage {
                     name: boot.name.clone(),
-                    built: image.is_built(),
+                    built: crate::images::is_built(image),
                     dir: image.dir.clone(),
-                    disk: crate::images::overlay::path(&dir),
-                    added_args: crate::qemu::image_args::for_vm(&ctx.project, vm, &dir),
+                    added_args: crate::qemu::image_args::for_vm(&ctx.project, vm, &paths),
+                    disk: paths.image_disk,
                 })
             }),
         }

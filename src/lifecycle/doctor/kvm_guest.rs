@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::runtime::bounded_output;
+use crate::runtime::helper::{Helper, HelperError};
 
 /// A working KVM runs the guest in well under a second, a busy machine's QEMU start included.
 pub const GUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,17 +98,17 @@ pub fn run(qemu: &Path, accel: &str) -> Result<(), Option<GuestFailure>> {
         .args(["-bios", &format!("/proc/self/fd/{fd}")])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .stdin(std::process::Stdio::null());
-    let outcome = bounded_output::output(&mut command, GUEST_TIMEOUT);
+    let outcome = Helper::new(command).timeout(GUEST_TIMEOUT).output_any();
     drop(file);
     match outcome {
-        Ok(Some(out)) if out.status.code() == Some((EXIT_VALUE << 1) | 1) => Ok(()),
-        Ok(Some(out)) => Err(Some(GuestFailure::Exited {
+        Ok(out) if out.status.code() == Some((EXIT_VALUE << 1) | 1) => Ok(()),
+        Ok(out) => Err(Some(GuestFailure::Exited {
             status: out.status.to_string(),
             said: String::from_utf8_lossy(&out.stderr)
                 .trim()
                 .replace('\n', " / "),
         })),
-        Ok(None) => Err(Some(GuestFailure::Hung {
+        Err(HelperError::TimedOut { .. }) => Err(Some(GuestFailure::Hung {
             limit: GUEST_TIMEOUT,
         })),
         Err(_) => Err(None),

@@ -59,23 +59,18 @@ pub fn examine(ctx: Option<&Context>, vms: &[&Vm]) -> Vec<Finding> {
 }
 
 /// Runs a probe (`unshare`, `ssh`) to its end within `limit`: its stdout, or what went
-/// wrong in words (the exit status and its stderr).
+/// wrong in words (a finding shows it as it is).
 fn probe_output(
-    command: &mut std::process::Command,
+    mut command: std::process::Command,
     limit: std::time::Duration,
 ) -> Result<String, String> {
     command.stdin(std::process::Stdio::null());
-    match crate::runtime::bounded_output::output(command, limit) {
-        Ok(Some(out)) if out.status.success() => {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        }
-        Ok(Some(out)) => Err(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Ok(None) => Err(format!("no answer within {limit:?}")),
-        Err(err) => Err(format!("cannot run it: {err}")),
+    match crate::runtime::helper::Helper::new(command)
+        .timeout(limit)
+        .output()
+    {
+        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
+        Err(err) => Err(crate::error_chain::chain(&err)),
     }
 }
 

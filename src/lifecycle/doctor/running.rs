@@ -79,10 +79,10 @@ pub fn judge_accelerator(asked: &KvmUse, state: KvmState) -> Finding {
 
 /// The guest's clocksource, read over SSH.
 pub fn clocksource(ctx: &Context, vm: &Vm, kvm: Option<KvmState>) -> Finding {
-    let mut command = ctx
+    let command = ctx
         .ssh_target(vm)
         .batch_command(SSH_CONNECT_TIMEOUT, &format!("cat {CLOCKSOURCE_FILE}"));
-    let read = super::probe_output(&mut command, SSH_TIMEOUT);
+    let read = super::probe_output(command, SSH_TIMEOUT);
     match read {
         Ok(source) => judge_clocksource(&source, kvm.is_some_and(|k| k.enabled)),
         Err(why) => Finding::problem(

@@ -184,7 +184,7 @@ fn one_qemu(project: Option<&Project>, arch: &str, binary: &Path, status: Status
         Err(why) => Finding::problem(
             "qemu",
             status,
-            why,
+            crate::error_chain::chain(&why),
             format!(
                 "reinstall it (sudo apt-get install --reinstall {})",
                 debian_package(arch)

@@ -59,7 +59,7 @@ pub fn read() -> UsernsFacts {
 fn try_unshare() -> Result<(), String> {
     let mut command = Command::new("unshare");
     command.args(["--user", "--map-root-user", "true"]);
-    super::probe_output(&mut command, UNSHARE_TIMEOUT).map(drop)
+    super::probe_output(command, UNSHARE_TIMEOUT).map(drop)
 }
 
 /// The findings; `needed` when the config has a `debian` image (else problems only warn).

@@ -6,15 +6,27 @@
 //! so it gets the host time rounded to the nearest second (off by at most half a second).
 //! The time is taken just before the command goes out through the SSH master.
 
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::runtime::wait_child::run_bounded;
+use crate::runtime::helper::{Helper, HelperError};
 use crate::ssh::master::SshTarget;
 
 const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn set_guest_clock(target: &SshTarget) -> Result<(), String> {
+/// Why the guest's clock was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum ClockError {
+    #[error("no answer over SSH within {} s", CLOCK_TIMEOUT.as_secs())]
+    NoAnswer,
+    #[error("`date -s` in the guest failed ({0})")]
+    Refused(ExitStatus),
+    /// The ssh client itself could not run (not installed, not executable).
+    #[error(transparent)]
+    Ssh(HelperError),
+}
+
+pub fn set_guest_clock(target: &SshTarget) -> Result<(), ClockError> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -29,9 +41,33 @@ pub fn set_guest_clock(target: &SshTarget) -> Result<(), String> {
     );
     let mut command = target.batch_command(CLOCK_TIMEOUT, &remote);
     command.stdout(Stdio::null()).stderr(Stdio::null());
-    match run_bounded(command, CLOCK_TIMEOUT) {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(format!("`date -s` in the guest failed ({status})")),
-        None => Err(format!("no answer over SSH within {CLOCK_TIMEOUT:?}")),
+    match Helper::new(command).timeout(CLOCK_TIMEOUT).status() {
+        Ok(()) => Ok(()),
+        Err(HelperError::Exited { status, .. }) => Err(ClockError::Refused(status)),
+        Err(HelperError::TimedOut { .. }) => Err(ClockError::NoAnswer),
+        Err(other) => Err(ClockError::Ssh(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ssh_client_that_cannot_run_is_named_not_taken_for_a_silent_guest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = SshTarget {
+            program: tmp.path().join("no-ssh-here"),
+            ..SshTarget::new(tmp.path().join("ssh_config"), "demo")
+        };
+        let err = set_guest_clock(&target).unwrap_err();
+        assert!(matches!(err, ClockError::Ssh(_)), "{err:?}");
+        assert_eq!(
+            crate::error_chain::chain(&err),
+            format!(
+                "cannot run {}: No such file or directory (os error 2)",
+                target.program.display()
+            )
+        );
     }
 }

@@ -23,6 +23,8 @@ pub mod state_mark;
 pub mod store;
 
 use crate::qemu::qmp::QmpError;
+use crate::qemu::version::VersionError;
+use crate::runtime::helper::HelperError;
 use crate::runtime::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +79,22 @@ pub enum SnapshotError {
         #[source]
         source: QmpError,
     },
-    #[error("{0}")]
-    Tool(String),
+    /// `command` (a qemu-img call) did not do its job; the helper's error says how.
+    #[error("`{command}`")]
+    Tool {
+        command: String,
+        #[source]
+        source: HelperError,
+    },
+    /// A helper printed what qcmdr cannot read.
+    #[error("cannot read what {context} printed")]
+    ToolOutput {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot learn the QEMU version")]
+    QemuVersion(#[source] VersionError),
     #[error("{context}")]
     Io {
         context: String,

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::SnapshotError;
-use crate::runtime::bounded_output;
+use crate::runtime::helper::{Helper, HelperError};
 
 /// Internal snapshots are metadata inside the image: even a large disk takes seconds.
 const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(120);
@@ -30,8 +30,11 @@ pub struct QemuImg {
 impl QemuImg {
     pub fn has_snapshot(&self, file: &str, name: &str) -> Result<bool, SnapshotError> {
         let out = self.run(&["info", "--output=json", "--", file])?;
-        let info: serde_json::Value = serde_json::from_str(&out)
-            .map_err(|e| SnapshotError::Tool(format!("qemu-img info {file}: {e}")))?;
+        let info: serde_json::Value =
+            serde_json::from_str(&out).map_err(|source| SnapshotError::ToolOutput {
+                context: format!("qemu-img info {file}"),
+                source,
+            })?;
         Ok(info["snapshots"]
             .as_array()
             .is_some_and(|all| all.iter().any(|s| s["name"].as_str() == Some(name))))
@@ -44,7 +47,10 @@ impl QemuImg {
     /// Deletes the internal snapshot; one that is already gone is fine.
     pub fn delete(&self, file: &str, name: &str) -> Result<(), SnapshotError> {
         match self.run(&["snapshot", "-d", name, "--", file]) {
-            Err(SnapshotError::Tool(why)) if why.contains("not found") => Ok(()),
+            Err(SnapshotError::Tool {
+                source: HelperError::Exited { stderr, .. },
+                ..
+            }) if stderr.contains("not found") => Ok(()),
             other => other.map(drop),
         }
     }
@@ -55,26 +61,15 @@ impl QemuImg {
             .args(args)
             .current_dir(&self.cwd)
             .stdin(Stdio::null());
-        let output = bounded_output::output(&mut command, QEMU_IMG_TIMEOUT)
-            .map_err(|e| {
-                SnapshotError::Tool(format!(
-                    "cannot run {} (Debian: apt-get install qemu-utils): {e}",
-                    self.binary.display()
-                ))
-            })?
-            .ok_or_else(|| {
-                SnapshotError::Tool(format!(
-                    "qemu-img {} did not finish within {QEMU_IMG_TIMEOUT:?}",
-                    args.join(" ")
-                ))
+        let output = Helper::new(command)
+            .timeout(QEMU_IMG_TIMEOUT)
+            .process_group()
+            .install_hint("Debian: apt-get install qemu-utils")
+            .output()
+            .map_err(|source| SnapshotError::Tool {
+                command: format!("qemu-img {}", args.join(" ")),
+                source,
             })?;
-        if output.status.success() {
-            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-        }
-        let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        Err(SnapshotError::Tool(format!(
-            "qemu-img {} failed: {said}",
-            args.join(" ")
-        )))
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 }

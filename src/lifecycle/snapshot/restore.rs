@@ -111,8 +111,8 @@ fn plan(
     }
     if !force {
         let cache = ctx.state.root().join("qemu-version.json");
-        let now =
-            version::of_binary_cached(Path::new(&argv[0]), &cache).map_err(SnapshotError::Tool)?;
+        let now = version::of_binary_cached(Path::new(&argv[0]), &cache)
+            .map_err(SnapshotError::QemuVersion)?;
         if now != meta.qemu_version {
             return Err(SnapshotError::Version {
                 name: name.to_string(),

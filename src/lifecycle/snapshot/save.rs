@@ -154,7 +154,10 @@ pub fn save(
             if let Err(why) = clock::set_guest_clock(&ctx.ssh_target(vm)) {
                 observer.event(
                     &vm.name,
-                    Event::Notice(format!("guest clock not set: {why}")),
+                    Event::Notice(format!(
+                        "guest clock not set: {}",
+                        crate::error_chain::chain(&why)
+                    )),
                 );
             }
         }

@@ -1,11 +1,25 @@
 //! Before an image-backed VM launches: its image must be built, and it gets its overlay disk.
 
-use super::prelaunch::{io_err, PrelaunchError};
+use std::path::PathBuf;
+
 use crate::images::overlay::{self, Outcome};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
 use crate::model::Vm;
 use crate::runtime::paths::VmPaths;
+
+/// Why an image-backed VM has no disk to launch with; nothing was launched.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageDiskError {
+    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
+    NotBuilt { image: String },
+    #[error("cannot make the disk {}", disk.display())]
+    Disk {
+        disk: PathBuf,
+        #[source]
+        source: overlay::OverlayError,
+    },
+}
 
 pub fn prepare(
     ctx: &Context,
@@ -13,21 +27,21 @@ pub fn prepare(
     paths: &VmPaths,
     reset: bool,
     observer: &dyn Observer,
-) -> Result<(), PrelaunchError> {
+) -> Result<(), ImageDiskError> {
     let Some(boot) = &vm.image else {
         return Ok(());
     };
     let image = ctx
         .project
         .image(&boot.name)
-        .filter(|image| image.is_built())
-        .ok_or_else(|| PrelaunchError::ImageNotBuilt {
+        .filter(|image| crate::images::is_built(image))
+        .ok_or_else(|| ImageDiskError::NotBuilt {
             image: boot.name.clone(),
         })?;
-    let outcome = overlay::ensure(image, &paths.dir, reset).map_err(io_err(format!(
-        "cannot make the disk {}",
-        overlay::path(&paths.dir).display()
-    )))?;
+    let outcome = overlay::ensure(image, paths, reset).map_err(|source| ImageDiskError::Disk {
+        disk: paths.image_disk.clone(),
+        source,
+    })?;
     let notice = match outcome {
         Outcome::Kept => return Ok(()),
         Outcome::Created if reset => format!("fresh disk over image {}", image.name),

@@ -100,7 +100,7 @@ pub fn start_holding(
     };
     ctx.prepare_ssh()
         .map_err(io_err("cannot write the private SSH config"))?;
-    preflight::before_launch(ctx, vm, options)?;
+    preflight::before_launch(ctx, vm, options.syncs(vm))?;
     if options.no_sync {
         // A crashed run's sessions would keep syncing into whatever answers on that port.
         if let Err(err) = crate::sync::end_leftovers(&ctx.project, &ctx.state, vm) {

@@ -6,7 +6,6 @@
 //! warnings (except an SSH config ssh refuses, which breaks every VM), `start` refuses the
 //! VM concerned and only that one.
 
-use super::types::StartOptions;
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::runtime::free_space;
@@ -88,16 +87,16 @@ pub enum PreflightError {
     MissingSyncSource(crate::sync::SyncError),
 }
 
-/// Refuses to launch `vm` when this machine cannot finish starting it. Expects the private
-/// SSH files to be written already.
-pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(), PreflightError> {
+/// Refuses to launch `vm` when this machine cannot finish starting it (`syncs`: this start
+/// syncs files into it). Expects the private SSH files to be written already.
+pub fn before_launch(ctx: &Context, vm: &Vm, syncs: bool) -> Result<(), PreflightError> {
     let paths = ctx.paths(vm);
     if let Some(low) = free_space::too_little_for_launch(&paths.dir) {
         return Err(PreflightError::LowSpace(low));
     }
     let resolved = validate::check_file(&ctx.state.ssh_config(), &vm.name)
         .map_err(PreflightError::SshConfig)?;
-    if vm.wait_for.ssh() || options.syncs(vm) {
+    if vm.wait_for.ssh() || syncs {
         if let Some(missing) = validate::missing_identity_files(&resolved).first() {
             return Err(PreflightError::MissingKey {
                 key: missing.clone(),
@@ -105,7 +104,7 @@ pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(
             });
         }
     }
-    if options.syncs(vm) {
+    if syncs {
         crate::sync::sources_present(vm).map_err(PreflightError::MissingSyncSource)?;
     }
     Ok(())

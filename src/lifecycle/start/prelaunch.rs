@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::image_disk::{self, ImageDiskError};
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
@@ -36,8 +37,8 @@ pub enum PrelaunchError {
         #[source]
         cause: KvmUnusable,
     },
-    #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
-    ImageNotBuilt { image: String },
+    #[error(transparent)]
+    ImageDisk(#[from] ImageDiskError),
     #[error("{context}")]
     Io {
         context: String,
@@ -100,7 +101,7 @@ pub fn prepare_locked(
         return Ok(Prelaunch::Running { pid: running.pid() });
     }
     check_kvm(vm, observer)?;
-    super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
+    image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;

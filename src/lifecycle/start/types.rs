@@ -78,7 +78,7 @@ pub enum StartError {
     Preflight(PreflightError),
     /// Its image could not be built (the CLI builds missing images first); nothing was
     /// launched.
-    #[error("{0}")]
+    #[error(transparent)]
     Image(crate::images::BuildError),
     /// QEMU was launched but the VM did not come up.
     #[error("{}", .0.reason)]

@@ -4,12 +4,17 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Recipe, IMAGE_BUILDER_VERSION};
+use crate::model::Recipe;
+
+/// Version of what qcmdr's builders produce; part of every image key. Raise it whenever a
+/// builder changes what ends up in an image, so existing builds are rebuilt.
+pub const IMAGE_BUILDER_VERSION: u32 = 2;
 
 /// Hex characters kept from the digest: enough to never collide between one user's recipes.
 const KEY_LEN: usize = 16;
 
-pub(crate) fn of(recipe: &Recipe) -> String {
+/// The key of `recipe`: its build lives in `<cache>/<name>-<key>/`.
+pub fn of(recipe: &Recipe) -> String {
     // serde_json's maps are sorted, so equal recipes give equal bytes.
     let canonical = match recipe {
         Recipe::Debian(r) => json!({
@@ -35,6 +40,6 @@ pub(crate) fn of(recipe: &Recipe) -> String {
     hex(&hasher.finalize())[..KEY_LEN].to_string()
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
