@@ -11,8 +11,9 @@
 //! 3. images: guest images: builds, the cache and its keys, each VM's overlay disk.
 //! 4. qemu, ssh, sync, logs: QEMU argv and control sockets, the private SSH setup, file sync
 //!    engines (sync uses ssh), reading and following logs.
-//! 5. runtime: the process and event plumbing (state-dir paths, locks, process identity,
-//!    bounded waits, cancellation, the one way to run a helper program).
+//! 5. runtime, state_dir: processes and waiting (process identity, bounded waits,
+//!    cancellation, the one way to run a helper program); the files qcmdr keeps (state-dir
+//!    paths, locks, private folders and files).
 //! 6. model: pure data.
 //!
 //! Usable from anywhere: error_chain (how an error reads once printed); it uses nothing.
@@ -30,4 +31,5 @@ pub mod model;
 pub mod qemu;
 pub mod runtime;
 pub mod ssh;
+pub mod state_dir;
 pub mod sync;

@@ -54,7 +54,7 @@ pub fn run(cli: &Cli, args: &LogArgs, log: Log) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     // Following a VM that was never started waits for its first log.
-    crate::runtime::private_dir::ensure(&ctx.state, &paths.dir)
+    crate::state_dir::private_dir::ensure(&ctx.state, &paths.dir)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", paths.dir.display())))?;
     follow(path, tail.end, &vm.name)
 }

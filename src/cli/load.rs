@@ -6,7 +6,7 @@ use super::{Cli, Failure};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::status::VmState;
 use crate::model::Vm;
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 /// The loaded config; one that cannot be found or does not load is a config error (exit 2).
 pub fn context(cli: &Cli) -> Result<Context, Failure> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Failure;
 use crate::qemu::qmp::Qmp;
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 pub fn open(paths: &VmPaths, timeout: Duration) -> Result<Qmp, Failure> {
     Qmp::connect(&paths.qmp_socket, timeout).map_err(Failure::from)

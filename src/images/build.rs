@@ -17,7 +17,7 @@ use super::tree::remove_tree;
 use super::{cloud, debian};
 use crate::model::{Image, Recipe};
 use crate::runtime::cancel::Cancel;
-use crate::runtime::private_dir;
+use crate::state_dir::private_dir;
 
 /// Lines of the build log shown when a build fails.
 pub const FAILURE_TAIL_LINES: usize = 15;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::model::Image;
 use crate::runtime::helper::{Helper, HelperError};
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Records which image build the overlay was made over.
 fn base_record(vm_dir: &Path) -> PathBuf {

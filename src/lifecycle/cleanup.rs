@@ -3,8 +3,8 @@
 use super::context::Context;
 use super::events::{Event, Observer};
 use crate::model::Vm;
-use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, remove_files, Identity};
+use crate::state_dir::paths::VmPaths;
 
 /// What the VM's pidfile says; when no QEMU of this VM runs, what its last run left behind
 /// (pidfile, sockets, the SSH master of a crashed run) is removed first, saying so when the

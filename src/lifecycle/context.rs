@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::model::{Project, Vm};
-use crate::runtime::paths::{StateDir, VmPaths};
 use crate::ssh::master::SshTarget;
+use crate::state_dir::paths::{StateDir, VmPaths};
 
 #[derive(Debug, Clone)]
 pub struct Context {

@@ -13,9 +13,9 @@ use super::events::Silent;
 use super::start::launch;
 use super::start::prelaunch::{self, Prelaunch, PrelaunchError};
 use crate::model::Vm;
-use crate::runtime::lock::VmLock;
-use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
+use crate::state_dir::lock::VmLock;
+use crate::state_dir::paths::VmPaths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForegroundError {
@@ -58,7 +58,7 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
     };
     launch::rotate_logs(&paths);
     // QEMU's output goes to the foreground program's terminal; say so where people look for it.
-    crate::runtime::private_file::create_fresh(&paths.qemu_log)
+    crate::state_dir::private_file::create_fresh(&paths.qemu_log)
         .and_then(|mut log| {
             use std::io::Write;
             writeln!(

@@ -5,8 +5,8 @@
 use std::fs;
 use std::io;
 
-use crate::runtime::paths::VmPaths;
-use crate::runtime::private_file;
+use crate::state_dir::paths::VmPaths;
+use crate::state_dir::private_file;
 
 const ORIGIN_FILE: &str = "from-snapshot.json";
 

@@ -6,8 +6,8 @@ use std::fs;
 use std::net::{TcpListener, UdpSocket};
 
 use crate::model::{HostForward, Protocol, Vm};
-use crate::runtime::paths::StateDir;
 use crate::runtime::process::read_cmdline;
+use crate::state_dir::paths::StateDir;
 
 #[derive(Debug, thiserror::Error)]
 #[error("host port {port}/{protocol} is already in use{by}; free it or change the hostfwd rule", by = holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]
@@ -112,7 +112,7 @@ fn describe(pid: i32, cmdline: &[String], state: &StateDir) -> String {
             let pidfile = std::path::Path::new(&pair[1]);
             let dir = pidfile.parent()?;
             let name = dir.file_name()?.to_string_lossy().into_owned();
-            crate::runtime::same_file::same_file(dir.parent()?, &vms_dir).then_some(name)
+            crate::state_dir::same_file::same_file(dir.parent()?, &vms_dir).then_some(name)
         });
     match vm_name {
         Some(name) => format!("VM \"{name}\" (pid {pid})"),

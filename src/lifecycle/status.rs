@@ -7,10 +7,10 @@ use std::time::Duration;
 use super::context::Context;
 use crate::model::{HostForward, Vm};
 use crate::runtime::helper::{Helper, HelperError};
-use crate::runtime::lock;
-use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
 use crate::ssh::banner::{self, Banner};
+use crate::state_dir::lock;
+use crate::state_dir::paths::VmPaths;
 
 /// Bound of the SSH health check of one VM.
 const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -17,9 +17,9 @@ use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::runtime::kill_on_drop::KillOnDrop;
-use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::{Identity, ProcessHandle, Terminated};
+use crate::state_dir::lock::{self, LockError, VmLock};
 
 /// How long SSH gets to connect and hand over `poweroff`.
 const SSH_STEP_CONNECT: Duration = Duration::from_secs(2);
@@ -212,7 +212,7 @@ fn ssh_poweroff(ctx: &Context, vm: &Vm, qemu: &ProcessHandle, graceful: Duration
     // guest first says it took the order; ssh's output goes to a file, never to a pipe that a
     // multiplexing master could hold open.
     let transcript = ctx.paths(vm).dir.join("stop-ssh.log");
-    let Ok(out) = crate::runtime::private_file::create_fresh(&transcript) else {
+    let Ok(out) = crate::state_dir::private_file::create_fresh(&transcript) else {
         return false;
     };
     let err = out.try_clone().ok();

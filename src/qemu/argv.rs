@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{Project, Vm};
 use crate::runtime::executable::find_in;
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Chardev ids qcmdr owns; prefixed so they never clash with the user's own ids.
 pub const QMP_CHARDEV: &str = "qcmdr-qmp";

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::model::{Project, Vm};
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Empty for a VM without an image.
 pub fn for_vm(project: &Project, vm: &Vm, paths: &VmPaths) -> Vec<String> {

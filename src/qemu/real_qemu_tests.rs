@@ -19,7 +19,7 @@ use super::qmp::{Qmp, QmpError};
 use crate::model::{fixtures, Vm, WaitFor};
 use crate::runtime::executable::find_in;
 use crate::runtime::kill_on_drop::KillOnDrop;
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 const QEMU: &str = "qemu-system-x86_64";
 const SECOND: Duration = Duration::from_secs(1);

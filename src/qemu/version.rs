@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::qmp::{Qmp, QmpError};
 use crate::runtime::helper::{Helper, HelperError};
-use crate::runtime::private_file;
+use crate::state_dir::private_file;
 
 /// Bound of `qemu-system-* --version`; it answers in milliseconds.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);

@@ -217,7 +217,7 @@ fn names_pidfile(pid: i32, cmdline: &[String], pidfile: &Path) -> bool {
             } else {
                 PathBuf::from(format!("/proc/{pid}/cwd")).join(given)
             };
-            super::same_file::same_file(&given, pidfile)
+            crate::state_dir::same_file::same_file(&given, pidfile)
         })
 }
 

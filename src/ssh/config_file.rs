@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::atomic_file::write_if_changed;
 use super::config_value::{literal_path, single_argument, spell};
 use crate::model::{Project, SshOption, Vm};
-use crate::runtime::paths::StateDir;
-use crate::runtime::private_dir;
+use crate::state_dir::paths::StateDir;
+use crate::state_dir::private_dir;
 
 /// The whole file: one `Host <vm>` block per VM, then `Host *` with the base options and
 /// qcmdr's defaults. Deterministic. This file only ever serves VMs, so `Host *` is safe here.
@@ -321,7 +321,7 @@ Host *
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::new(tmp.path().join("deep/".repeat(30)).join(".qcmdr"));
         let control = state.control_dir();
-        assert!(control.starts_with(crate::runtime::paths::short_root()));
+        assert!(control.starts_with(crate::state_dir::paths::short_root()));
         let file = write(&project(vec![], vec![vm("web", 2222, vec![])]), &state).unwrap();
         assert!(control.is_dir());
         let seen = ssh_g(&file, "web");

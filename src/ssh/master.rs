@@ -109,11 +109,12 @@ impl SshTarget {
         log: &Path,
         connect_timeout: Duration,
     ) -> Result<Child, MasterError> {
-        let log_file =
-            crate::runtime::private_file::create_fresh(log).map_err(|source| MasterError::Log {
+        let log_file = crate::state_dir::private_file::create_fresh(log).map_err(|source| {
+            MasterError::Log {
                 log: log.to_path_buf(),
                 source,
-            })?;
+            }
+        })?;
         self.command()
             .args([
                 "-f",

@@ -9,7 +9,7 @@ pub mod validate;
 pub mod wrappers;
 
 use crate::model::Project;
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 /// Writes the private ssh_config and the wrappers that use it; every SSH use (qcmdr's own,
 /// Mutagen's, a user's tools) goes through them. Cheap when nothing changed.

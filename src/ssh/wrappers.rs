@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use super::atomic_file::write_if_changed;
 use crate::runtime::executable::find_in;
-use crate::runtime::paths::StateDir;
-use crate::runtime::private_dir;
+use crate::state_dir::paths::StateDir;
+use crate::state_dir::private_dir;
 
 /// Second line of every wrapper; how the PATH search recognises (and skips) a wrapper.
 const MARKER: &str = "# qcmdr wrapper";

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::SyncSpec;
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 /// `sync[2] (/home/u/src → demo:~/src)`; `index` is 0-based, the name 1-based like Lua's.
 pub fn describe(vm: &str, index: usize, spec: &SyncSpec) -> String {

@@ -23,8 +23,8 @@ pub use error::SyncError;
 
 use crate::model::{Project, SyncEngine, SyncSpec, Vm};
 use crate::runtime::executable::find_on_path;
-use crate::runtime::paths::{StateDir, VmPaths};
 use crate::runtime::process::{self, Identity};
+use crate::state_dir::paths::{StateDir, VmPaths};
 use mutagen::Mutagen;
 
 /// The VM's entries that use `engine`, with their 0-based index in the config.

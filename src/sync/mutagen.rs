@@ -12,7 +12,7 @@ use super::error::SyncError;
 use super::tool;
 use crate::model::Project;
 use crate::runtime::executable::find_on_path;
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 #[derive(Debug, Clone)]
 pub struct Mutagen {
@@ -38,7 +38,7 @@ impl Mutagen {
         let mutagen = Self::find(state)?;
         crate::ssh::prepare(project, state)
             .map_err(SyncError::io("cannot write the private SSH setup"))?;
-        crate::runtime::private_dir::ensure(state, &mutagen.data_dir).map_err(SyncError::io(
+        crate::state_dir::private_dir::ensure(state, &mutagen.data_dir).map_err(SyncError::io(
             format!("cannot create {}", mutagen.data_dir.display()),
         ))?;
         Ok(mutagen)

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::runtime::paths::fnv1a64;
+use crate::state_dir::paths::fnv1a64;
 
 static SESSION_BASE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("^[A-Za-z][A-Za-z0-9-]*$").unwrap());

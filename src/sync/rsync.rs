@@ -15,8 +15,8 @@ use super::error::SyncError;
 use super::rsync_record::{self, LastRun};
 use super::tool;
 use crate::model::SyncSpec;
-use crate::runtime::paths::StateDir;
 use crate::ssh::master::SshTarget;
+use crate::state_dir::paths::StateDir;
 
 /// Folders of version control systems, left out when `ignore_vcs` is set.
 pub const VCS_DIRS: [&str; 6] = [".git", ".hg", ".svn", ".bzr", "_darcs", "CVS"];

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastRun {
@@ -46,7 +46,7 @@ pub fn save(state: &StateDir, vm: &str, index: usize, run: &LastRun) {
     let Ok(text) = serde_json::to_vec(run) else {
         return;
     };
-    let written = crate::runtime::private_file::create_fresh(&temp)
+    let written = crate::state_dir::private_file::create_fresh(&temp)
         .and_then(|mut file| std::io::Write::write_all(&mut file, &text));
     if written.is_ok() {
         let _ = std::fs::rename(&temp, &target);

@@ -15,7 +15,7 @@ use super::error::SyncError;
 use super::mutagen::Mutagen;
 use crate::error_chain::chain;
 use crate::model::{SyncSpec, Vm};
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 pub const LABEL_KEY: &str = "qcmdr.vm";
 /// What `sync flush` says while a new session is still connecting.
@@ -103,7 +103,7 @@ pub fn open(
     entries: &[(usize, &SyncSpec)],
 ) -> Result<(), SyncError> {
     let marker = marker(state, &vm.name);
-    crate::runtime::private_file::create_fresh(&marker)
+    crate::state_dir::private_file::create_fresh(&marker)
         .map(drop)
         .map_err(SyncError::io(format!("cannot write {}", marker.display())))?;
     terminate(mutagen, &vm.name)?;

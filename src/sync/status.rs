@@ -11,7 +11,7 @@ use super::sessions::{self, Session};
 use super::SyncError;
 use crate::error_chain::chain;
 use crate::model::{Project, SyncEngine, Vm};
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 #[derive(Debug, Clone)]
 pub struct EntryStatus {

@@ -20,9 +20,9 @@ use super::{rsync, SyncError};
 use crate::error_chain::chain;
 use crate::model::{SyncEngine, SyncSpec, Vm};
 use crate::runtime::cancel::Cancel;
-use crate::runtime::paths::StateDir;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
+use crate::state_dir::paths::StateDir;
 
 /// A run starts once the tree has been quiet this long...
 const QUIET: Duration = Duration::from_millis(150);

@@ -25,7 +25,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["lifecycle", "console", "config"],
     &["images"],
     &["qemu", "ssh", "sync", "logs"],
-    &["runtime"],
+    &["runtime", "state_dir"],
     &["model"],
 ];
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::model::HostForward;
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Seconds since the Unix epoch, with microseconds.
 pub fn timestamp(at: SystemTime) -> f64 {

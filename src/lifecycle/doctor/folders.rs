@@ -1,5 +1,5 @@
 //! The folders qcmdr writes: the state dir and the folders in it (ours, 0700, no symlink:
-//! the rules `runtime::private_dir` enforces on use, checked here without changing anything),
+//! the rules `state_dir::private_dir` enforces on use, checked here without changing anything),
 //! and the image cache (ours and not writable by others: a VM boots what is in it). A cache
 //! made by `sudo qcmdr ...` belongs to root, the usual way a user's cache goes wrong.
 
@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::finding::{Finding, Status};
-use crate::runtime::paths::StateDir;
+use crate::state_dir::paths::StateDir;
 
 /// How a folder looks; `None` for one that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

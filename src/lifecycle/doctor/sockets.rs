@@ -9,7 +9,7 @@ use std::path::Path;
 use super::finding::{Finding, Status};
 use super::folders::{judge_private, FolderFacts};
 use crate::model::Vm;
-use crate::runtime::paths::{short_root, StateDir, MAX_SOCKET_PATH};
+use crate::state_dir::paths::{short_root, StateDir, MAX_SOCKET_PATH};
 
 /// qcmdr's own sockets of `vm`: the longest path, and the short folder when one is needed.
 pub fn own(state: &StateDir, vm: &Vm, uid: u32) -> Finding {

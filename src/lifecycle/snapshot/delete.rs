@@ -17,8 +17,8 @@ use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::qemu::migration;
 use crate::qemu::qmp::{Qmp, QmpError};
-use crate::runtime::lock;
 use crate::runtime::process::{self, Identity};
+use crate::state_dir::lock;
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -25,7 +25,7 @@ pub mod store;
 use crate::qemu::qmp::QmpError;
 use crate::qemu::version::VersionError;
 use crate::runtime::helper::HelperError;
-use crate::runtime::lock::LockError;
+use crate::state_dir::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

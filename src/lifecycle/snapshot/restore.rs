@@ -24,9 +24,9 @@ use crate::qemu::migration::{self, Drive};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
 use crate::runtime::cancel::Cancel;
-use crate::runtime::paths::VmPaths;
 use crate::runtime::process::{self, Identity};
 use crate::ssh::master::SshTarget;
+use crate::state_dir::paths::VmPaths;
 
 /// Added to the VM's argv: QEMU waits for `migrate-incoming` instead of booting.
 pub const INCOMING_ARGS: [&str; 2] = ["-incoming", "defer"];

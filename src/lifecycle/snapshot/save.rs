@@ -18,7 +18,7 @@ use crate::qemu::migration::{self, Drive};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
 use crate::runtime::process::{self, Identity, ProcessHandle};
-use crate::runtime::{lock, private_dir};
+use crate::state_dir::{lock, private_dir};
 
 /// Bound of each QMP step but the migration itself.
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::state_mark;
 use super::SnapshotError;
 use crate::qemu::fingerprint::Fingerprint;
-use crate::runtime::paths::{StateDir, VmPaths};
-use crate::runtime::{private_dir, private_file};
+use crate::state_dir::paths::{StateDir, VmPaths};
+use crate::state_dir::{private_dir, private_file};
 
 pub const STATE_FILE: &str = "state";
 pub const METADATA_FILE: &str = "metadata.json";

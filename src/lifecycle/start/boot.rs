@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
-use crate::runtime::paths::VmPaths;
 use crate::ssh::master::SshTarget;
+use crate::state_dir::paths::VmPaths;
 
 /// What a saved-state implementation fails with; its message is shown as it is.
 pub type SavedStateError = Box<dyn std::error::Error + Send + Sync>;

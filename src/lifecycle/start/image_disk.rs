@@ -6,7 +6,7 @@ use crate::images::overlay::{self, Outcome};
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer};
 use crate::model::Vm;
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Why an image-backed VM has no disk to launch with; nothing was launched.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::runtime::paths::VmPaths;
+use crate::state_dir::paths::VmPaths;
 
 /// Keeps the previous run's logs as `*.prev.log`, so a new run starts with empty logs (an old
 /// `login:` can never match) while the last post-mortem survives one more start.
@@ -23,7 +23,7 @@ pub fn rotate_logs(paths: &VmPaths) {
 
 /// Starts `argv` in `cwd` with its output appended to `log`.
 pub fn spawn(argv: &[String], cwd: &Path, log: &Path) -> std::io::Result<Child> {
-    let out = crate::runtime::private_file::create_fresh(log)?;
+    let out = crate::state_dir::private_file::create_fresh(log)?;
     let err = out.try_clone()?;
     let mut command = Command::new(&argv[0]);
     command

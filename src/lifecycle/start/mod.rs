@@ -35,8 +35,8 @@ use crate::error_chain::chain;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
-use crate::runtime::lock::VmLock;
 use crate::runtime::process::ProcessHandle;
+use crate::state_dir::lock::VmLock;
 
 /// Starts one VM and waits until it is ready (or fails, in which case QEMU is stopped unless
 /// `keep_running`). `saved` finds the state a [`Boot::FromSnapshot`] start loads.

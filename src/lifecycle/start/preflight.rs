@@ -8,8 +8,8 @@
 
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
-use crate::runtime::free_space;
 use crate::ssh::validate;
+use crate::state_dir::free_space;
 use crate::sync::entry::source_problem;
 
 /// Problems ssh finds in the rendered private config (nothing is written). Without ssh on

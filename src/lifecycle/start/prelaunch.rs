@@ -13,10 +13,10 @@ use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
 use crate::qemu::accel::{kvm_use, KvmUse};
 use crate::runtime::executable::is_executable;
-use crate::runtime::lock::{self, LockError, VmLock};
-use crate::runtime::paths::VmPaths;
-use crate::runtime::private_dir;
 use crate::runtime::process::Identity;
+use crate::state_dir::lock::{self, LockError, VmLock};
+use crate::state_dir::paths::VmPaths;
+use crate::state_dir::private_dir;
 
 /// Why a VM may not be launched; nothing was launched and nothing left behind.
 #[derive(Debug, thiserror::Error)]

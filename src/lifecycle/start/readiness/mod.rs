@@ -30,11 +30,11 @@ use crate::logs::log_tail;
 use crate::model::Vm;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
-use crate::runtime::free_space;
-use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
 use crate::runtime::process::ProcessHandle;
 use crate::ssh::banner;
+use crate::state_dir::free_space;
+use crate::state_dir::paths::VmPaths;
 
 /// One launched QEMU on its way to ready.
 pub(super) struct Launched<'a> {

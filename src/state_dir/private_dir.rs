@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path};
 
-use crate::runtime::paths::{short_root, StateDir};
+use crate::state_dir::paths::{short_root, StateDir};
 
 /// Makes `dir` (the state dir, a folder in it, or a short socket folder of it) exist and be
 /// private, checking every folder from the state dir (or `/tmp/qcmdr-<uid>`) down to it.
