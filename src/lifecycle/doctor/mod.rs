@@ -58,20 +58,16 @@ pub fn examine(ctx: Option<&Context>, vms: &[&Vm]) -> Vec<Finding> {
     findings
 }
 
-/// Runs a probe (`unshare`, `ssh`) to its end within `limit`: its stdout, or what went
-/// wrong in words (a finding shows it as it is).
+/// Runs a probe (`unshare`, `ssh`) to its end within `limit`: its stdout, trimmed.
 fn probe_output(
     mut command: std::process::Command,
     limit: std::time::Duration,
-) -> Result<String, String> {
+) -> Result<String, crate::runtime::helper::HelperError> {
     command.stdin(std::process::Stdio::null());
-    match crate::runtime::helper::Helper::new(command)
+    let out = crate::runtime::helper::Helper::new(command)
         .timeout(limit)
-        .output()
-    {
-        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
-        Err(err) => Err(crate::error_chain::chain(&err)),
-    }
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// What a running VM's QEMU and guest use.

@@ -88,7 +88,10 @@ pub fn clocksource(ctx: &Context, vm: &Vm, kvm: Option<KvmState>) -> Finding {
         Err(why) => Finding::problem(
             "clocksource",
             Status::Warning,
-            format!("cannot read the guest's {CLOCKSOURCE_FILE}: {why}"),
+            format!(
+                "cannot read the guest's {CLOCKSOURCE_FILE}: {}",
+                crate::error_chain::chain(&why)
+            ),
             format!("check that SSH works: qcmdr ssh {} true", vm.name),
         ),
     }

@@ -5,6 +5,7 @@
 //!
 //! [`read`] gathers the facts; [`judge`] is pure over them.
 
+use crate::runtime::helper::HelperError;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub const IDS_NEEDED: u64 = 65536;
 /// A trivial command in a new user namespace answers in milliseconds.
 const UNSHARE_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UsernsFacts {
     pub account: Account,
     /// The text of `/etc/subuid` and `/etc/subgid`; `None` when missing.
@@ -32,7 +33,7 @@ pub struct UsernsFacts {
     /// `/proc/sys/user/max_user_namespaces`.
     pub max_user_namespaces: Option<String>,
     /// `unshare --user --map-root-user true`: `Ok`, or what it printed when it failed.
-    pub unshare: Result<(), String>,
+    pub unshare: Result<(), HelperError>,
 }
 
 pub fn read() -> UsernsFacts {
@@ -56,7 +57,7 @@ pub fn read() -> UsernsFacts {
     }
 }
 
-fn try_unshare() -> Result<(), String> {
+fn try_unshare() -> Result<(), HelperError> {
     let mut command = Command::new("unshare");
     command.args(["--user", "--map-root-user", "true"]);
     super::probe_output(command, UNSHARE_TIMEOUT).map(drop)
@@ -144,7 +145,10 @@ fn kernel_switches(facts: &UsernsFacts, status: Status) -> Finding {
         Err(why) => Finding::problem(
             "userns",
             status,
-            format!("unshare --user --map-root-user true failed: {why}"),
+            format!(
+                "unshare --user --map-root-user true failed: {}",
+                crate::error_chain::chain(why)
+            ),
             "allow unprivileged user namespaces (e.g. on Ubuntu: sudo sysctl -w \
              kernel.apparmor_restrict_unprivileged_userns=0)",
         ),
@@ -220,7 +224,11 @@ mod tests {
             .unwrap()
             .contains("kernel.unprivileged_userns_clone=1"));
         let mut facts = alice();
-        facts.unshare = Err("Operation not permitted".into());
+        facts.unshare = Err(HelperError::Exited {
+            program: "unshare".into(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(256),
+            stderr: "unshare: unshare failed: Operation not permitted".into(),
+        });
         assert!(failing(&judge(&facts, true))[0]
             .summary
             .contains("Operation not permitted"));

@@ -9,18 +9,37 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::qemu_img::{self, QemuImg};
 use super::store::{self, Disk, Store};
 use super::SnapshotError;
 use crate::error_chain::chain;
 use crate::lifecycle::context::Context;
 use crate::model::Vm;
 use crate::qemu::migration;
+use crate::qemu::qemu_img::{self, QemuImg, QemuImgError};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::runtime::process::{self, Identity};
 use crate::state_dir::lock;
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a disk kept its part of a snapshot.
+#[derive(Debug)]
+pub enum DiskRefusal {
+    /// QEMU's own words (e.g. `Need a root block node` while a block job holds the drive).
+    Qemu(String),
+    Qmp(QmpError),
+    QemuImg(QemuImgError),
+}
+
+impl fmt::Display for DiskRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiskRefusal::Qemu(desc) => f.write_str(desc),
+            DiskRefusal::Qmp(err) => f.write_str(&chain(err)),
+            DiskRefusal::QemuImg(err) => f.write_str(&chain(err)),
+        }
+    }
+}
 
 /// A disk that refused to delete its part of a snapshot, and what the delete left.
 #[derive(Debug)]
@@ -28,8 +47,7 @@ pub struct Refusal {
     vm: String,
     name: String,
     disk: Disk,
-    /// QEMU's (or qemu-img's) own words.
-    why: String,
+    why: DiskRefusal,
     /// Drives whose part was deleted before the refusal.
     emptied: Vec<String>,
 }
@@ -106,7 +124,9 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
         for (done, disk) in disks.iter().enumerate() {
             let deleted = match &mut qmp {
                 Some(qmp) => delete_live(qmp, &qemu_img, disk, name),
-                None => qemu_img.delete(&disk.file, name).map_err(|e| e.to_string()),
+                None => qemu_img
+                    .delete(&disk.file, name)
+                    .map_err(DiskRefusal::QemuImg),
             };
             if let Err(why) = deleted {
                 return Err(SnapshotError::DeleteRefused(Box::new(Refusal {
@@ -125,9 +145,13 @@ pub fn delete(ctx: &Context, vm: &Vm, name: &str) -> Result<(), SnapshotError> {
     )))
 }
 
-/// Deletes `disk`'s part of snapshot `name` through the running QEMU; `Err` holds QEMU's
-/// words for a refusal (e.g. `Need a root block node` while a block job holds the drive).
-fn delete_live(qmp: &mut Qmp, qemu_img: &QemuImg, disk: &Disk, name: &str) -> Result<(), String> {
+/// Deletes `disk`'s part of snapshot `name` through the running QEMU.
+fn delete_live(
+    qmp: &mut Qmp,
+    qemu_img: &QemuImg,
+    disk: &Disk,
+    name: &str,
+) -> Result<(), DiskRefusal> {
     match migration::delete_drive_snapshot(qmp, &disk.device, name) {
         Ok(()) => Ok(()),
         // Already gone (deleted with qemu-img while the VM was stopped): nothing to do.
@@ -135,10 +159,10 @@ fn delete_live(qmp: &mut Qmp, qemu_img: &QemuImg, disk: &Disk, name: &str) -> Re
         // A drive this run does not have (the config changed): QEMU has not opened the image
         // under that name, so qemu-img can delete it there (it fails on QEMU's lock if the
         // image is open under another name).
-        Err(QmpError::Command { desc, .. }) if desc.starts_with("Cannot find device") => {
-            qemu_img.delete(&disk.file, name).map_err(|e| e.to_string())
-        }
-        Err(QmpError::Command { desc, .. }) => Err(desc),
-        Err(err) => Err(chain(&err)),
+        Err(QmpError::Command { desc, .. }) if desc.starts_with("Cannot find device") => qemu_img
+            .delete(&disk.file, name)
+            .map_err(DiskRefusal::QemuImg),
+        Err(QmpError::Command { desc, .. }) => Err(DiskRefusal::Qemu(desc)),
+        Err(err) => Err(DiskRefusal::Qmp(err)),
     }
 }

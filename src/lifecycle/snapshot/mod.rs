@@ -16,7 +16,6 @@
 
 pub mod clock;
 pub mod delete;
-mod qemu_img;
 pub mod restore;
 pub mod save;
 pub mod state_mark;
@@ -24,7 +23,6 @@ pub mod store;
 
 use crate::qemu::qmp::QmpError;
 use crate::qemu::version::VersionError;
-use crate::runtime::helper::HelperError;
 use crate::state_dir::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,20 +77,8 @@ pub enum SnapshotError {
         #[source]
         source: QmpError,
     },
-    /// `command` (a qemu-img call) did not do its job; the helper's error says how.
-    #[error("`{command}`")]
-    Tool {
-        command: String,
-        #[source]
-        source: HelperError,
-    },
-    /// A helper printed what qcmdr cannot read.
-    #[error("cannot read what {context} printed")]
-    ToolOutput {
-        context: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    QemuImg(#[from] crate::qemu::qemu_img::QemuImgError),
     #[error("cannot learn the QEMU version")]
     QemuVersion(#[source] VersionError),
     #[error("{context}")]

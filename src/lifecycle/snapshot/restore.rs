@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::clock;
-use super::qemu_img::{self, QemuImg};
 use super::store::{self, Metadata, Store};
 use super::SnapshotError;
 use crate::lifecycle::context::Context;
@@ -21,6 +20,7 @@ use crate::lifecycle::stop::{self, StopOptions};
 use crate::model::Vm;
 use crate::qemu::fingerprint;
 use crate::qemu::migration::{self, Drive};
+use crate::qemu::qemu_img::{self, QemuImg};
 use crate::qemu::qmp::{Qmp, QmpError};
 use crate::qemu::version;
 use crate::runtime::cancel::Cancel;
@@ -65,7 +65,7 @@ enum Disks {
 impl Disks {
     fn have_snapshot(&self, disk: &store::Disk, name: &str) -> Result<bool, SnapshotError> {
         match self {
-            Disks::Stopped(qemu_img) => qemu_img.has_snapshot(&disk.file, name),
+            Disks::Stopped(qemu_img) => Ok(qemu_img.has_snapshot(&disk.file, name)?),
             Disks::Running(drives) => Ok(drives
                 .iter()
                 .find(|drive| drive.device == disk.device)

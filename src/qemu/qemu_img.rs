@@ -5,8 +5,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::SnapshotError;
 use crate::runtime::helper::{Helper, HelperError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QemuImgError {
+    /// `command` (a qemu-img call) did not do its job; the helper's error says how.
+    #[error("`{command}`")]
+    Run {
+        command: String,
+        #[source]
+        source: HelperError,
+    },
+    /// It printed what qcmdr cannot read.
+    #[error("cannot read what `qemu-img info {file}` printed")]
+    Output {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
 
 /// Internal snapshots are metadata inside the image: even a large disk takes seconds.
 const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(120);
@@ -28,11 +45,11 @@ pub struct QemuImg {
 }
 
 impl QemuImg {
-    pub fn has_snapshot(&self, file: &str, name: &str) -> Result<bool, SnapshotError> {
+    pub fn has_snapshot(&self, file: &str, name: &str) -> Result<bool, QemuImgError> {
         let out = self.run(&["info", "--output=json", "--", file])?;
         let info: serde_json::Value =
-            serde_json::from_str(&out).map_err(|source| SnapshotError::ToolOutput {
-                context: format!("qemu-img info {file}"),
+            serde_json::from_str(&out).map_err(|source| QemuImgError::Output {
+                file: file.to_string(),
                 source,
             })?;
         Ok(info["snapshots"]
@@ -40,14 +57,14 @@ impl QemuImg {
             .is_some_and(|all| all.iter().any(|s| s["name"].as_str() == Some(name))))
     }
 
-    pub fn apply(&self, file: &str, name: &str) -> Result<(), SnapshotError> {
+    pub fn apply(&self, file: &str, name: &str) -> Result<(), QemuImgError> {
         self.run(&["snapshot", "-a", name, "--", file]).map(drop)
     }
 
     /// Deletes the internal snapshot; one that is already gone is fine.
-    pub fn delete(&self, file: &str, name: &str) -> Result<(), SnapshotError> {
+    pub fn delete(&self, file: &str, name: &str) -> Result<(), QemuImgError> {
         match self.run(&["snapshot", "-d", name, "--", file]) {
-            Err(SnapshotError::Tool {
+            Err(QemuImgError::Run {
                 source: HelperError::Exited { stderr, .. },
                 ..
             }) if stderr.contains("not found") => Ok(()),
@@ -55,7 +72,7 @@ impl QemuImg {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Result<String, SnapshotError> {
+    fn run(&self, args: &[&str]) -> Result<String, QemuImgError> {
         let mut command = Command::new(&self.binary);
         command
             .args(args)
@@ -66,7 +83,7 @@ impl QemuImg {
             .process_group()
             .install_hint("Debian: apt-get install qemu-utils")
             .output()
-            .map_err(|source| SnapshotError::Tool {
+            .map_err(|source| QemuImgError::Run {
                 command: format!("qemu-img {}", args.join(" ")),
                 source,
             })?;
