@@ -2,14 +2,11 @@
 //! VM's lock, find out whether it runs already, clear what a dead run left behind, and check
 //! everything that would otherwise make QEMU fail late (binary, host ports, private folders).
 
-use std::path::Path;
-
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::Observer;
 use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
-use crate::runtime::executable::is_executable;
 use crate::runtime::lock::{self, LockError, VmLock};
 use crate::runtime::paths::VmPaths;
 use crate::runtime::private_dir;
@@ -89,7 +86,7 @@ pub fn prepare_locked(
     }
     super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-    check_binary(&argv[0], ctx)?;
+    check_binary(&argv[0], ctx, vm)?;
     ports::check_free(vm, &ctx.state)?;
     Ok(Prelaunch::Ready { lock, paths, argv })
 }
@@ -100,21 +97,12 @@ pub fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Prel
     move |source| PrelaunchError::Io { context, source }
 }
 
-fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
-    let path = Path::new(binary);
-    if path.is_absolute() && is_executable(path) {
-        return Ok(());
+fn check_binary(binary: &str, ctx: &Context, vm: &Vm) -> Result<(), PrelaunchError> {
+    match crate::qemu::argv::missing_binary_hint(binary, &ctx.project, &vm.arch) {
+        None => Ok(()),
+        Some(hint) => Err(PrelaunchError::MissingBinary {
+            binary: binary.to_string(),
+            hint,
+        }),
     }
-    let hint = match &ctx.project.qemu_bin_dir {
-        Some(dir) => format!(
-            " in qemu_bin_dir_fpath ({}); fix qemu_bin_dir_fpath in {} or remove it to search PATH",
-            dir.display(),
-            ctx.project.config_file.display()
-        ),
-        None => " on PATH; install QEMU (Debian: apt-get install qemu-system-x86) or set qemu_bin_dir_fpath".into(),
-    };
-    Err(PrelaunchError::MissingBinary {
-        binary: binary.to_string(),
-        hint,
-    })
 }
