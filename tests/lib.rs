@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli_arch;
 mod cli_config;
 mod cli_harden;
 mod cli_image_faults;

@@ -1,5 +1,5 @@
-//! `qcmdr init [DIR]`: a commented `conf.lua` with one Debian image and one VM `dev`, so an
-//! empty folder becomes a running VM with `qcmdr start dev`.
+//! `qcmdr init [DIR] [--arch ARCH]`: a commented `conf.lua` with one Debian image and one VM
+//! `dev`, so an empty folder becomes a running VM with `qcmdr start dev`.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -8,13 +8,17 @@ use std::process::ExitCode;
 
 use super::Failure;
 
-pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
+pub fn run(dir: Option<&Path>, arch: &str) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
     let file = dir.join("conf.lua");
     let port = free_port()?;
-    let text = template(port, kvm_usable());
+    let args = match arch {
+        "x86_64" => x86_64_args(port, kvm_usable()),
+        other => defaulted_args(other),
+    };
+    let text = template(port, arch, &args);
     // create_new: never overwrites, and never follows a planted symlink.
     let mut out = std::fs::File::options()
         .write(true)
@@ -29,7 +33,10 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
         })?;
     out.write_all(text.as_bytes())
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", file.display())))?;
-    eprintln!("wrote {} (VM dev, SSH on port {port})", file.display());
+    eprintln!(
+        "wrote {} (VM dev, {arch}, SSH on port {port})",
+        file.display()
+    );
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
@@ -96,7 +103,8 @@ fn kvm_usable() -> bool {
     }
 }
 
-fn template(port: u16, kvm: bool) -> String {
+/// The x86_64 VM's args say everything themselves, as `init` always wrote them.
+fn x86_64_args(port: u16, kvm: bool) -> String {
     let (machine, cpu, accel_note) = if kvm {
         ("q35,accel=kvm", "host", "KVM (/dev/kvm is usable here)")
     } else {
@@ -106,6 +114,29 @@ fn template(port: u16, kvm: bool) -> String {
             "TCG: /dev/kvm is not usable here, so the CPU is emulated",
         )
     };
+    format!(
+        r#"      args = {{
+        -- {accel_note}
+        "-machine {machine}", "-cpu {cpu}", "-smp 2", "-m 1024", "-display none",
+        "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device virtio-net-pci,netdev=net0",
+      }},
+"#
+    )
+}
+
+/// Another architecture's VM leaves machine, CPU, firmware and network to qcmdr's per-arch
+/// defaults (an image VM has them on), so its args only size it.
+fn defaulted_args(arch: &str) -> String {
+    format!(
+        r#"      -- qcmdr fills in the machine, CPU, firmware and network of {arch} (arch_defaults; see
+      -- `qcmdr show dev` and docs/architectures.md); an option given here replaces its default.
+      args = {{ "-smp 2", "-m 1024", "-display none" }},
+"#
+    )
+}
+
+fn template(port: u16, arch: &str, args: &str) -> String {
     format!(
         r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, the README and docs/configuration.md.
 return {{
@@ -124,18 +155,12 @@ return {{
   vms = {{
     {{
       name = "dev",
-      arch = "x86_64",
+      arch = "{arch}",
       image = "debian",        -- its own disk over the image; boots the image's kernel
       login_timeout = 300,     -- a first boot under TCG can take a minute on a busy machine
       -- SSH logs in as root with the image's own key unless User/IdentityFile are set.
       ssh = {{ Port = {port} }},
-      args = {{
-        -- {accel_note}
-        "-machine {machine}", "-cpu {cpu}", "-smp 2", "-m 1024", "-display none",
-        "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
-        "-device virtio-net-pci,netdev=net0",
-      }},
-    }},
+{args}    }},
   }},
 }}
 "#

@@ -97,7 +97,8 @@ pub(crate) fn boot(
         scope.problem(
             "image",
             format!(
-                "image {:?} is a debian image, and the debian builder makes x86_64 images only                  so far, not {arch}; use a cloud image of {arch}, or the test guest's kernel in args",
+                "image {:?} is a debian image, and the debian builder makes x86_64 images only \
+                 so far, not {arch}; use a cloud image of {arch}, or the test guest's kernel in args",
                 image.name
             ),
         );
