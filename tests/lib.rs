@@ -9,6 +9,7 @@ mod cli_harden;
 mod cli_image_faults;
 mod cli_images;
 mod cli_manual;
+mod vm_arch;
 mod vm_boot;
 mod vm_harden;
 mod vm_image;

@@ -33,8 +33,12 @@ pub fn run(dir: Option<&Path>, arch: &str) -> Result<ExitCode, Failure> {
         })?;
     out.write_all(text.as_bytes())
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", file.display())))?;
+    let of_arch = match arch {
+        "x86_64" => String::new(),
+        other => format!("{other}, "),
+    };
     eprintln!(
-        "wrote {} (VM dev, {arch}, SSH on port {port})",
+        "wrote {} (VM dev, {of_arch}SSH on port {port})",
         file.display()
     );
     let cd = if dir == Path::new(".") {
