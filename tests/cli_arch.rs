@@ -217,3 +217,31 @@ fn init_arch_writes_a_config_for_that_arch() {
     .stderr_has("[possible values: x86_64, aarch64, riscv64]")
     .run();
 }
+
+#[test]
+fn an_aarch64_disk_boot_gets_uefi_and_a_missing_one_is_named_with_its_package() {
+    // No -kernel: the VM boots its disk, through UEFI.
+    let test =
+        CliTest::with_config(&ARCHES.replace(r#""-m 256", "-kernel /g/vmlinuz""#, r#""-m 256""#));
+    let uefi = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
+    test.cmd(&["show", "arm"])
+        .stdout_has(format!("  firmware     -bios {uefi}\n"))
+        .run();
+    let check = test.cmd(&["check"]).run();
+    let warning = format!(
+        "VM \"arm\": firmware {uefi} not found (qcmdr's default for aarch64 without a kernel); \
+         install it (Debian: apt-get install qemu-efi-aarch64)"
+    );
+    // Whether this machine has the package decides which of the two a user sees.
+    if std::path::Path::new(uefi).is_file() {
+        assert!(!check.stderr.contains(&warning), "{check}");
+    } else {
+        assert!(check.stderr.contains(&warning), "{check}");
+        test.cmd(&["start", "arm"])
+            .code(1)
+            .stderr_has(format!("firmware {uefi} not found"))
+            .stderr_has("apt-get install qemu-efi-aarch64")
+            .run();
+        assert!(!test.path().join(".qcmdr/vm/arm/qemu.pid").exists());
+    }
+}

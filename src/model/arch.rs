@@ -124,6 +124,20 @@ pub struct ArchDefault {
     pub overridden_by: Option<String>,
 }
 
+/// The firmware file a VM's defaults add that `exists` says is missing, with the Debian
+/// package that installs it (aarch64's UEFI for a disk boot).
+pub fn missing_firmware(
+    arch: &str,
+    defaults: &[ArchDefault],
+    exists: impl Fn(&std::path::Path) -> bool,
+) -> Option<(&'static str, &'static str)> {
+    let (file, package) = profile(arch)?.disk_firmware?;
+    let added = defaults
+        .iter()
+        .any(|d| d.what == "firmware" && d.added().iter().any(|w| w == file));
+    (added && !exists(std::path::Path::new(file))).then_some((file, package))
+}
+
 impl ArchDefault {
     /// The words qcmdr adds to the command line for this default.
     pub fn added(&self) -> &[String] {
@@ -131,5 +145,55 @@ impl ArchDefault {
             Some(_) => &[],
             None => &self.words,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn firmware(words: &[&str], overridden_by: Option<&str>) -> Vec<ArchDefault> {
+        vec![ArchDefault {
+            what: "firmware",
+            words: words.iter().map(|w| w.to_string()).collect(),
+            overridden_by: overridden_by.map(str::to_string),
+        }]
+    }
+
+    #[test]
+    fn a_missing_uefi_file_is_named_with_its_package_only_when_qcmdr_adds_it() {
+        let uefi = ["-bios", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"];
+        assert_eq!(
+            missing_firmware("aarch64", &firmware(&uefi, None), |_| false),
+            Some((
+                "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+                "qemu-efi-aarch64"
+            ))
+        );
+        assert_eq!(
+            missing_firmware("aarch64", &firmware(&uefi, None), |_| true),
+            None
+        );
+        // The VM's own -bios replaced it; riscv64's `-bios default` ships with QEMU.
+        assert_eq!(
+            missing_firmware("aarch64", &firmware(&uefi, Some("-bios")), |_| false),
+            None
+        );
+        let opensbi = firmware(&["-bios", "default"], None);
+        assert_eq!(missing_firmware("riscv64", &opensbi, |_| false), None);
+    }
+
+    #[test]
+    fn every_known_arch_has_a_package_and_profiles_are_known() {
+        for arch in KNOWN {
+            assert!(debian_package(arch).starts_with("qemu-system-"), "{arch}");
+        }
+        for p in PROFILES {
+            assert!(KNOWN.contains(&p.arch), "{}", p.arch);
+        }
+        assert_eq!(debian_package("aarch64"), "qemu-system-arm");
+        assert_eq!(debian_package("riscv64"), "qemu-system-misc");
+        assert_eq!(console("aarch64"), "ttyAMA0");
+        assert_eq!(default_append("riscv64"), "root=/dev/vda rw console=ttyS0");
     }
 }

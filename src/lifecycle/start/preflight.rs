@@ -29,7 +29,7 @@ pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
 }
 
 /// What would stop a VM's start on this machine but is no config error: a missing QEMU
-/// binary (with the package to install), sync sources and SSH keys. One line each, naming the VM and the key.
+/// binary or firmware file (with the package to install), sync sources and SSH keys. One line each, naming the VM and the key.
 pub fn machine_warnings(ctx: &Context) -> Vec<String> {
     let mut warnings = Vec::new();
     if crate::runtime::executable::find_on_path("ssh").is_none() {
@@ -48,6 +48,15 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
             warnings.push(format!(
                 "VM {:?}: arch: QEMU binary {binary} not found{hint}",
                 vm.name
+            ));
+        }
+        if let Some((file, package)) =
+            crate::model::arch::missing_firmware(&vm.arch, &vm.arch_defaults, |p| p.is_file())
+        {
+            warnings.push(format!(
+                "VM {:?}: firmware {file} not found (qcmdr's default for {} without a kernel); \
+                 install it (Debian: apt-get install {package})",
+                vm.name, vm.arch
             ));
         }
         for (index, spec) in vm.sync.iter().enumerate() {

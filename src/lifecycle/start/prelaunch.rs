@@ -21,6 +21,12 @@ pub enum PrelaunchError {
     PortTaken(#[from] PortTaken),
     #[error("QEMU binary {binary} not found{hint}")]
     MissingBinary { binary: String, hint: String },
+    #[error("firmware {file} not found (qcmdr's default for {arch} without a kernel); install it (Debian: apt-get install {package}), or give -kernel or -bios in args")]
+    MissingFirmware {
+        file: &'static str,
+        arch: String,
+        package: &'static str,
+    },
     #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
     ImageNotBuilt { image: String },
     #[error("{context}")]
@@ -87,6 +93,15 @@ pub fn prepare_locked(
     super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
     check_binary(&argv[0], ctx, vm)?;
+    if let Some((file, package)) =
+        crate::model::arch::missing_firmware(&vm.arch, &vm.arch_defaults, |p| p.is_file())
+    {
+        return Err(PrelaunchError::MissingFirmware {
+            file,
+            arch: vm.arch.clone(),
+            package,
+        });
+    }
     ports::check_free(vm, &ctx.state)?;
     Ok(Prelaunch::Ready { lock, paths, argv })
 }
