@@ -37,6 +37,7 @@ def main():
                         help="only the per-arch test guest boots")
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
+    args.qcmdr = os.path.abspath(args.qcmdr)
     if not os.path.exists(args.qcmdr):
         sys.exit(f"{args.qcmdr} not found: cargo build --release first")
 

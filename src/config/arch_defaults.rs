@@ -16,7 +16,30 @@ pub(crate) struct Inputs<'a> {
     /// The VM boots a kernel (`-kernel` in args or from its image): no disk firmware needed.
     pub has_kernel: bool,
     /// SSH `HostName` and `Port`: the default network forwards the port when the host is local.
-    pub ssh: Option<(&'a str, u16)>,
+    pub ssh: (&'a str, u16),
+}
+
+/// [`resolve`] for a VM that has the defaults on; `has_image`: they are on because it has
+/// an image (an arch without defaults then simply gets none), else `arch_defaults = true`
+/// asked for them (and an arch without defaults is a problem).
+pub(crate) fn for_vm(
+    scope: &mut Scope<'_>,
+    inputs: &Inputs<'_>,
+    has_image: bool,
+) -> Option<(Vec<ArchDefault>, Option<HostForward>)> {
+    if has_image || arch::profile(inputs.arch).is_some() {
+        return resolve(scope, inputs);
+    }
+    let known: Vec<&str> = arch::PROFILES.iter().map(|p| p.arch).collect();
+    scope.problem(
+        "arch_defaults",
+        format!(
+            "qcmdr has defaults for {} only, not {:?}; give the machine in args",
+            known.join(", "),
+            inputs.arch
+        ),
+    );
+    None
 }
 
 /// The defaults and the host port forward the default network adds (if it does), or `None`
@@ -77,8 +100,9 @@ pub(crate) fn resolve(
     }
 
     let user_net = given(args, &["-netdev", "-nic", "-net"]);
-    let forward = match inputs.ssh {
-        Some((host, port)) if user_net.is_none() && is_local(host) => Some(HostForward {
+    let (host, port) = inputs.ssh;
+    let forward = match user_net {
+        None if is_local(host) => Some(HostForward {
             protocol: Protocol::Tcp,
             host_addr: "127.0.0.1".to_string(),
             host_port: port,
@@ -195,7 +219,7 @@ mod tests {
                     arch,
                     args: &args,
                     has_kernel,
-                    ssh: Some(("localhost", 2222)),
+                    ssh: ("localhost", 2222),
                 },
             )
         };

@@ -179,31 +179,14 @@ pub(crate) fn check(
     let defaults = match (defaults_on, &arch, &args, &vm_image, &ssh) {
         (Some(false), ..) => Some((Vec::new(), None)),
         (Some(true), Some(arch), Some((words, _)), Some(boot), Some(ssh)) => {
-            if vm_image::names_one(&image_raw) || arch::profile(arch).is_some() {
-                arch_defaults::resolve(
-                    s,
-                    &arch_defaults::Inputs {
-                        arch,
-                        args: words,
-                        has_kernel: arch_defaults::args_have_kernel(words)
-                            || boot.as_ref().is_some_and(|b| b.kernel.is_some()),
-                        ssh: Some((&ssh.host_name, ssh.port)),
-                    },
-                )
-            } else {
-                s.problem(
-                    "arch_defaults",
-                    format!(
-                        "qcmdr has defaults for {} only, not {arch:?}; give the machine in args",
-                        arch::PROFILES
-                            .iter()
-                            .map(|p| p.arch)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
-                None
-            }
+            let inputs = arch_defaults::Inputs {
+                arch,
+                args: words,
+                has_kernel: arch_defaults::args_have_kernel(words)
+                    || boot.as_ref().is_some_and(|b| b.kernel.is_some()),
+                ssh: (&ssh.host_name, ssh.port),
+            };
+            arch_defaults::for_vm(s, &inputs, vm_image::names_one(&image_raw))
         }
         _ => None,
     };
