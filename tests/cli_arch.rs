@@ -31,14 +31,14 @@ fn show_prints_the_arch_defaults_and_names_what_args_override() {
         .stdout_has("console:       ttyAMA0")
         .stdout_has("  machine      -machine virt\n")
         .stdout_has("  accel        -accel tcg\n")
-        .stdout_has("  cpu          -cpu max\n")
+        .stdout_has("  cpu          -cpu 'max,pauth-impdef=on'\n")
         .stdout_has(
             "  network      -netdev 'user,id=qcmdr-net,hostfwd=tcp:127.0.0.1:10022-:22' \
              -device 'virtio-net-pci,netdev=qcmdr-net'\n",
         )
         // The default network's forward is a forward like any other.
         .stdout_has("forward:       tcp 127.0.0.1:10022 -> guest 22")
-        .stdout_has(" -machine virt -accel tcg -cpu max -netdev ")
+        .stdout_has(" -machine virt -accel tcg -cpu 'max,pauth-impdef=on' -netdev ")
         .run();
 
     let show = test.cmd(&["show", "rv", "--json"]).json();

@@ -48,7 +48,7 @@ fn vm_arch_three_arches_of_one_config_boot_exec_and_aarch64_snapshots() {
     // What the defaults made of each, before anything runs.
     for (vm, machine, cpu) in [
         ("x86", "q35", "max"),
-        ("arm", "virt", "max"),
+        ("arm", "virt", "'max,pauth-impdef=on'"),
         ("rv", "virt", "rv64"),
     ] {
         let show = project.ok(&["show", vm]);

@@ -241,7 +241,7 @@ mod tests {
         let defaults = run("aarch64", "-m 512 -kernel k", true).unwrap();
         assert_eq!(
             added(&defaults),
-            "-machine virt -accel tcg -cpu max -netdev \
+            "-machine virt -accel tcg -cpu max,pauth-impdef=on -netdev \
              user,id=qcmdr-net,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=qcmdr-net"
         );
     }
@@ -315,6 +315,9 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(added(&defaults), "-machine virt -accel tcg -cpu max");
+        assert_eq!(
+            added(&defaults),
+            "-machine virt -accel tcg -cpu max,pauth-impdef=on"
+        );
     }
 }

@@ -79,7 +79,10 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         arch: "aarch64",
         machine: "virt",
-        tcg_cpu: "max",
+        // The architected pointer-authentication algorithm (QARMA) is costly to emulate; the
+        // IMPLEMENTATION DEFINED one keeps PAuth for the guest at a fraction of the cost
+        // (the test guest's /etc/rc is done in 5.5 s instead of 15.6 s).
+        tcg_cpu: "max,pauth-impdef=on",
         console: "ttyAMA0",
         firmware: None,
         disk_firmware: Some((
