@@ -245,3 +245,58 @@ fn an_aarch64_disk_boot_gets_uefi_and_a_missing_one_is_named_with_its_package() 
         assert!(!test.path().join(".qcmdr/vm/arm/qemu.pid").exists());
     }
 }
+
+/// Each arch's defaults, run by that arch's QEMU (started paused, then told to quit over
+/// QMP): the machine, CPU, firmware and network device qcmdr picks exist in the QEMU here.
+#[test]
+fn the_defaults_of_each_arch_are_accepted_by_its_qemu() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let port = crate::support::free_port;
+    let text = ARCHES
+        .replace("Port = 10022", &format!("Port = {}", port()))
+        .replace("Port = 10023", &format!("Port = {}", port()))
+        .replace("Port = 10024", &format!("Port = {}", port()))
+        .replace("\"-cpu rv64,v=true\", \"-nic user\", ", "")
+        .replace(
+            "arch = \"x86_64\",",
+            "arch = \"x86_64\", arch_defaults = true,",
+        );
+    let test = CliTest::with_config(&text);
+    for vm in ["arm", "rv", "old"] {
+        let show = test.cmd(&["show", vm, "--json"]).json();
+        let binary = show["argv"][0].as_str().unwrap().to_string();
+        let defaults: Vec<String> = show["arch_defaults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["added_args"].as_array().unwrap().clone())
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        for option in ["-machine", "-cpu", "-netdev"] {
+            assert!(defaults.contains(&option.to_string()), "{vm}: {defaults:?}");
+        }
+        let mut qemu = crate::support::KillOnDrop(
+            Command::new(&binary)
+                .args(&defaults)
+                .args(["-S", "-display", "none", "-qmp", "stdio"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {binary}: {e}")),
+        );
+        qemu.stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n")
+            .unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut qemu.stderr.take().unwrap(), &mut stderr).unwrap();
+        let status = qemu.wait().unwrap();
+        assert!(
+            status.success(),
+            "{binary} {defaults:?}: {status}\n{stderr}"
+        );
+    }
+}
