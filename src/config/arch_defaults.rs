@@ -67,6 +67,10 @@ pub(crate) fn resolve(
         given(args, &["-machine", "-M"]),
     );
     let user_accel = accel_in(args);
+    let whose_accel = match &user_accel {
+        Some((option, _)) => format!("{option} in args"),
+        None => format!("qcmdr's default for {}", inputs.arch),
+    };
     push(
         "accel",
         &["-accel", "tcg"],
@@ -79,13 +83,13 @@ pub(crate) fn resolve(
         profile.tcg_cpu
     };
     let user_cpu = given(args, &["-cpu"]);
-    if user_cpu.is_some() && value_of(args, "-cpu") == Some("host") && accel != "kvm" {
+    let cpu_model = value_of(args, "-cpu").and_then(|v| v.split(',').next());
+    if cpu_model == Some("host") && accel != "kvm" {
         scope.problem(
             "args",
             format!(
-                "-cpu host needs KVM, but the accelerator is {accel} (qcmdr's default for \
-                 {}); add \"-accel kvm\" to args or remove -cpu (qcmdr then picks its TCG CPU)",
-                inputs.arch
+                "-cpu host needs KVM, but the accelerator is {accel} ({whose_accel}); add \
+                 \"-accel kvm\" to args or remove -cpu (qcmdr then picks its TCG CPU)"
             ),
         );
         return None;
@@ -297,9 +301,17 @@ mod tests {
 
     #[test]
     fn cpu_host_under_tcg_is_a_named_clash() {
-        let why = run("aarch64", "-cpu host", true).unwrap_err();
-        assert!(why.contains("args: -cpu host needs KVM"), "{why}");
+        let why = run("aarch64", "-cpu host,pmu=on", true).unwrap_err();
+        assert!(
+            why.contains("args: -cpu host needs KVM, but the accelerator is tcg (qcmdr's default for aarch64)"),
+            "{why}"
+        );
         assert!(why.contains("add \"-accel kvm\""), "{why}");
+        let why = run("x86_64", "-accel tcg -cpu host", true).unwrap_err();
+        assert!(
+            why.contains("the accelerator is tcg (-accel in args)"),
+            "{why}"
+        );
     }
 
     #[test]
