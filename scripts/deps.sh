@@ -5,6 +5,10 @@ set -euo pipefail
 
 PACKAGES=(
   qemu-system-x86   # the emulator
+  qemu-system-arm   # aarch64 VMs (tests/vm_arch.rs)
+  qemu-system-misc  # riscv64 VMs (tests/vm_arch.rs; OpenSBI comes with qemu-system-data)
+  binutils          # readelf: guest/build-arch.sh finds a foreign binary's libraries
+  xz-utils          # guest/build-arch.sh: riscv64 kernel modules are .ko.xz
   openssh-client    # ssh/scp used by qcmdr
   openssh-server    # sshd copied into the test guest (no service is enabled on the host)
   busybox-static    # the guest's userland

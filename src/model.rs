@@ -3,12 +3,14 @@
 //! Everything here has already been checked by `config`; code below the CLI can rely on
 //! every invariant stated in these docs without re-validating.
 
+pub mod arch;
 mod image;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use image::{CloudRecipe, DebianRecipe, Image, Recipe, VmImage, DEFAULT_APPEND};
+pub use arch::ArchDefault;
+pub use image::{CloudRecipe, DebianRecipe, Image, Recipe, VmImage};
 
 /// A loaded and validated `conf.lua`.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +70,8 @@ pub struct Vm {
     pub host_forwards: Vec<HostForward>,
     /// The image the VM boots from (`image`), with its boot settings resolved.
     pub image: Option<VmImage>,
+    /// Per-architecture defaults (`arch_defaults`), in command-line order; empty when off.
+    pub arch_defaults: Vec<ArchDefault>,
 }
 
 /// Readiness stages `start` waits for, in order.
@@ -201,6 +205,7 @@ pub(crate) mod fixtures {
             args: vec![],
             host_forwards: vec![],
             image: None,
+            arch_defaults: vec![],
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli_arch;
 mod cli_config;
 mod cli_doctor;
 mod cli_harden;
@@ -10,6 +11,7 @@ mod cli_image_faults;
 mod cli_images;
 mod cli_manual;
 mod layers;
+mod vm_arch;
 mod vm_boot;
 mod vm_doctor;
 mod vm_harden;

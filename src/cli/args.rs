@@ -155,6 +155,10 @@ pub enum Command {
         /// Folder for conf.lua (created if missing; default: the current folder)
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The VM's architecture (qcmdr fills in its machine, CPU, firmware and network)
+        #[arg(long, value_name = "ARCH", default_value = "x86_64",
+              value_parser = ["x86_64", "aarch64", "riscv64"])]
+        arch: String,
     },
     /// Check what this machine and user offer the VMs (KVM, QEMU, tools, rootless builds,
     /// folders, socket paths; a running VM's accelerator and clocksource), each with its fix

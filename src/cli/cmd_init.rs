@@ -1,5 +1,5 @@
-//! `qcmdr init [DIR]`: a commented `conf.lua` with one Debian image and one VM `dev`, so an
-//! empty folder becomes a running VM with `qcmdr start dev`.
+//! `qcmdr init [DIR] [--arch ARCH]`: a commented `conf.lua` with one Debian image and one VM
+//! `dev`, so an empty folder becomes a running VM with `qcmdr start dev`.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -9,15 +9,20 @@ use std::process::ExitCode;
 use super::Failure;
 use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
 
-pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
+pub fn run(dir: Option<&Path>, arch: &str) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
     let file = dir.join("conf.lua");
     let port = free_port()?;
-    // KVM only when a VM really can be made on it here (the check `doctor` and `start` use).
-    let kvm = kvm::judge(&kvm::read_with_guest());
-    let text = template(port, &kvm);
+    // KVM only when a VM really can be made on it here (the check `doctor` and `start` use);
+    // another arch's guest runs under TCG on this host anyway.
+    let kvm = (arch == "x86_64").then(|| kvm::judge(&kvm::read_with_guest()));
+    let args = match &kvm {
+        Some(kvm) => x86_64_args(port, kvm),
+        None => defaulted_args(arch),
+    };
+    let text = template(port, arch, &args);
     // create_new: never overwrites, and never follows a planted symlink.
     let mut out = std::fs::File::options()
         .write(true)
@@ -32,15 +37,23 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode, Failure> {
         })?;
     out.write_all(text.as_bytes())
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", file.display())))?;
-    eprintln!("wrote {} (VM dev, SSH on port {port})", file.display());
+    let of_arch = match arch {
+        "x86_64" => String::new(),
+        other => format!("{other}, "),
+    };
+    eprintln!(
+        "wrote {} (VM dev, {of_arch}SSH on port {port})",
+        file.display()
+    );
     match &kvm {
-        Ok(()) => eprintln!("accelerator: KVM (/dev/kvm is usable by you here)"),
-        Err(why) => eprintln!(
+        Some(Ok(())) => eprintln!("accelerator: KVM (/dev/kvm is usable by you here)"),
+        Some(Err(why)) => eprintln!(
             "accelerator: TCG (the CPU is emulated, slower), because KVM is not usable here: {}\n  \
              to use KVM: {}; then set accel=kvm and -cpu host in conf.lua (qcmdr doctor rechecks)",
             why.cause(),
             why.fix()
         ),
+        None => eprintln!("accelerator: TCG (a {arch} guest's CPU is emulated on this host)"),
     }
     let cd = if dir == Path::new(".") {
         String::new()
@@ -58,7 +71,9 @@ fn free_port() -> Result<u16, Failure> {
         .map_err(|e| Failure::new(format!("cannot find a free port: {e}")))
 }
 
-fn template(port: u16, kvm: &Result<(), KvmUnusable>) -> String {
+/// The x86_64 VM's args say everything themselves, as `init` always wrote them, with the
+/// accelerator this machine can use and why.
+fn x86_64_args(port: u16, kvm: &Result<(), KvmUnusable>) -> String {
     let (machine, cpu, accel_note) = match kvm {
         Ok(()) => (
             "q35,accel=kvm",
@@ -77,6 +92,29 @@ fn template(port: u16, kvm: &Result<(), KvmUnusable>) -> String {
         ),
     };
     format!(
+        r#"      args = {{
+        -- {accel_note}
+        "-machine {machine}", "-cpu {cpu}", "-smp 2", "-m 1024", "-display none",
+        "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device virtio-net-pci,netdev=net0",
+      }},
+"#
+    )
+}
+
+/// Another architecture's VM leaves machine, CPU, firmware and network to qcmdr's per-arch
+/// defaults (an image VM has them on), so its args only size it.
+fn defaulted_args(arch: &str) -> String {
+    format!(
+        r#"      -- qcmdr fills in the machine, CPU, firmware and network of {arch} (arch_defaults; see
+      -- `qcmdr show dev` and docs/architectures.md); an option given here replaces its default.
+      args = {{ "-smp 2", "-m 1024", "-display none" }},
+"#
+    )
+}
+
+fn template(port: u16, arch: &str, args: &str) -> String {
+    format!(
         r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, the README and docs/configuration.md.
 return {{
   -- Guest images, built into ~/.cache/qcmdr/images by `qcmdr image build` (or by the first
@@ -94,18 +132,12 @@ return {{
   vms = {{
     {{
       name = "dev",
-      arch = "x86_64",
+      arch = "{arch}",
       image = "debian",        -- its own disk over the image; boots the image's kernel
       login_timeout = 300,     -- a first boot under TCG can take a minute on a busy machine
       -- SSH logs in as root with the image's own key unless User/IdentityFile are set.
       ssh = {{ Port = {port} }},
-      args = {{
-        -- {accel_note}
-        "-machine {machine}", "-cpu {cpu}", "-smp 2", "-m 1024", "-display none",
-        "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
-        "-device virtio-net-pci,netdev=net0",
-      }},
-    }},
+{args}    }},
   }},
 }}
 "#

@@ -17,6 +17,22 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
     }
     println!("name:          {}", vm.name);
     println!("arch:          {}", vm.arch);
+    println!("console:       {}", crate::model::arch::console(&vm.arch));
+    if vm.arch_defaults.is_empty() {
+        println!("defaults:      none (arch_defaults is off)");
+    } else {
+        println!("defaults:");
+    }
+    for default in &vm.arch_defaults {
+        match &default.overridden_by {
+            Some(option) => println!("  {:13}from args ({option})", default.what),
+            None => println!(
+                "  {:13}{}",
+                default.what,
+                crate::qemu::argv::shell_quoted(&default.words)
+            ),
+        }
+    }
     println!("wait for:      {}", vm.wait_for.as_str());
     println!(
         "timeouts:      login {} s, ssh {} s, stop {} s",

@@ -85,7 +85,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Mutagen { args } => cmd_mutagen::run(cli, args),
         Command::Image(command) => cmd_image::run(cli, command),
         Command::Doctor { vms, json } => cmd_doctor::run(cli, vms, json.json),
-        Command::Init { dir } => cmd_init::run(dir.as_deref()),
+        Command::Init { dir, arch } => cmd_init::run(dir.as_deref(), arch),
         Command::Completions { shell } => cmd_completions::run(*shell),
     }
 }

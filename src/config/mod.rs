@@ -3,6 +3,7 @@
 //! `locate` finds the file, `load` evaluates it with embedded Lua 5.4 (with the ancestor's `htt`
 //! helpers available) and validates the returned table, reporting every problem at once.
 
+mod arch_defaults;
 mod did_you_mean;
 mod hostfwd;
 mod images;

@@ -8,8 +8,8 @@ use regex::Regex;
 
 use super::problems::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
-use super::{qemu_args, ssh_table, value, vm_image};
-use crate::model::{HostForward, Vm, WaitFor};
+use super::{arch_defaults, did_you_mean, qemu_args, ssh_table, value, vm_image};
+use crate::model::{arch, HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
     "name",
@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "kernel",
     "initrd",
     "append",
+    "arch_defaults",
 ];
 const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
 
@@ -33,7 +34,6 @@ static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z_][A-Za-z0-9
 /// A VM name becomes a folder, part of socket paths, an SSH host alias and a Mutagen label
 /// value (at most 63 characters): one bound that fits them all.
 const NAME_MAX: usize = 63;
-static ARCH: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z0-9_]+$").unwrap());
 
 /// What other VMs' checks need to know about this one, even when it has problems.
 pub(crate) struct Facts {
@@ -105,17 +105,7 @@ pub(crate) fn check(
     let s = &mut scope;
 
     let arch = match f.take("arch") {
-        Some(v) => s.text("arch", &v).and_then(|arch| {
-            if ARCH.is_match(&arch) {
-                Some(arch)
-            } else {
-                s.problem(
-                    "arch",
-                    format!("{arch:?} is not an architecture name like \"x86_64\" or \"aarch64\""),
-                );
-                None
-            }
-        }),
+        Some(v) => s.text("arch", &v).and_then(|name| known_arch(s, name)),
         None => {
             s.missing("arch", "a string like \"x86_64\"");
             None
@@ -174,20 +164,44 @@ pub(crate) fn check(
         Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
     };
-    let vm_image = match (image, &args) {
-        (Some(Some(image)), Some((words, _))) => {
-            vm_image::boot(s, &image_raw, image, words, ctx).map(Some)
+    let vm_image = match (image, &args, &arch) {
+        (Some(Some(image)), Some((words, _)), Some(arch)) => {
+            vm_image::boot(s, &image_raw, image, words, arch, ctx).map(Some)
         }
-        (Some(None), _) => Some(None),
+        (Some(None), _, _) => Some(None),
+        _ => None,
+    };
+    let defaults_on = match f.take("arch_defaults") {
+        Some(v) => s.boolean("arch_defaults", &v),
+        // An image VM is qcmdr's own, never the ancestor's: it gets the defaults.
+        None => Some(vm_image::names_one(&image_raw)),
+    };
+    let defaults = match (defaults_on, &arch, &args, &vm_image, &ssh) {
+        (Some(false), ..) => Some((Vec::new(), None)),
+        (Some(true), Some(arch), Some((words, _)), Some(boot), Some(ssh)) => {
+            let inputs = arch_defaults::Inputs {
+                arch,
+                args: words,
+                has_kernel: arch_defaults::args_have_kernel(words)
+                    || boot.as_ref().is_some_and(|b| b.kernel.is_some()),
+                ssh: (&ssh.host_name, ssh.port),
+            };
+            arch_defaults::for_vm(s, &inputs, vm_image::names_one(&image_raw))
+        }
         _ => None,
     };
     f.finish(s, KEYS);
 
     let endpoint = ssh.as_ref().map(|ssh| (ssh.host_name.clone(), ssh.port));
-    let forwards = args.as_ref().map(|(_, fw)| fw.clone()).unwrap_or_default();
+    let mut forwards = args.as_ref().map(|(_, fw)| fw.clone()).unwrap_or_default();
+    if let Some((_, Some(forward))) = &defaults {
+        forwards.push(forward.clone());
+    }
     let facts = facts(label, name.clone(), endpoint, forwards);
     let vm = (|| {
-        let (args, host_forwards) = args?;
+        let (args, mut host_forwards) = args?;
+        let (arch_defaults, default_forward) = defaults?;
+        host_forwards.extend(default_forward);
         Some(Vm {
             name: name?,
             arch: arch?,
@@ -201,9 +215,28 @@ pub(crate) fn check(
             args,
             host_forwards,
             image: vm_image?,
+            arch_defaults,
         })
     })();
     (vm, facts)
+}
+
+/// `name` if QEMU has a `qemu-system-<name>`; otherwise a problem naming the valid names.
+fn known_arch(s: &mut Scope<'_>, name: String) -> Option<String> {
+    if arch::KNOWN.contains(&name.as_str()) {
+        return Some(name);
+    }
+    let hint = did_you_mean::suggest(&name, arch::KNOWN)
+        .map(|n| format!(" (did you mean {n:?}?)"))
+        .unwrap_or_default();
+    s.problem(
+        "arch",
+        format!(
+            "{name:?} is not an architecture QEMU emulates{hint}; valid: {}",
+            arch::KNOWN.join(", ")
+        ),
+    );
+    None
 }
 
 fn facts(

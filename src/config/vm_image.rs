@@ -6,7 +6,7 @@ use mlua::Value;
 use super::did_you_mean;
 use super::problems::{Fields, Scope};
 use super::sync::{self, ConfigEnv};
-use crate::model::{Image, VmImage, DEFAULT_APPEND};
+use crate::model::{arch, Image, Recipe, VmImage};
 
 /// QEMU options qcmdr adds for an image's direct kernel boot; a second one would be ambiguous.
 const BOOT_OPTIONS: &[(&str, &str)] = &[
@@ -81,14 +81,29 @@ pub(crate) fn image<'c>(
     None
 }
 
-/// How the VM boots from `image`; `args` are its own QEMU words, checked for clashes.
+/// How the VM boots from `image`; `args` are its own QEMU words, checked for clashes; `arch`
+/// is the VM's (the console in the default kernel command line).
 pub(crate) fn boot(
     scope: &mut Scope<'_>,
     raw: &Raw,
     image: &Image,
     args: &[String],
+    arch: &str,
     ctx: &ConfigEnv<'_>,
 ) -> Option<VmImage> {
+    if matches!(image.recipe, Recipe::Debian(_)) && arch != "x86_64" {
+        // Until the builder makes foreign-architecture images, booting one would run an amd64
+        // kernel on another machine type: a guest that never prints a word.
+        scope.problem(
+            "image",
+            format!(
+                "image {:?} is a debian image, and the debian builder makes x86_64 images only \
+                 so far, not {arch}; use a cloud image of {arch}, or the test guest's kernel in args",
+                image.name
+            ),
+        );
+        return None;
+    }
     let path_key = |scope: &mut Scope<'_>, key: &str, value: &Option<Value>| match value {
         Some(v) => scope
             .non_empty_text(key, v)
@@ -122,7 +137,7 @@ pub(crate) fn boot(
     }
     let append = kernel
         .as_ref()
-        .map(|_| append.unwrap_or_else(|| DEFAULT_APPEND.to_string()));
+        .map(|_| append.unwrap_or_else(|| arch::default_append(arch)));
     let mut ok = true;
     for (option, key) in BOOT_OPTIONS {
         let added = match *key {

@@ -99,9 +99,7 @@ pub struct VmImage {
     /// `-kernel`: the VM's `kernel` key, else the image's own (debian), else none.
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
-    /// `-append`; only set together with a kernel.
+    /// `-append`; only set together with a kernel (default: [`super::arch::default_append`]).
     pub append: Option<String>,
 }
 
-/// Kernel command line for an image's root filesystem on the first virtio disk.
-pub const DEFAULT_APPEND: &str = "root=/dev/vda rw console=ttyS0";

@@ -1,4 +1,5 @@
-//! The full QEMU argv of a VM: the binary, the user's args, then qcmdr's control plumbing.
+//! The full QEMU argv of a VM: the binary, what its image adds, its per-architecture
+//! defaults, the user's args, then qcmdr's control plumbing.
 //!
 //! The plumbing gives qcmdr a QMP socket (machine control), a readline monitor socket (for
 //! humans), and a serial chardev socket that also logs everything to `serial.log`, so the
@@ -8,7 +9,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Project, Vm};
-use crate::runtime::executable::find_in;
+use crate::runtime::executable::{find_in, is_executable};
 use crate::state_dir::paths::VmPaths;
 
 /// Chardev ids qcmdr owns; prefixed so they never clash with the user's own ids.
@@ -33,6 +34,11 @@ pub fn build_with_path(
     let mut argv = Vec::with_capacity(vm.args.len() + 16);
     argv.push(text(&binary));
     argv.extend(super::image_args::for_vm(project, vm, paths));
+    argv.extend(
+        vm.arch_defaults
+            .iter()
+            .flat_map(|d| d.added().iter().cloned()),
+    );
     argv.extend(vm.args.iter().cloned());
     if !names_itself(&vm.args) {
         argv.extend(["-name".to_owned(), vm.name.clone()]);
@@ -67,6 +73,26 @@ pub fn qemu_binary(project: &Project, arch: &str, search_path: &OsStr) -> PathBu
         return dir.join(name);
     }
     find_in(&name, search_path, |_| true).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `None` when `binary` (argv[0] of a VM of `arch`) can run; else what to do about it, to
+/// follow "QEMU binary X not found" (also `check`'s warning).
+pub fn missing_binary_hint(binary: &str, project: &Project, arch: &str) -> Option<String> {
+    let path = Path::new(binary);
+    if path.is_absolute() && is_executable(path) {
+        return None;
+    }
+    Some(match &project.qemu_bin_dir {
+        Some(dir) => format!(
+            " in qemu_bin_dir_fpath ({}); fix qemu_bin_dir_fpath in {} or remove it to search PATH",
+            dir.display(),
+            project.config_file.display()
+        ),
+        None => format!(
+            " on PATH; install it (Debian: apt-get install {}) or set qemu_bin_dir_fpath",
+            crate::model::arch::debian_package(arch)
+        ),
+    })
 }
 
 /// QEMU accepts both `-name` and `--name`; a user's own name must win over ours.

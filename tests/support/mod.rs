@@ -46,6 +46,25 @@ pub fn guest_dir() -> PathBuf {
     .clone()
 }
 
+/// The test guest for `arch` (`aarch64`, `riscv64`) from `guest/build-arch.sh`, built once
+/// per machine (the script caches it beside the x86_64 guest).
+pub fn arch_guest_dir(arch: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lock_path = repo.join("target").join(format!("guest-build-{arch}.lock"));
+    fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = fs::File::create(&lock_path).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let output = Command::new("bash")
+        .arg(repo.join("guest/build-arch.sh"))
+        .arg(arch)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run guest/build-arch.sh");
+    assert!(output.status.success(), "guest/build-arch.sh {arch} failed");
+    let dir = String::from_utf8(output.stdout).unwrap();
+    PathBuf::from(dir.lines().last().expect("it prints the guest dir").trim())
+}
+
 /// `XDG_CACHE_HOME` of every qcmdr a test runs: a fixed folder, so images built by one test
 /// run are reused by the next (`<it>/qcmdr/images/<name>-<key>/`; a changed recipe is a new
 /// build). A fresh machine builds each test image once.

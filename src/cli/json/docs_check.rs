@@ -255,6 +255,12 @@ fn every_schema_has_exactly_the_documented_fields() {
                 disk: PathBuf::from("/p/disk.qcow2"),
                 added_args: vec!["-drive".into()],
             }),
+            console: "ttyS0",
+            arch_defaults: vec![show::ShowDefault {
+                what: "cpu",
+                added_args: vec!["-cpu".into(), "max".into()],
+                overridden_by: Some("-cpu".into()),
+            }],
         })],
         &all,
     );

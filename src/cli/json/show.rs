@@ -28,6 +28,20 @@ pub struct Show {
     pub paths: Paths,
     /// Only for a VM with `image`.
     pub image: Option<ShowImage>,
+    /// The kernel's name of the serial console on this arch (`ttyAMA0`, `ttyS0`).
+    pub console: &'static str,
+    /// Per-architecture defaults, in order; empty when the VM has them off.
+    pub arch_defaults: Vec<ShowDefault>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShowDefault {
+    /// `machine`, `accel`, `cpu`, `firmware` or `network`.
+    pub what: &'static str,
+    /// The words qcmdr adds (empty when `args` give their own).
+    pub added_args: Vec<String>,
+    /// The option of `args` that replaces the default, or null.
+    pub overridden_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +114,16 @@ impl Show {
                 .collect(),
             forwards: Forward::list(&vm.host_forwards),
             paths: Paths::new(&ctx.paths(vm), &ctx.state.ssh_config()),
+            console: crate::model::arch::console(&vm.arch),
+            arch_defaults: vm
+                .arch_defaults
+                .iter()
+                .map(|d| ShowDefault {
+                    what: d.what,
+                    added_args: d.added().to_vec(),
+                    overridden_by: d.overridden_by.clone(),
+                })
+                .collect(),
             image: vm.image.as_ref().and_then(|boot| {
                 let image = ctx.project.image(&boot.name)?;
                 let paths = ctx.paths(vm);

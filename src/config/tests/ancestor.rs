@@ -87,6 +87,8 @@ fn ancestor_file_loads_unchanged() {
         ]
     );
     assert_eq!(vm.host_forwards.len(), 2);
+    // No per-arch default is added to an ancestor's VM: its argv is its args.
+    assert_eq!(vm.arch_defaults, []);
     assert_eq!(vm.sync[0].source, fx.root);
     assert_eq!(vm.sync[0].ignore, ["target", "*.o"]);
     assert_eq!(project.ssh_base[0].name, "ForwardAgent");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::Fixture;
-use crate::model::{Recipe, DEFAULT_APPEND};
+use crate::model::{arch, Recipe};
 
 const BOX: &str = r#"box = { builder = "debian", packages = { "hello" },
     files = { ["/etc/motd"] = "hi\n" }, run = { "useradd -m dev" } }"#;
@@ -41,7 +41,10 @@ fn a_debian_image_gives_the_vm_its_disk_kernel_and_login() {
     let boot = vm.image.as_ref().unwrap();
     assert_eq!(boot.kernel, Some(image.dir.join("vmlinuz")));
     assert_eq!(boot.initrd, Some(image.dir.join("initrd.img")));
-    assert_eq!(boot.append.as_deref(), Some(DEFAULT_APPEND));
+    assert_eq!(
+        boot.append.as_deref(),
+        Some(arch::default_append("x86_64").as_str())
+    );
     assert_eq!(vm.ssh.user, "root");
     assert_eq!(
         PathBuf::from(&vm.ssh.identity_file),

@@ -27,8 +27,8 @@ pub fn ssh_config_problems(ctx: &Context) -> Vec<String> {
     validate::check_text(&text, host).err().unwrap_or_default()
 }
 
-/// What would stop a VM's start on this machine but is no config error: missing sync
-/// sources and SSH keys. One line each, naming the VM and the key.
+/// What would stop a VM's start on this machine but is no config error: a missing QEMU
+/// binary or firmware file (with the package to install), sync sources and SSH keys. One line each, naming the VM and the key.
 pub fn machine_warnings(ctx: &Context) -> Vec<String> {
     let mut warnings = Vec::new();
     if crate::runtime::executable::find_on_path("ssh").is_none() {
@@ -39,6 +39,25 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
         );
     }
     for vm in &ctx.project.vms {
+        let search_path = std::env::var_os("PATH").unwrap_or_default();
+        let binary = crate::qemu::argv::qemu_binary(&ctx.project, &vm.arch, &search_path);
+        let binary = binary.to_string_lossy();
+        if let Some(hint) = crate::qemu::argv::missing_binary_hint(&binary, &ctx.project, &vm.arch)
+        {
+            warnings.push(format!(
+                "VM {:?}: arch: QEMU binary {binary} not found{hint}",
+                vm.name
+            ));
+        }
+        if let Some((file, package)) =
+            crate::model::arch::missing_firmware(&vm.arch, &vm.arch_defaults, |p| p.is_file())
+        {
+            warnings.push(format!(
+                "VM {:?}: firmware {file} not found (qcmdr's default for {} without a kernel); \
+                 install it (Debian: apt-get install {package})",
+                vm.name, vm.arch
+            ));
+        }
         for (index, spec) in vm.sync.iter().enumerate() {
             if let Some(problem) = source_problem(spec) {
                 warnings.push(format!(

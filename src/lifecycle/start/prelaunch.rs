@@ -2,8 +2,6 @@
 //! VM's lock, find out whether it runs already, clear what a dead run left behind, and check
 //! everything that would otherwise make QEMU fail late (binary, host ports, private folders).
 
-use std::path::Path;
-
 use super::image_disk::{self, ImageDiskError};
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
@@ -12,7 +10,6 @@ use crate::lifecycle::events::{Event, Observer};
 use crate::lifecycle::ports::{self, PortTaken};
 use crate::model::Vm;
 use crate::qemu::accel::{kvm_use, KvmUse};
-use crate::runtime::executable::is_executable;
 use crate::runtime::process::Identity;
 use crate::state_dir::lock::{self, LockError, VmLock};
 use crate::state_dir::paths::VmPaths;
@@ -39,6 +36,12 @@ pub enum PrelaunchError {
     },
     #[error(transparent)]
     ImageDisk(#[from] ImageDiskError),
+    #[error("firmware {file} not found (qcmdr's default for {arch} without a kernel); install it (Debian: apt-get install {package}), or give -kernel or -bios in args")]
+    MissingFirmware {
+        file: &'static str,
+        arch: String,
+        package: &'static str,
+    },
     #[error("{context}")]
     Io {
         context: String,
@@ -103,7 +106,16 @@ pub fn prepare_locked(
     check_kvm(vm, observer)?;
     image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
     let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
-    check_binary(&argv[0], ctx)?;
+    check_binary(&argv[0], ctx, vm)?;
+    if let Some((file, package)) =
+        crate::model::arch::missing_firmware(&vm.arch, &vm.arch_defaults, |p| p.is_file())
+    {
+        return Err(PrelaunchError::MissingFirmware {
+            file,
+            arch: vm.arch.clone(),
+            package,
+        });
+    }
     ports::check_free(vm, &ctx.state)?;
     Ok(Prelaunch::Ready { lock, paths, argv })
 }
@@ -138,21 +150,12 @@ fn check_kvm(vm: &Vm, observer: &dyn Observer) -> Result<(), PrelaunchError> {
     }
 }
 
-fn check_binary(binary: &str, ctx: &Context) -> Result<(), PrelaunchError> {
-    let path = Path::new(binary);
-    if path.is_absolute() && is_executable(path) {
-        return Ok(());
+fn check_binary(binary: &str, ctx: &Context, vm: &Vm) -> Result<(), PrelaunchError> {
+    match crate::qemu::argv::missing_binary_hint(binary, &ctx.project, &vm.arch) {
+        None => Ok(()),
+        Some(hint) => Err(PrelaunchError::MissingBinary {
+            binary: binary.to_string(),
+            hint,
+        }),
     }
-    let hint = match &ctx.project.qemu_bin_dir {
-        Some(dir) => format!(
-            " in qemu_bin_dir_fpath ({}); fix qemu_bin_dir_fpath in {} or remove it to search PATH",
-            dir.display(),
-            ctx.project.config_file.display()
-        ),
-        None => " on PATH; install QEMU (Debian: apt-get install qemu-system-x86) or set qemu_bin_dir_fpath".into(),
-    };
-    Err(PrelaunchError::MissingBinary {
-        binary: binary.to_string(),
-        hint,
-    })
 }
