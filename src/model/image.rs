@@ -102,4 +102,3 @@ pub struct VmImage {
     /// `-append`; only set together with a kernel (default: [`super::arch::default_append`]).
     pub append: Option<String>,
 }
-
