@@ -4,7 +4,7 @@
 //! helpers available) and validates the returned table, reporting every problem at once.
 
 mod did_you_mean;
-mod hostfwd;
+pub(crate) mod hostfwd;
 mod image_key;
 mod images;
 mod locate;

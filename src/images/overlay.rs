@@ -72,3 +72,19 @@ pub fn ensure(image: &Image, vm_dir: &Path, reset: bool) -> std::io::Result<Outc
     fs::write(base_record(vm_dir), base.to_string_lossy().as_bytes())?;
     Ok(outcome)
 }
+
+/// The disk of a throwaway copy of the VM (`qcmdr run`) in `copy_dir`: a link to the VM's own
+/// disk in `vm_dir`, recorded as made over the same build, for QEMU to open read-only under
+/// its `-snapshot` overlay. Nothing when the VM has no disk yet ([`ensure`] then makes the
+/// copy a fresh one over the image).
+pub fn share(vm_dir: &Path, copy_dir: &Path) -> std::io::Result<()> {
+    let own = path(vm_dir);
+    if fs::symlink_metadata(&own).is_err() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(&own, path(copy_dir))?;
+    match fs::read(base_record(vm_dir)) {
+        Ok(base) => fs::write(base_record(copy_dir), base),
+        Err(_) => Ok(()),
+    }
+}

@@ -4,6 +4,7 @@ pub mod context;
 pub mod events;
 pub mod foreground;
 pub mod ports;
+pub mod run;
 pub mod snapshot;
 pub mod start;
 pub mod status;

@@ -8,6 +8,7 @@ mod docs_check;
 pub(crate) mod images;
 mod list;
 mod restart;
+pub(crate) mod run;
 pub(crate) mod show;
 mod snapshots;
 mod start;

@@ -85,6 +85,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct StartFailure {
     pub reason: String,
+    /// QEMU itself exited (rather than the guest never becoming ready).
+    pub qemu_exited: bool,
     pub serial_log: std::path::PathBuf,
     pub serial_tail: Vec<String>,
     pub qemu_log: std::path::PathBuf,

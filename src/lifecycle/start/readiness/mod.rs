@@ -330,6 +330,7 @@ impl Run<'_> {
         }
         StartError::NotReady(Box::new(StartFailure {
             reason,
+            qemu_exited: exited,
             serial_log: self.paths.serial_log.clone(),
             serial_tail: log_tail::last_lines(&self.paths.serial_log, FAILURE_TAIL_LINES),
             qemu_log: self.paths.qemu_log.clone(),

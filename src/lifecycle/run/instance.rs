@@ -1,0 +1,241 @@
+//! One run's throwaway instance of a VM: a private folder `<state>/run/<pid>/` that is the
+//! state dir of a project holding only the instance's definition (free host ports, its own
+//! pidfile, sockets, logs, SSH config and master), so that `status`, `stop` and `list` of
+//! the named VM never see it and a `start`ed VM of the same name is never touched.
+//!
+//! The VM's disks are only read: a cold boot writes through QEMU's temporary overlays
+//! (`definition`), an image-backed VM's disk is reached through a link to the VM's own; a
+//! start from a snapshot takes the snapshot's files by hard link (the snapshot itself is
+//! never changed, and a `snapshot delete` meanwhile cannot pull them away).
+//!
+//! This is the only place that calls `lifecycle::start`; [`Instance::destroy`] (also run on
+//! drop) kills the instance's QEMU through its verified pidfd, ends its SSH master and
+//! removes the folder and any short socket folders it used.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::definition::{self, Overrides};
+use super::RunError;
+use crate::images::overlay;
+use crate::lifecycle::context::Context;
+use crate::lifecycle::events::{Observer, Silent};
+use crate::lifecycle::snapshot::store::{self, Store, METADATA_FILE, STATE_FILE};
+use crate::lifecycle::snapshot::SnapshotError;
+use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
+use crate::lifecycle::stop::{self, StopOptions};
+use crate::model::{Project, Vm};
+use crate::runtime::cancel::Cancel;
+use crate::runtime::paths::{short_root, StateDir, VmPaths};
+use crate::runtime::private_dir;
+use crate::runtime::process::{self, Identity};
+
+/// Where every instance of a state dir lives.
+pub fn runs_dir(state: &StateDir) -> PathBuf {
+    state.root().join("run")
+}
+
+/// QEMU's version, cached by the snapshot checks in the state dir's root.
+const VERSION_CACHE: &str = "qemu-version.json";
+
+#[derive(Debug)]
+pub struct Instance {
+    /// The instance's own project (only its VM) and state dir.
+    pub ctx: Context,
+    pub vm: Vm,
+    /// Keep the folder (logs, overlays) after the run.
+    keep: bool,
+    destroyed: bool,
+}
+
+impl Instance {
+    /// Makes the folder and the definition; with `from`, brings the snapshot's files in.
+    pub fn create(
+        ctx: &Context,
+        vm: &Vm,
+        overrides: &Overrides,
+        from: Option<&str>,
+        keep: bool,
+    ) -> Result<Instance, RunError> {
+        let runs = runs_dir(&ctx.state);
+        private_dir::ensure(&ctx.state, &runs).map_err(RunError::io(&runs))?;
+        clear_leftovers(&runs);
+        let root = runs.join(std::process::id().to_string());
+        private_dir::ensure(&ctx.state, &root).map_err(RunError::io(&root))?;
+        let instance_vm = definition::instance_vm(vm, overrides)?;
+        let project = Project {
+            vms: vec![instance_vm.clone()],
+            ..ctx.project.clone()
+        };
+        let instance = Instance {
+            ctx: Context::new(project, StateDir::new(&root)),
+            vm: instance_vm,
+            keep,
+            destroyed: false,
+        };
+        let paths = instance.paths();
+        for dir in [&paths.dir, &paths.socket_dir] {
+            private_dir::ensure(&instance.ctx.state, dir).map_err(RunError::io(dir))?;
+        }
+        link_if_there(
+            &ctx.state.root().join(VERSION_CACHE),
+            &root.join(VERSION_CACHE),
+        );
+        if vm.image.is_some() && from.is_none() {
+            let own = ctx.paths(vm).dir;
+            let disk = overlay::path(&paths.dir);
+            overlay::share(&own, &paths.dir).map_err(RunError::io(&disk))?;
+        }
+        if let Some(name) = from {
+            instance.bring_snapshot(ctx, vm, name)?;
+        }
+        Ok(instance)
+    }
+
+    pub fn paths(&self) -> VmPaths {
+        self.ctx.paths(&self.vm)
+    }
+
+    /// The instance's folder (its state dir).
+    pub fn root(&self) -> &Path {
+        self.ctx.state.root()
+    }
+
+    /// Boots the instance (or restores it from the snapshot brought in) and waits until it
+    /// is ready and synced.
+    pub fn start(
+        &self,
+        from: Option<&str>,
+        force: bool,
+        observer: &dyn Observer,
+        cancel: &Cancel,
+    ) -> Result<StartReport, StartError> {
+        let options = StartOptions {
+            from: from.map(str::to_string),
+            force,
+            ..StartOptions::default()
+        };
+        start::start(&self.ctx, &self.vm, &options, observer, cancel)
+    }
+
+    /// The snapshot's files, hard linked into the instance's own store (copied across file
+    /// systems). Only a diskless snapshot can be used: a disk's part of a snapshot lives
+    /// inside the VM's own disk, which a run must not revert.
+    fn bring_snapshot(&self, ctx: &Context, vm: &Vm, name: &str) -> Result<(), RunError> {
+        store::check_name(name)?;
+        let own = Store::new(&ctx.paths(vm));
+        let meta = own.load(&vm.name, name)?;
+        if let Some(disk) = meta.disks.first() {
+            return Err(RunError::SnapshotWithDisks {
+                name: name.to_string(),
+                file: disk.file.clone(),
+            });
+        }
+        let target = Store::new(&self.paths()).dir(name);
+        private_dir::ensure(&self.ctx.state, &target).map_err(RunError::io(&target))?;
+        for file in [STATE_FILE, METADATA_FILE] {
+            let (from, to) = (own.dir(name).join(file), target.join(file));
+            if fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to).map_err(|source| {
+                    SnapshotError::Io {
+                        context: format!("cannot copy {} into the run", from.display()),
+                        source,
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the instance's QEMU and SSH master and removes its folder (unless kept) and its
+    /// short socket folders. Idempotent; also done on drop.
+    pub fn destroy(&mut self) {
+        if self.destroyed {
+            return;
+        }
+        self.destroyed = true;
+        let forced = StopOptions {
+            timeout: None,
+            force: true,
+        };
+        let _ = stop::stop(&self.ctx, &self.vm, &forced, &Silent);
+        remove_short_folders(&self.ctx.state, &self.paths());
+        if !self.keep {
+            let _ = fs::remove_dir_all(self.root());
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// The socket folders under `/tmp/qcmdr-<uid>` that stand in for the instance's deep ones.
+fn remove_short_folders(state: &StateDir, paths: &VmPaths) {
+    let short = short_root();
+    for dir in [
+        paths.socket_dir.clone(),
+        state.control_dir(),
+        state.mutagen_data_dir(),
+    ] {
+        if dir.starts_with(&short) {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Instances whose qcmdr is gone (killed with SIGKILL, or the machine lost power): their
+/// QEMU, verified through its pidfile, is killed and their folder removed.
+fn clear_leftovers(runs: &Path) {
+    let Ok(entries) = fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        let ours = pid == std::process::id();
+        if !ours && Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let root = entry.path();
+        if let Ok(vms) = fs::read_dir(root.join("vm")) {
+            for vm in vms.flatten() {
+                let paths = VmPaths::new(vm.path());
+                if let Ok(Identity::Running(qemu)) = process::identify(&paths.pidfile) {
+                    qemu.terminate(|| {});
+                }
+                if paths.uses_short_socket_dir() {
+                    let _ = fs::remove_dir_all(&paths.socket_dir);
+                }
+            }
+        }
+        let state = StateDir::new(&root);
+        for dir in [state.control_dir(), state.mutagen_data_dir()] {
+            if dir.starts_with(short_root()) {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+}
+
+/// A hard link of `from` at `to` if `from` exists (a cache: failing is fine).
+fn link_if_there(from: &Path, to: &Path) {
+    if from.is_file() {
+        let _ = fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()));
+    }
+}
+
+impl RunError {
+    pub(super) fn io(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
+        move |source| RunError::Io {
+            context: format!("cannot prepare {}", path.display()),
+            source,
+        }
+    }
+}
