@@ -62,12 +62,7 @@ fn kernel_image(path: &Path) -> Result<PathBuf, Failure> {
     let found = std::path::absolute(path)
         .ok()
         .filter(|absolute| absolute.is_file());
-    found.ok_or_else(|| {
-        Failure::with_code(
-            format!("--kernel {}: no such file", path.display()),
-            2,
-        )
-    })
+    found.ok_or_else(|| Failure::with_code(format!("--kernel {}: no such file", path.display()), 2))
 }
 
 /// On stderr: why the run failed (with the panic's lines or the logs' tails) and the kept

@@ -56,8 +56,7 @@ pub fn run(
     watched: Watched<'_>,
 ) -> Result<Ended, CommandError> {
     // ssh joins its remote words with spaces for the guest's shell to split again.
-    let remote =
-        shlex::try_join(argv.iter().map(String::as_str)).map_err(CommandError::Quote)?;
+    let remote = shlex::try_join(argv.iter().map(String::as_str)).map_err(CommandError::Quote)?;
     let mut command = target.command();
     command
         .args(["-T", "-o", "BatchMode=yes"])

@@ -185,7 +185,15 @@ mod tests {
         let instance = instance_vm(&bare, &overrides).unwrap();
         assert_eq!(
             instance.args,
-            ["-m", "256", "-kernel", "/k/bzImage", "-append", "qcmdr.x=1", "-snapshot"]
+            [
+                "-m",
+                "256",
+                "-kernel",
+                "/k/bzImage",
+                "-append",
+                "qcmdr.x=1",
+                "-snapshot"
+            ]
         );
     }
 }

@@ -137,11 +137,9 @@ impl Instance {
         for file in [STATE_FILE, METADATA_FILE] {
             let (from, to) = (own.dir(name).join(file), target.join(file));
             if fs::hard_link(&from, &to).is_err() {
-                fs::copy(&from, &to).map_err(|source| {
-                    SnapshotError::Io {
-                        context: format!("cannot copy {} into the run", from.display()),
-                        source,
-                    }
+                fs::copy(&from, &to).map_err(|source| SnapshotError::Io {
+                    context: format!("cannot copy {} into the run", from.display()),
+                    source,
                 })?;
             }
         }

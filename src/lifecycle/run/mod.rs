@@ -18,12 +18,12 @@ mod panic_watch;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use self::cause::{Cause, BISECT_ABORT, INTERRUPTED};
-pub use self::definition::Overrides;
-pub use self::instance::runs_dir;
 use self::boot_watch::BootWatch;
+pub use self::cause::{Cause, BISECT_ABORT, INTERRUPTED};
 use self::command::{Ended, Watched};
+pub use self::definition::Overrides;
 use self::host_ports::NoFreePort;
+pub use self::instance::runs_dir;
 use self::instance::Instance;
 use self::panic_watch::PanicWatch;
 use super::context::Context;

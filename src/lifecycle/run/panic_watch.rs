@@ -135,8 +135,10 @@ mod tests {
             .unwrap();
         assert!(watch.update());
         assert!(!watch.complete());
-        file.write_all(b"[   12.4] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---\r\nafter\n")
-            .unwrap();
+        file.write_all(
+            b"[   12.4] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---\r\nafter\n",
+        )
+        .unwrap();
         watch.update();
         assert!(watch.complete());
         assert_eq!(
