@@ -510,7 +510,7 @@ fn vm_run_bisect_finds_the_planted_bad_commit() {
         .iter()
         .enumerate()
     {
-        fs::write(repo.join("value"), format!("{value}\n")).unwrap();
+        fs::write(repo.join("value"), format!("{value} {i}\n")).unwrap();
         git(&repo, &["add", "value"]);
         git(&repo, &["commit", "-q", "-m", &format!("commit {i}")]);
         commits.push(git(&repo, &["rev-parse", "HEAD"]).trim().to_string());
@@ -522,7 +522,7 @@ fn vm_run_bisect_finds_the_planted_bad_commit() {
     let out = Command::new("git")
         .args(["bisect", "run", qcmdr, "-c", config.to_str().unwrap()])
         .args(["run", "--bisect", "--from", "s0", "demo", "--"])
-        .args(["sh", "-c", "grep -qx good /root/repo/value"])
+        .args(["sh", "-c", "grep -q '^good ' /root/repo/value"])
         .current_dir(&repo)
         .env("XDG_CACHE_HOME", crate::support::test_cache_home())
         .env("NO_COLOR", "1")
