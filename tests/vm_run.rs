@@ -58,8 +58,10 @@ fn checksums(dir: &Path) -> Vec<(PathBuf, String)> {
     sums
 }
 
-/// Reads both output streams of `child` to their end and reaps it.
-fn finish(mut child: KillOnDrop) -> Run {
+/// Closes `child`'s stdin (unless taken), reads both output streams to their end and reaps
+/// it: its exit code, stdout and stderr.
+fn finish_raw(mut child: KillOnDrop) -> (i32, Vec<u8>, Vec<u8>) {
+    drop(child.stdin.take());
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -67,19 +69,35 @@ fn finish(mut child: KillOnDrop) -> Run {
         bytes
     });
     let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    pipe.read_to_end(&mut stdout).unwrap();
     let stderr = reader.join().unwrap();
     let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), stdout, stderr)
+}
+
+fn finish(child: KillOnDrop) -> Run {
+    let (code, stdout, stderr) = finish_raw(child);
     Run {
-        code: status.code().unwrap_or(-1),
+        code,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// `run --from s0 demo -- COMMAND...` with all three streams piped.
+fn spawn_from_s0(project: &Project, command: &[&str]) -> KillOnDrop {
+    let mut args = vec!["run", "--from", "s0", "demo", "--"];
+    args.extend(command);
+    KillOnDrop(
+        project
+            .command(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn run_from_s0(project: &Project, command: &[&str]) -> Run {
@@ -219,32 +237,17 @@ fn vm_run_from_a_snapshot_passes_codes_and_streams_and_leaves_it_unchanged() {
     }
     // Every byte value through stdin and back out, and stderr apart.
     let input: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let mut child = project
-        .command(&[
-            "run",
-            "--from",
-            "s0",
-            "demo",
-            "--",
-            "sh",
-            "-c",
-            "cat; echo to-stderr >&2",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_from_s0(&project, &["sh", "-c", "cat; echo to-stderr >&2"]);
     let mut stdin = child.stdin.take().unwrap();
     let writer = {
         let input = input.clone();
         std::thread::spawn(move || stdin.write_all(&input).unwrap())
     };
-    let output = child.wait_with_output().unwrap();
+    let (code, stdout, stderr) = finish_raw(child);
     writer.join().unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    assert!(output.stdout == input, "stdout differs from stdin");
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "to-stderr\n");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
+    assert!(stdout == input, "stdout differs from stdin");
+    assert_eq!(String::from_utf8_lossy(&stderr), "to-stderr\n");
 
     let json = project
         .run(&[
@@ -373,26 +376,8 @@ fn vm_run_reports_a_panic_and_runs_in_parallel_beside_a_started_vm() {
     project.ok(&["start", "demo", "--from", "s0"]);
     let pid = project.pid("demo").unwrap();
     project.ok(&["exec", "demo", "sh", "-c", "echo mine > /tmp/started"]);
-    let spawn = |word: &str| {
-        KillOnDrop(
-            project
-                .command(&[
-                    "run",
-                    "--from",
-                    "s0",
-                    "demo",
-                    "--",
-                    "sh",
-                    "-c",
-                    "test ! -e /tmp/started && echo \"$0\"",
-                    word,
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let script = "test ! -e /tmp/started && echo \"$0\"";
+    let spawn = |word: &str| spawn_from_s0(&project, &["sh", "-c", script, word]);
     let (first, second) = (spawn("first"), spawn("second"));
     for (child, word) in [(first, "first"), (second, "second")] {
         let run = finish(child);
@@ -415,23 +400,7 @@ fn vm_run_reports_a_panic_and_runs_in_parallel_beside_a_started_vm() {
 /// Spawns `run --from s0 demo -- sh -c 'echo begun; sleep 600'` and waits until the command
 /// runs in the guest.
 fn running_command(project: &Project) -> KillOnDrop {
-    let mut child = KillOnDrop(
-        project
-            .command(&[
-                "run",
-                "--from",
-                "s0",
-                "demo",
-                "--",
-                "sh",
-                "-c",
-                "echo begun; sleep 600",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = spawn_from_s0(project, &["sh", "-c", "echo begun; sleep 600"]);
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)

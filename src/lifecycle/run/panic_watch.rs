@@ -1,13 +1,12 @@
 //! A guest kernel's panic or oops, read from the serial log as it grows, so that `run`
 //! reports it (and its lines) instead of waiting for a command whose guest is dead.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 
+use crate::logs::appended::Appended;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::poll_until::poll_until;
@@ -30,8 +29,7 @@ const MAX_LINES: usize = 80;
 /// Follows one serial log from its beginning (a run's instance has a log of its own).
 #[derive(Debug)]
 pub struct PanicWatch {
-    path: PathBuf,
-    offset: u64,
+    log: Appended,
     partial: Vec<u8>,
     lines: Vec<String>,
     ended: bool,
@@ -40,8 +38,7 @@ pub struct PanicWatch {
 impl PanicWatch {
     pub fn new(serial_log: &Path) -> Self {
         PanicWatch {
-            path: serial_log.to_path_buf(),
-            offset: 0,
+            log: Appended::new(serial_log.to_path_buf()),
             partial: Vec::new(),
             lines: Vec::new(),
             ended: false,
@@ -50,13 +47,7 @@ impl PanicWatch {
 
     /// Reads what was added since the last call; true once a panic or oops was seen.
     pub fn update(&mut self) -> bool {
-        let mut added = Vec::new();
-        if let Ok(mut file) = File::open(&self.path) {
-            if file.seek(SeekFrom::Start(self.offset)).is_ok() {
-                let _ = file.read_to_end(&mut added);
-            }
-        }
-        self.offset += added.len() as u64;
+        let added = self.log.read();
         self.feed(&added);
         self.seen()
     }
@@ -119,6 +110,7 @@ impl PanicWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     #[test]
