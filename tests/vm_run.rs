@@ -1,8 +1,8 @@
 //! `qcmdr run` on real QEMU with the real guest: exit codes passed through, argv and the
 //! standard streams byte-exact, a cold boot over a disk that stays unchanged, `--kernel` and
 //! `--append`, runs from a snapshot that stays unchanged, a panic, `--timeout`, two runs at
-//! once beside a `start`ed VM of the same name, `--keep`, Ctrl-C and SIGTERM, and a
-//! `git bisect run` that finds the planted bad commit.
+//! once beside a `start`ed VM of the same name, `--keep`, Ctrl-C, SIGTERM and what a SIGKILL
+//! leaves (cleared by the next run), and a `git bisect run` that finds the planted bad commit.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -427,6 +427,23 @@ fn vm_run_ctrl_c_and_sigterm_leave_no_qemu_overlay_or_state() {
         assert_eq!(status.code(), Some(130), "{sent:?}");
         assert_nothing_left(&project);
     }
+    // A qcmdr killed outright cannot clean up; the next run clears what it left.
+    let mut killed = running_command(&project);
+    signal(&killed, Signal::KILL);
+    killed.wait().unwrap();
+    let runs = runs_dir(&project);
+    assert!(
+        !processes_mentioning(&runs).is_empty(),
+        "its QEMU is orphaned"
+    );
+    let next = run_from_s0(&project, &["true"]);
+    assert_eq!(next.code, 0, "{next}");
+    // The orphan's ssh processes end with their connection to its QEMU.
+    assert!(wait_until(Duration::from_secs(10), || {
+        processes_mentioning(&runs).is_empty()
+    }));
+    assert_nothing_left(&project);
+
     // During a cold boot too.
     let mut booting = KillOnDrop(
         project
