@@ -2,7 +2,8 @@
 //! standard streams byte-exact, a cold boot over a disk that stays unchanged, `--kernel` and
 //! `--append`, runs from a snapshot that stays unchanged, a panic, `--timeout`, two runs at
 //! once beside a `start`ed VM of the same name, `--keep`, Ctrl-C, SIGTERM and what a SIGKILL
-//! leaves (cleared by the next run), and a `git bisect run` that finds the planted bad commit.
+//! leaves (cleared by the next run), a `git bisect run` that finds the planted bad commit, and
+//! the codes of what is not the command's fault: a panic at boot, QEMU refusing, no SSH.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -520,6 +521,60 @@ fn vm_run_bisect_finds_the_planted_bad_commit() {
     assert!(
         said.contains(&format!("{} is the first bad commit", commits[3])),
         "{said}"
+    );
+    assert_nothing_left(&project);
+}
+
+#[test]
+fn vm_run_infrastructure_failures_have_their_own_codes_and_skip_under_bisect() {
+    let project = Project::new(vec![VmSpec::new("demo").extra("ssh_timeout = 3,")]);
+    // A kernel that panics while booting ends the run at once, not at login_timeout.
+    let panicked = project.run(&[
+        "run",
+        "--append",
+        "rdinit=/nonexistent",
+        "demo",
+        "--",
+        "true",
+    ]);
+    assert_eq!(panicked.code, 121, "{panicked}");
+    assert!(
+        panicked.stderr.contains("Kernel panic - not syncing"),
+        "{panicked}"
+    );
+    assert_nothing_left(&project);
+
+    // Not a kernel: QEMU refuses it and exits.
+    let bogus = project.path().join("not-a-kernel");
+    fs::write(&bogus, "this is no kernel\n").unwrap();
+    for (bisect, code) in [(false, 122), (true, 125)] {
+        let mut args = vec!["run", "--kernel", bogus.to_str().unwrap()];
+        if bisect {
+            args.push("--bisect");
+        }
+        args.extend(["--json", "demo", "--", "true"]);
+        let failed = project.run(&args);
+        assert_eq!(failed.code, code, "{failed}");
+        let json = failed.json();
+        assert_eq!(json["cause"], "qemu-failed", "{json}");
+        assert!(
+            json["error"].as_str().unwrap().starts_with("QEMU exited"),
+            "{json}"
+        );
+        assert!(!json["qemu_tail"].as_array().unwrap().is_empty(), "{json}");
+        assert!(
+            failed.stderr.contains("last lines of the QEMU log"),
+            "{failed}"
+        );
+    }
+    assert_nothing_left(&project);
+
+    // No sshd: the prompt comes, SSH never does.
+    let never = project.run(&["run", "--append", "qcmdr.nosshd", "demo", "--", "true"]);
+    assert_eq!(never.code, 120, "{never}");
+    assert!(
+        never.stderr.contains("last lines of the serial log"),
+        "{never}"
     );
     assert_nothing_left(&project);
 }

@@ -13,7 +13,6 @@
 //! removes the folder and any short socket folders it used.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::definition::{self, Overrides};
@@ -226,14 +225,5 @@ fn clear_leftovers(runs: &Path) {
 fn link_if_there(from: &Path, to: &Path) {
     if from.is_file() {
         let _ = fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()));
-    }
-}
-
-impl RunError {
-    pub(super) fn io(path: &Path) -> impl FnOnce(io::Error) -> RunError + '_ {
-        move |source| RunError::Io {
-            context: format!("cannot prepare {}", path.display()),
-            source,
-        }
     }
 }

@@ -15,7 +15,7 @@ mod host_ports;
 mod instance;
 mod panic_watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use self::boot_watch::BootWatch;
@@ -90,6 +90,15 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl RunError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+        move |source| RunError::Io {
+            context: format!("cannot prepare {}", path.display()),
+            source,
+        }
+    }
 }
 
 /// Runs `options.command` in a new instance of `vm` and destroys it again.
