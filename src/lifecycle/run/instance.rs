@@ -60,9 +60,10 @@ impl Instance {
         let runs = runs_dir(&ctx.state);
         private_dir::ensure(&ctx.state, &runs).map_err(RunError::io(&runs))?;
         clear_leftovers(&runs);
+        let instance_vm = definition::instance_vm(vm, overrides)?;
         let root = runs.join(std::process::id().to_string());
         private_dir::ensure(&ctx.state, &root).map_err(RunError::io(&root))?;
-        let instance_vm = definition::instance_vm(vm, overrides)?;
+        // From here on, whatever fails, dropping the instance removes what was made.
         let project = Project {
             vms: vec![instance_vm.clone()],
             ..ctx.project.clone()
@@ -225,5 +226,63 @@ fn clear_leftovers(runs: &Path) {
 fn link_if_there(from: &Path, to: &Path) {
     if from.is_file() {
         let _ = fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{fixtures, HostForward, Protocol};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn context(dir: &Path) -> (Context, Vm) {
+        let mut vm = fixtures::vm("demo", 10022);
+        vm.args = vec![
+            "-netdev".into(),
+            "user,id=n,hostfwd=tcp:127.0.0.1:10022-:22".into(),
+        ];
+        vm.host_forwards = vec![HostForward {
+            protocol: Protocol::Tcp,
+            host_addr: "127.0.0.1".into(),
+            host_port: 10022,
+            guest_port: 22,
+        }];
+        let config = dir.join("conf.lua");
+        let project = fixtures::project(config.to_str().unwrap(), vec![vm.clone()]);
+        (Context::new(project, StateDir::new(dir.join(".qcmdr"))), vm)
+    }
+
+    #[test]
+    fn an_instance_has_a_private_folder_of_its_own_and_leaves_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ctx, vm) = context(tmp.path());
+        let mut instance = Instance::create(&ctx, &vm, &Overrides::default(), None, false).unwrap();
+        let root = instance.root().to_path_buf();
+        assert_eq!(
+            root,
+            runs_dir(&ctx.state).join(std::process::id().to_string())
+        );
+        let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert_eq!(instance.ctx.project.vms, vec![instance.vm.clone()]);
+        assert_ne!(instance.vm.ssh.port, vm.ssh.port);
+        assert!(instance.paths().dir.starts_with(&root));
+        // The named VM's own folder is not made.
+        assert!(!ctx.paths(&vm).dir.exists());
+        instance.destroy();
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_refused_snapshot_leaves_no_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ctx, vm) = context(tmp.path());
+        let refused = Instance::create(&ctx, &vm, &Overrides::default(), Some("nope"), false);
+        assert!(matches!(
+            refused,
+            Err(RunError::Snapshot(SnapshotError::NotFound { .. }))
+        ));
+        let left: Vec<_> = fs::read_dir(runs_dir(&ctx.state)).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
