@@ -37,8 +37,13 @@ def timed(argv, env=None):
     run = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          env=env, timeout=PEER_TIMEOUT)
     took = time.perf_counter() - t
-    said = (run.stderr.strip().splitlines() or run.stdout.strip().splitlines() or [""])[-1]
-    return took, run.returncode, said, run.stdout
+    return took, run.returncode, last_words(run.stderr or run.stdout), run.stdout
+
+
+def last_words(text):
+    """A failed command's own explanation: its last lines before any stack backtrace."""
+    lines = [line.strip() for line in text.split("Stack backtrace:")[0].splitlines()]
+    return " / ".join([line for line in lines if line][-3:])
 
 
 def stage_breakdown(documents):
