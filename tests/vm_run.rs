@@ -314,6 +314,22 @@ fn vm_run_from_a_snapshot_passes_codes_and_streams_and_leaves_it_unchanged() {
     );
     fs::remove_dir_all(&dir).unwrap();
 
+    // The guest's clock, which stood still since the save (many seconds ago by now), is the
+    // host's again for the command (busybox `date` has whole seconds).
+    let host = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let before_run = host();
+    let dated = run_from_s0(&project, &["date", "+%s"]);
+    let guest: f64 = dated.stdout.trim().parse().expect("date +%s");
+    assert!(
+        guest + 1.0 >= before_run && guest <= host() + 1.0,
+        "guest clock {guest} outside [{before_run}, now]: {dated}"
+    );
+
     assert_eq!(checksums(&snapshot), before, "the snapshot changed");
     assert_nothing_left(&project);
 }

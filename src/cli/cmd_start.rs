@@ -73,6 +73,7 @@ fn start_vms(
         reset_disk: args.reset_disk,
         from: args.from.clone(),
         force: args.force,
+        defer_clock: false,
     };
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU (or the image build) it was
     // starting.

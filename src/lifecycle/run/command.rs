@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 
 use super::panic_watch::PanicWatch;
+use crate::lifecycle::snapshot::clock;
 use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::kill_on_drop::KillOnDrop;
@@ -48,15 +49,22 @@ pub struct Watched<'a> {
     pub cancel: &'a Cancel,
 }
 
-/// Runs `argv` in the guest and waits until it ends (or something else ends the run).
+/// Runs `argv` in the guest and waits until it ends (or something else ends the run);
+/// `set_clock` first sets the guest's clock to the host's in the same call (after a restore).
 pub fn run(
     target: &SshTarget,
     argv: &[String],
+    set_clock: bool,
     timeout: Option<Duration>,
     watched: Watched<'_>,
 ) -> Result<Ended, CommandError> {
     // ssh joins its remote words with spaces for the guest's shell to split again.
-    let remote = shlex::try_join(argv.iter().map(String::as_str)).map_err(CommandError::Quote)?;
+    let quoted = shlex::try_join(argv.iter().map(String::as_str)).map_err(CommandError::Quote)?;
+    // The time is taken right before ssh goes out (through the master: no handshake).
+    let remote = match set_clock {
+        true => format!("{} >/dev/null 2>&1\n{quoted}", clock::setting_command()),
+        false => quoted,
+    };
     let mut command = target.command();
     command
         .args(["-T", "-o", "BatchMode=yes"])

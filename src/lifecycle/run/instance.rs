@@ -114,6 +114,8 @@ impl Instance {
         let options = StartOptions {
             from: from.map(str::to_string),
             force,
+            // Set in front of the command instead (`command`).
+            defer_clock: from.is_some(),
             ..StartOptions::default()
         };
         start::start(&self.ctx, &self.vm, &options, observer, cancel)

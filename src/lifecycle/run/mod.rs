@@ -241,7 +241,14 @@ fn command_stage(
             panic: &mut panic,
             cancel,
         };
-        command::run(&target, &options.command, options.timeout, watched)
+        let set_clock = options.from.is_some();
+        command::run(
+            &target,
+            &options.command,
+            set_clock,
+            options.timeout,
+            watched,
+        )
     };
     report.stages.push(("command", began.elapsed()));
     match ended {

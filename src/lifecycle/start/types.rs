@@ -25,6 +25,9 @@ pub struct StartOptions {
     pub from: Option<String>,
     /// With `from`: load it even if another QEMU version saved it.
     pub force: bool,
+    /// With `from`: leave setting the guest's clock to the caller (`qcmdr run` sets it in
+    /// the same SSH call as its command, saving a round trip into the guest).
+    pub defer_clock: bool,
 }
 
 impl StartOptions {

@@ -90,7 +90,7 @@ impl Run<'_> {
 
         self.login_and_ssh(overall, login_deadline)?;
 
-        if self.restore.is_some() && self.vm.wait_for.ssh() {
+        if self.restore.is_some() && self.vm.wait_for.ssh() && !self.options.defer_clock {
             self.begin(Stage::Clock);
             clock::set_guest_clock(&self.ctx.ssh_target(self.vm))
                 .map_err(|why| NotReady::Other(format!("cannot set the guest clock: {why}")))?;
