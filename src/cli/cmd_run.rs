@@ -43,10 +43,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
     let cancel = interrupt::cancel_on_signal()?;
     let builds = cmd_image::build_for(&ctx, &[vm], &Progress::new(cli.quiet), &cancel)?;
     if let Some(failed) = builds.first() {
-        return Err(Failure::with_code(
-            cmd_image::failure_text(failed),
-            Cause::Setup.exit_code(None),
-        ));
+        let code = Cause::Setup.code(None, args.bisect);
+        return Err(Failure::with_code(cmd_image::failure_text(failed), code));
     }
     let report = run::run(&ctx, vm, &options, &Silent, &cancel);
     print_outcome(&report);

@@ -49,6 +49,14 @@ impl Cause {
         }
     }
 
+    /// The exit code of `qcmdr run`, under `--bisect` when `bisect`.
+    pub fn code(self, command: Option<i32>, bisect: bool) -> u8 {
+        match bisect {
+            true => self.bisect_code(command),
+            false => self.exit_code(command),
+        }
+    }
+
     /// The exit code of `qcmdr run`; `command` is the command's own code when it exited.
     pub fn exit_code(self, command: Option<i32>) -> u8 {
         match self {

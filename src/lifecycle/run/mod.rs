@@ -290,9 +290,6 @@ impl RunReport {
 
     /// The exit code of `qcmdr run` (`bisect`: the `git bisect run` mapping).
     pub fn exit_code(&self, bisect: bool) -> u8 {
-        match bisect {
-            true => self.cause.bisect_code(self.command_code),
-            false => self.cause.exit_code(self.command_code),
-        }
+        self.cause.code(self.command_code, bisect)
     }
 }
