@@ -1,6 +1,7 @@
 //! `qcmdr run` on real QEMU with the real guest: exit codes passed through, argv and the
 //! standard streams byte-exact, a cold boot over a disk that stays unchanged, `--kernel` and
-//! `--append`, runs from a snapshot that stays unchanged, a panic, `--timeout`, two runs at
+//! `--append`, a run from a snapshot holding a disk's state (over a copy of the disk), runs
+//! from a snapshot that stays unchanged, a panic, `--timeout`, two runs at
 //! once beside a `start`ed VM of the same name, `--keep`, Ctrl-C, SIGTERM and what a SIGKILL
 //! leaves (cleared by the next run), a `git bisect run` that finds the planted bad commit, and
 //! the codes of what is not the command's fault: a panic at boot, QEMU refusing, no SSH.
@@ -108,7 +109,7 @@ fn run_from_s0(project: &Project, command: &[&str]) -> Run {
 }
 
 #[test]
-fn vm_run_cold_boot_with_kernel_and_append_leaves_the_disk_unchanged() {
+fn vm_run_cold_boot_and_a_disk_snapshot_leave_the_vm_s_disk_unchanged() {
     let mut project = Project::new(vec![VmSpec::new("demo")]);
     let disk = project.path().join("data.qcow2");
     let made = Command::new("qemu-img")
@@ -193,19 +194,56 @@ printf '%s|' "$@"; exit 42"#;
     let status = project.ok(&["status", "demo", "--json"]).json();
     assert_eq!(status["vms"][0]["state"], "stopped", "{status}");
 
-    // A snapshot with a disk's state cannot be used without reverting that disk: refused.
+    // A snapshot with a disk's state: the run gets a copy of the disk, reverted to the
+    // snapshot; the VM's disk and the snapshot stay as they are.
     project.ok(&["start", "demo"]);
-    project.ok(&["snapshot", "save", "demo", "d0", "--stop"]);
+    project.ok(&[
+        "exec",
+        "demo",
+        "sh",
+        "-c",
+        "echo saved | dd of=/dev/vda conv=fsync 2>/dev/null",
+    ]);
+    project.ok(&["snapshot", "save", "demo", "d0"]);
+    project.ok(&[
+        "exec",
+        "demo",
+        "sh",
+        "-c",
+        "echo later | dd of=/dev/vda conv=fsync 2>/dev/null",
+    ]);
+    let busy = project.run(&["run", "--from", "d0", "demo", "--", "true"]);
+    assert_eq!(busy.code, 123, "{busy}");
+    assert!(busy.stderr.contains("which runs"), "{busy}");
+    project.ok(&["stop", "demo"]);
     let disk_saved = sha256(&disk);
-    let refused = project.run(&["run", "--from", "d0", "demo", "--", "true"]);
-    assert_eq!(refused.code, 123, "{refused}");
-    assert!(
-        refused.stderr.contains("holds the state of disk")
-            && refused.stderr.contains("without --from"),
-        "{refused}"
+    let snapshot = checksums(&project.vm_dir("demo").join("snapshots"));
+    let restored = project.run(&[
+        "run",
+        "--from",
+        "d0",
+        "demo",
+        "--",
+        "sh",
+        "-c",
+        "head -c 5 /dev/vda; echo gone | dd of=/dev/vda conv=fsync 2>/dev/null",
+    ]);
+    assert_eq!(
+        (restored.code, restored.stdout.as_str()),
+        (0, "saved"),
+        "{restored}"
     );
-    assert_eq!(sha256(&disk), disk_saved);
+    assert_eq!(sha256(&disk), disk_saved, "the run wrote the VM's disk");
+    assert_eq!(
+        checksums(&project.vm_dir("demo").join("snapshots")),
+        snapshot
+    );
     assert_nothing_left(&project);
+    // The VM itself still has its own last write.
+    project.ok(&["start", "demo"]);
+    let own = project.ok(&["exec", "demo", "head", "-c", "5", "/dev/vda"]);
+    assert_eq!(own.stdout, "later");
+    project.ok(&["stop", "demo"]);
 
     let missing = project.run(&[
         "run",

@@ -83,6 +83,12 @@ pub fn share(vm_dir: &Path, copy_dir: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     std::os::unix::fs::symlink(&own, path(copy_dir))?;
+    same_base(vm_dir, copy_dir)
+}
+
+/// Records the disk in `copy_dir` (a copy of the one in `vm_dir`, made by the caller) as made
+/// over the same image build, so that [`ensure`] keeps it.
+pub fn same_base(vm_dir: &Path, copy_dir: &Path) -> std::io::Result<()> {
     match fs::read(base_record(vm_dir)) {
         Ok(base) => fs::write(base_record(copy_dir), base),
         Err(_) => Ok(()),

@@ -5,8 +5,7 @@
 //!
 //! The VM's disks are only read: a cold boot writes through QEMU's temporary overlays
 //! (`definition`), an image-backed VM's disk is reached through a link to the VM's own; a
-//! start from a snapshot takes the snapshot's files by hard link (the snapshot itself is
-//! never changed, and a `snapshot delete` meanwhile cannot pull them away).
+//! start from a snapshot gets its own copy of it (`snapshot_copy`).
 //!
 //! This is the only place that calls `lifecycle::start`; [`Instance::destroy`] (also run on
 //! drop) kills the instance's QEMU through its verified pidfd, ends its SSH master and
@@ -16,12 +15,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::definition::{self, Overrides};
+use super::snapshot_copy;
 use super::RunError;
 use crate::images::overlay;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Observer, Silent};
-use crate::lifecycle::snapshot::store::{self, Store, METADATA_FILE, STATE_FILE};
-use crate::lifecycle::snapshot::SnapshotError;
+use crate::lifecycle::snapshot::store::Store;
 use crate::lifecycle::start::{self, StartError, StartOptions, StartReport};
 use crate::lifecycle::stop::{self, StopOptions};
 use crate::model::{Project, Vm};
@@ -60,8 +59,17 @@ impl Instance {
         let runs = runs_dir(&ctx.state);
         private_dir::ensure(&ctx.state, &runs).map_err(RunError::io(&runs))?;
         clear_leftovers(&runs);
-        let instance_vm = definition::instance_vm(vm, overrides)?;
         let root = runs.join(std::process::id().to_string());
+        let state = StateDir::new(&root);
+        let vm_dir = state.vm(&vm.name).dir;
+        let snapshot = match from {
+            Some(name) => Some(snapshot_copy::plan(ctx, vm, name, &vm_dir)?),
+            None => None,
+        };
+        let mut instance_vm = definition::instance_vm(vm, overrides)?;
+        if let Some((_, copies)) = &snapshot {
+            instance_vm.args = snapshot_copy::retarget_args(&instance_vm.args, copies)?;
+        }
         private_dir::ensure(&ctx.state, &root).map_err(RunError::io(&root))?;
         // From here on, whatever fails, dropping the instance removes what was made.
         let project = Project {
@@ -69,7 +77,7 @@ impl Instance {
             ..ctx.project.clone()
         };
         let instance = Instance {
-            ctx: Context::new(project, StateDir::new(&root)),
+            ctx: Context::new(project, state),
             vm: instance_vm,
             keep,
             destroyed: false,
@@ -82,13 +90,19 @@ impl Instance {
             &ctx.state.root().join(VERSION_CACHE),
             &root.join(VERSION_CACHE),
         );
-        if vm.image.is_some() && from.is_none() {
-            let own = ctx.paths(vm).dir;
-            let disk = overlay::path(&paths.dir);
-            overlay::share(&own, &paths.dir).map_err(RunError::io(&disk))?;
-        }
-        if let Some(name) = from {
-            instance.bring_snapshot(ctx, vm, name)?;
+        match &snapshot {
+            None if vm.image.is_some() => {
+                let own = ctx.paths(vm).dir;
+                let disk = overlay::path(&paths.dir);
+                overlay::share(&own, &paths.dir).map_err(RunError::io(&disk))?;
+            }
+            None => {}
+            Some((meta, copies)) => {
+                let store = Store::new(&paths);
+                let target = store.dir(&meta.name);
+                private_dir::ensure(&instance.ctx.state, &target).map_err(RunError::io(&target))?;
+                snapshot_copy::bring(ctx, vm, meta, copies, &store, &paths.dir)?;
+            }
         }
         Ok(instance)
     }
@@ -119,33 +133,6 @@ impl Instance {
             ..StartOptions::default()
         };
         start::start(&self.ctx, &self.vm, &options, observer, cancel)
-    }
-
-    /// The snapshot's files, hard linked into the instance's own store (copied across file
-    /// systems). Only a diskless snapshot can be used: a disk's part of a snapshot lives
-    /// inside the VM's own disk, which a run must not revert.
-    fn bring_snapshot(&self, ctx: &Context, vm: &Vm, name: &str) -> Result<(), RunError> {
-        store::check_name(name)?;
-        let own = Store::new(&ctx.paths(vm));
-        let meta = own.load(&vm.name, name)?;
-        if let Some(disk) = meta.disks.first() {
-            return Err(RunError::SnapshotWithDisks {
-                name: name.to_string(),
-                file: disk.file.clone(),
-            });
-        }
-        let target = Store::new(&self.paths()).dir(name);
-        private_dir::ensure(&self.ctx.state, &target).map_err(RunError::io(&target))?;
-        for file in [STATE_FILE, METADATA_FILE] {
-            let (from, to) = (own.dir(name).join(file), target.join(file));
-            if fs::hard_link(&from, &to).is_err() {
-                fs::copy(&from, &to).map_err(|source| SnapshotError::Io {
-                    context: format!("cannot copy {} into the run", from.display()),
-                    source,
-                })?;
-            }
-        }
-        Ok(())
     }
 
     /// Kills the instance's QEMU and SSH master and removes its folder (unless kept) and its
@@ -234,6 +221,7 @@ fn link_if_there(from: &Path, to: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::snapshot::SnapshotError;
     use crate::model::{fixtures, HostForward, Protocol};
     use std::os::unix::fs::PermissionsExt;
 

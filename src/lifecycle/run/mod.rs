@@ -14,6 +14,7 @@ mod definition;
 mod host_ports;
 mod instance;
 mod panic_watch;
+mod snapshot_copy;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,8 +83,10 @@ pub enum RunError {
     Port(#[from] NoFreePort),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    #[error("snapshot {name:?} holds the state of disk {file}, which only a revert of the VM's own disk could load; run without --from (a cold boot writes to a throwaway overlay)")]
-    SnapshotWithDisks { name: String, file: String },
+    #[error("snapshot {name:?} holds the state of disks of {vm}, which runs: its disks cannot be copied while it writes them; stop it first (qcmdr stop {vm}) or run without --from")]
+    DisksInUse { name: String, vm: String },
+    #[error("the snapshot holds the state of disk {file}, which the VM's args do not name as `file={file}`; a run cannot point the instance at a copy of it")]
+    DiskNotInArgs { file: String },
     #[error("{context}")]
     Io {
         context: String,
