@@ -312,14 +312,14 @@ fn vm_image_kernel_key_boots_a_kernel_from_elsewhere_against_the_image() {
 
 /// `qcmdr run` of an image-backed VM (docs/run.md): the instance boots the VM's own disk as
 /// its last start left it, writes only to QEMU's throwaway overlay, and leaves the disk as it
-/// was.
+/// was; from a snapshot, it runs on a copy of the disk.
 #[test]
 fn vm_image_run_boots_the_vm_s_own_disk_and_never_writes_it() {
     let port = free_port();
     let project = project(BOX, &vm_lua("dev", "box", port, ""));
     project.ok(&["start", "dev"]);
     exec(&project, "dev", "echo mine > /root/own && sync");
-    project.ok(&["stop", "dev"]);
+    project.ok(&["snapshot", "save", "dev", "s1", "--stop"]);
     let overlay = project.vm_dir("dev").join("disk.qcow2");
     let before = sha256(&overlay);
 
@@ -333,6 +333,23 @@ fn vm_image_run_boots_the_vm_s_own_disk_and_never_writes_it() {
     ]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.stdout, "mine\nlost\n", "{run}");
+    assert_eq!(sha256(&overlay), before, "the run wrote the VM's disk");
+    // From the snapshot: the instance runs on a copy of the disk, reverted to it.
+    let restored = project.run(&[
+        "run",
+        "--from",
+        "s1",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "cat /root/own && rm /root/own && sync",
+    ]);
+    assert_eq!(
+        (restored.code, restored.stdout.as_str()),
+        (0, "mine\n"),
+        "{restored}"
+    );
     assert_eq!(sha256(&overlay), before, "the run wrote the VM's disk");
     let runs = project.state().join("run");
     assert_eq!(fs::read_dir(&runs).unwrap().count(), 0);
