@@ -14,12 +14,15 @@ use super::{cmd_image, interrupt, load, style, Cli, Failure};
 use crate::lifecycle::events::Silent;
 use crate::lifecycle::run::{self, Cause, Overrides, RunOptions, RunReport, BISECT_ABORT};
 
+/// A usage or config error, as clap's own.
+const USAGE: u8 = 2;
+
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
-    // Under --bisect an error before the run (a bad config, an unknown VM) must stop the
-    // bisection: exit 1 would mark the commit bad.
+    // A bad config or an unknown VM is a usage error (2); under --bisect it must stop the
+    // bisection (any code from 1 to 127 would mark the commit bad).
     let refuse = |failure: Failure| match args.bisect {
         true => Failure::with_code(failure, BISECT_ABORT),
-        false => failure,
+        false => Failure::with_code(failure, USAGE),
     };
     let ctx = load::context(cli).map_err(refuse)?;
     let vm = load::vm(&ctx, &args.vm).map_err(refuse)?;
