@@ -244,22 +244,6 @@ printf '%s|' "$@"; exit 42"#;
     let own = project.ok(&["exec", "demo", "head", "-c", "5", "/dev/vda"]);
     assert_eq!(own.stdout, "later");
     project.ok(&["stop", "demo"]);
-
-    let missing = project.run(&[
-        "run",
-        "--kernel",
-        "/nonexistent/bzImage",
-        "demo",
-        "--",
-        "true",
-    ]);
-    assert_eq!(missing.code, 2, "{missing}");
-    assert!(
-        missing
-            .stderr
-            .contains("--kernel /nonexistent/bzImage: no such file"),
-        "{missing}"
-    );
 }
 
 #[test]
