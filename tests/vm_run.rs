@@ -334,6 +334,9 @@ fn vm_run_from_a_snapshot_passes_codes_and_streams_and_leaves_it_unchanged() {
         processes_mentioning(&dir).is_empty(),
         "a kept instance still runs"
     );
+    // Later runs leave it alone.
+    assert_eq!(run_from_s0(&project, &["true"]).code, 0);
+    assert!(dir.join("vm/demo/serial.log").is_file());
     fs::remove_dir_all(&dir).unwrap();
 
     // The guest's clock, which stood still since the save (many seconds ago by now), is the

@@ -42,8 +42,9 @@ pub struct Instance {
     /// The instance's own project (only its VM) and state dir.
     pub ctx: Context,
     pub vm: Vm,
-    /// Keep the folder (logs, overlays) after the run.
+    /// Keep the folder (logs, overlays) after the run, moved to `kept_dir`.
     keep: bool,
+    kept_dir: PathBuf,
     destroyed: bool,
 }
 
@@ -76,10 +77,19 @@ impl Instance {
             vms: vec![instance_vm.clone()],
             ..ctx.project.clone()
         };
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let kept_dir = runs.join(format!(
+            "kept-{}-{}",
+            std::process::id(),
+            since_epoch.as_secs()
+        ));
         let instance = Instance {
             ctx: Context::new(project, state),
             vm: instance_vm,
             keep,
+            kept_dir,
             destroyed: false,
         };
         let paths = instance.paths();
@@ -148,9 +158,16 @@ impl Instance {
         };
         let _ = stop::stop(&self.ctx, &self.vm, &forced, &Silent);
         remove_short_folders(&self.ctx.state, &self.paths());
-        if !self.keep {
+        let kept = self.keep && fs::rename(self.root(), &self.kept_dir).is_ok();
+        if !kept {
             let _ = fs::remove_dir_all(self.root());
         }
+    }
+
+    /// Where the folder goes when kept (`--keep`): a name the leftover sweep of later runs
+    /// skips.
+    pub fn kept_dir(&self) -> &Path {
+        &self.kept_dir
     }
 }
 

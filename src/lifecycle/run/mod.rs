@@ -149,7 +149,7 @@ pub fn run(
         report.qemu_tail = log_tail::last_lines(&paths.qemu_log, FAILURE_TAIL_LINES);
     }
     if options.keep {
-        report.kept = Some(instance.root().to_path_buf());
+        report.kept = Some(instance.kept_dir().to_path_buf());
     }
     let teardown = Instant::now();
     instance.destroy();
