@@ -63,6 +63,9 @@ pub enum Command {
         json: JsonFlag,
     },
     /// Run one command in a throwaway instance of a VM (booted, or restored from a snapshot), then destroy it; exits with the command's code (docs/run.md)
+    #[command(
+        after_help = "Exit codes: the command's own; 120 never ready, 121 guest kernel panic or oops, 122 QEMU failed, 123 run not prepared, 124 --timeout, 130 interrupted, 2 usage or config error. --bisect: 125 (skip) for 120/122/123, 1 for a panic, a timeout or a command's 128-255, 128 for a usage error. See docs/run.md."
+    )]
     Run(RunArgs),
     /// Run ssh on the VM through the private config: exactly `ssh -F <config> VM ARGS...`
     Ssh {
