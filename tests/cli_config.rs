@@ -297,3 +297,35 @@ fn stopping_a_vm_never_started_here_says_not_running_and_creates_nothing() {
         "a stop must not create the VM's folder"
     );
 }
+
+#[test]
+fn run_refuses_bad_input_with_2_and_stops_a_bisection_with_128() {
+    let test = CliTest::with_config(GOOD);
+    test.cmd(&["run", "gamma", "--", "true"])
+        .code(2)
+        .stderr_has(r#"no VM named "gamma""#)
+        .run();
+    test.cmd(&["run", "--bisect", "gamma", "--", "true"])
+        .code(128)
+        .stderr_has(r#"no VM named "gamma""#)
+        .run();
+    test.cmd(&[
+        "run",
+        "alpha",
+        "--kernel",
+        "/nonexistent/bzImage",
+        "--",
+        "true",
+    ])
+    .code(2)
+    .stderr_has("--kernel /nonexistent/bzImage: no such file")
+    .run();
+    // The command comes after `--`; --kernel and --append do not go with --from.
+    test.cmd(&["run", "alpha", "true"]).code(2).run();
+    test.cmd(&["run", "alpha", "--from", "s", "--append", "x", "--", "true"])
+        .code(2)
+        .stderr_has("cannot be used with")
+        .run();
+    // Nothing was made for any of them.
+    assert!(!test.path().join(".qcmdr").join("run").exists());
+}

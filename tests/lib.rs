@@ -19,6 +19,7 @@ mod vm_image;
 mod vm_lifecycle;
 mod vm_ops;
 mod vm_readiness;
+mod vm_run;
 mod vm_snapshot;
 mod vm_sync;
 mod vm_sync_mutagen;

@@ -1,6 +1,7 @@
 //! Guest images, for real: `debian` images built with mmdebstrap (cached across test runs in
 //! the fixed test cache, see `support::test_cache_home`), booted under TCG to SSH, checked from
-//! inside; the `cloud` path offline; a custom kernel; a failed build.
+//! inside; the `cloud` path offline; a custom kernel; a failed build; `qcmdr run` of an
+//! image-backed VM over its own disk.
 //!
 //! A systemd guest under TCG takes 15-40 s to boot on a loaded machine: the timeouts are
 //! generous on purpose.
@@ -319,4 +320,50 @@ fn vm_image_kernel_key_boots_a_kernel_from_elsewhere_against_the_image() {
     let cmdline = exec(&project, "kdev", "cat /proc/cmdline").stdout;
     assert!(cmdline.contains("qcmdr.mark=1"), "{cmdline}");
     project.ok(&["stop", "kdev"]);
+}
+
+/// `qcmdr run` of an image-backed VM (docs/run.md): the instance boots the VM's own disk as
+/// its last start left it, writes only to QEMU's throwaway overlay, and leaves the disk as it
+/// was; from a snapshot, it runs on a copy of the disk.
+#[test]
+fn vm_image_run_boots_the_vm_s_own_disk_and_never_writes_it() {
+    let port = free_port();
+    let project = project(BOX, &vm_lua("dev", "box", port, ""));
+    project.ok(&["start", "dev"]);
+    exec(&project, "dev", "echo mine > /root/own && sync");
+    project.ok(&["snapshot", "save", "dev", "s1", "--stop"]);
+    let overlay = project.vm_dir("dev").join("disk.qcow2");
+    let before = sha256(&overlay);
+
+    let run = project.run(&[
+        "run",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "cat /root/own && echo lost > /root/own && sync && cat /root/own",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.stdout, "mine\nlost\n", "{run}");
+    assert_eq!(sha256(&overlay), before, "the run wrote the VM's disk");
+    // From the snapshot: the instance runs on a copy of the disk, reverted to it.
+    let restored = project.run(&[
+        "run",
+        "--from",
+        "s1",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "cat /root/own && rm /root/own && sync",
+    ]);
+    assert_eq!(
+        (restored.code, restored.stdout.as_str()),
+        (0, "mine\n"),
+        "{restored}"
+    );
+    assert_eq!(sha256(&overlay), before, "the run wrote the VM's disk");
+    let runs = project.state().join("run");
+    assert_eq!(fs::read_dir(&runs).unwrap().count(), 0);
+    assert!(crate::support::processes_mentioning(&runs).is_empty());
 }

@@ -62,6 +62,11 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Run one command in a throwaway instance of a VM (booted, or restored from a snapshot), then destroy it; exits with the command's code (docs/run.md)
+    #[command(
+        after_help = "Exit codes: the command's own; 120 never ready, 121 guest kernel panic or oops, 122 QEMU failed, 123 run not prepared, 124 --timeout, 130 interrupted, 2 usage or config error. --bisect: 125 (skip) for 120/122/123, 1 for a panic, a timeout or a command's 128-255, 128 for a usage error. See docs/run.md."
+    )]
+    Run(RunArgs),
     /// Run ssh on the VM through the private config: exactly `ssh -F <config> VM ARGS...`
     Ssh {
         /// The VM, then ssh options and/or a remote command, passed to ssh untouched
@@ -275,6 +280,43 @@ pub struct ReadyArgs {
     /// Do not sync files for this start
     #[arg(long)]
     pub no_sync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(value_name = "VM", add = complete::vms())]
+    pub vm: String,
+    /// Restore this snapshot of the VM instead of booting (see `qcmdr snapshot`); the snapshot and the VM are left unchanged
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<String>,
+    /// With --from: load the snapshot even if another QEMU version saved it
+    #[arg(long, requires = "from")]
+    pub force: bool,
+    /// Boot this kernel image for this run only (the VM keeps its root file system)
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    pub kernel: Option<PathBuf>,
+    /// Add these words to the kernel command line for this run only
+    #[arg(
+        long,
+        value_name = "ARGS",
+        conflicts_with = "from",
+        allow_hyphen_values = true
+    )]
+    pub append: Option<String>,
+    /// Bound for the command, in seconds: then it is killed and qcmdr exits 124
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    pub timeout: Option<f64>,
+    /// Exit codes for `git bisect run`: failures that are not the command's (boot, QEMU) give 125 (skip)
+    #[arg(long)]
+    pub bisect: bool,
+    /// Keep the instance's folder (logs, overlays) for a post-mortem and print its path
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+    /// The command and its arguments, after `--`; each reaches the guest as one argument
+    #[arg(last = true, required = true, value_name = "CMD [ARGS]...")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -104,6 +104,7 @@ fn start_vms(
             Todo::Start(boot) => boot.clone(),
             Todo::Restore { .. } => Boot::default(),
         },
+        defer_clock: false,
     };
     let quiet = cli.quiet || json.json;
     // Without this, Ctrl-C would kill qcmdr and orphan the QEMU (or the image build) it was

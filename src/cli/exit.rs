@@ -51,6 +51,14 @@ impl Failure {
         }
     }
 
+    /// A failure with its own exit code (`run`'s documented codes).
+    pub fn with_code(message: impl Display, code: u8) -> Self {
+        Failure {
+            code,
+            ..Failure::new(message)
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)
     }

@@ -15,6 +15,7 @@ mod cmd_logs;
 mod cmd_monitor;
 mod cmd_mutagen;
 mod cmd_qmp;
+mod cmd_run;
 mod cmd_show;
 mod cmd_snapshot;
 mod cmd_ssh;
@@ -67,6 +68,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         Command::Stop(args) => cmd_stop::run(cli, args),
         Command::Restart(args) => cmd_start::restart(cli, args),
         Command::Status { vms, json } => cmd_status::run(cli, vms, json.json),
+        Command::Run(args) => cmd_run::run(cli, args),
         Command::Ssh { argv } => cmd_ssh::ssh(cli, &argv[0], &argv[1..]),
         Command::Exec { vm, command } => cmd_ssh::exec(cli, vm, command),
         Command::Scp { args } => cmd_ssh::scp(cli, args),

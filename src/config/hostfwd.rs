@@ -51,16 +51,42 @@ pub(crate) fn scan(words: &[String]) -> Result<Vec<HostForward>, BadRule> {
     Ok(forwards)
 }
 
-/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport` (QEMU's syntax; an empty protocol
-/// means tcp, an empty host address means every address).
-fn parse(rule: &str) -> Result<HostForward, RuleProblem> {
+/// `words` with the host port of every `hostfwd=` rule replaced by `new_port(rule)`; all else
+/// exactly as written. The words must have passed [`scan`] (config validation did that).
+pub(crate) fn with_host_ports(
+    words: &[String],
+    mut new_port: impl FnMut(&HostForward) -> u16,
+) -> Vec<String> {
+    let mut out = words.to_vec();
+    for index in 1..out.len() {
+        let option = words[index - 1]
+            .strip_prefix("--")
+            .or_else(|| words[index - 1].strip_prefix('-'));
+        if !option.is_some_and(|o| NETWORK_OPTIONS.contains(&o)) {
+            continue;
+        }
+        let items: Vec<String> = words[index]
+            .split(',')
+            .map(|item| {
+                let Some(rule) = item.strip_prefix("hostfwd=") else {
+                    return item.to_string();
+                };
+                let (Ok(forward), Ok((protocol, host, guest))) = (parse(rule), split(rule)) else {
+                    return item.to_string();
+                };
+                let (addr, _) = host.rsplit_once(':').unwrap_or(("", ""));
+                format!("hostfwd={protocol}:{addr}:{}-{guest}", new_port(&forward))
+            })
+            .collect();
+        out[index] = items.join(",");
+    }
+    out
+}
+
+/// A rule's protocol, host side (`addr:port`) and guest side, as written.
+fn split(rule: &str) -> Result<(&str, &str, &str), RuleProblem> {
     const SHAPE: RuleProblem = RuleProblem::Shape;
     let (protocol, rest) = rule.split_once(':').ok_or(SHAPE)?;
-    let protocol = match protocol {
-        "" | "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        other => return Err(RuleProblem::Protocol(other.to_string())),
-    };
     // The host part ends at the first '-' after the host address; an IPv6 address in brackets
     // holds colons but no '-', so splitting after the brackets is safe.
     let host_end = if rest.starts_with('[') {
@@ -69,7 +95,19 @@ fn parse(rule: &str) -> Result<HostForward, RuleProblem> {
         0
     };
     let dash = host_end + rest[host_end..].find('-').ok_or(SHAPE)?;
-    let (host, guest) = (&rest[..dash], &rest[dash + 1..]);
+    Ok((protocol, &rest[..dash], &rest[dash + 1..]))
+}
+
+/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport` (QEMU's syntax; an empty protocol
+/// means tcp, an empty host address means every address).
+fn parse(rule: &str) -> Result<HostForward, RuleProblem> {
+    const SHAPE: RuleProblem = RuleProblem::Shape;
+    let (protocol, host, guest) = split(rule)?;
+    let protocol = match protocol {
+        "" | "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        other => return Err(RuleProblem::Protocol(other.to_string())),
+    };
     let (host_addr, host_port) = host.rsplit_once(':').ok_or(SHAPE)?;
     let (_, guest_port) = guest.rsplit_once(':').ok_or(SHAPE)?;
     Ok(HostForward {
@@ -90,8 +128,6 @@ fn port(text: &str, side: &'static str) -> Result<u16, RuleProblem> {
     }
 }
 
-/// Whether two forwards would bind the same host socket: same protocol and port, and the same
-/// address or one of them on every address.
 /// Whether ssh to `host` goes to this machine (where the forwards listen).
 pub(crate) fn is_local_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -105,6 +141,8 @@ pub(crate) fn binds_locally(addr: &str) -> bool {
     addr.is_empty() || addr == "0.0.0.0" || is_local_host(addr)
 }
 
+/// Whether two forwards would bind the same host socket: same protocol and port, and the same
+/// address or one of them on every address.
 pub(crate) fn clash(a: &HostForward, b: &HostForward) -> bool {
     let any = |addr: &str| addr.is_empty() || addr == "0.0.0.0";
     a.protocol == b.protocol
@@ -127,6 +165,37 @@ mod tests {
             host_port,
             guest_port,
         }
+    }
+
+    #[test]
+    fn host_ports_are_replaced_and_nothing_else() {
+        let words = words(&[
+            "-netdev",
+            "user,id=n0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=udp::5353-10.0.2.15:53",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "--nic",
+            "user,hostfwd=tcp:[::1]:2222-:22",
+        ]);
+        let mut next = 40000;
+        let out = with_host_ports(&words, |forward| {
+            next += 1;
+            assert!([10022, 5353, 2222].contains(&forward.host_port));
+            next
+        });
+        assert_eq!(
+            out,
+            [
+                "-netdev",
+                "user,id=n0,hostfwd=tcp:127.0.0.1:40001-:22,hostfwd=udp::40002-10.0.2.15:53",
+                "-device",
+                "virtio-net-pci,netdev=n0",
+                "--nic",
+                "user,hostfwd=tcp:[::1]:40003-:22",
+            ]
+        );
+        let rescanned: Vec<u16> = scan(&out).unwrap().iter().map(|f| f.host_port).collect();
+        assert_eq!(rescanned, [40001, 40002, 40003]);
     }
 
     #[test]

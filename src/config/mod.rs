@@ -5,7 +5,7 @@
 
 mod arch_defaults;
 mod did_you_mean;
-mod hostfwd;
+pub(crate) mod hostfwd;
 mod images;
 mod locate;
 mod lua_env;

@@ -77,3 +77,24 @@ pub fn ensure(image: &Image, paths: &VmPaths, reset: bool) -> Result<Outcome, Ov
     fs::write(base_record(vm_dir), base.to_string_lossy().as_bytes())?;
     Ok(outcome)
 }
+
+/// The disk of a throwaway copy of the VM (`qcmdr run`) in `copy`: a link to the VM's own
+/// disk in `own`, recorded as made over the same build, for QEMU to open read-only under
+/// its `-snapshot` overlay. Nothing when the VM has no disk yet ([`ensure`] then makes the
+/// copy a fresh one over the image).
+pub fn share(own: &VmPaths, copy: &VmPaths) -> std::io::Result<()> {
+    if fs::symlink_metadata(&own.image_disk).is_err() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(&own.image_disk, &copy.image_disk)?;
+    same_base(&own.dir, &copy.dir)
+}
+
+/// Records the disk in `copy_dir` (a copy of the one in `vm_dir`, made by the caller) as made
+/// over the same image build, so that [`ensure`] keeps it.
+pub fn same_base(vm_dir: &Path, copy_dir: &Path) -> std::io::Result<()> {
+    match fs::read(base_record(vm_dir)) {
+        Ok(base) => fs::write(base_record(copy_dir), base),
+        Err(_) => Ok(()),
+    }
+}

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod events;
 pub mod origin;
 pub mod ports;
+pub mod run;
 pub mod snapshot;
 pub mod start;
 pub mod status;

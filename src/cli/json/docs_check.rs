@@ -369,6 +369,29 @@ fn every_schema_has_exactly_the_documented_fields() {
         ))],
         &all,
     );
+    check(
+        run::RUN_SCHEMA,
+        &[sample(&run::Run {
+            schema: run::RUN_SCHEMA,
+            vm: "a".into(),
+            exit_code: 121,
+            cause: "panic",
+            command_exit_code: Some(0),
+            bisect: false,
+            from_snapshot: Some("base".into()),
+            stages: vec![run::Stage {
+                stage: "ssh",
+                took_s: 0.5,
+            }],
+            total_s: 1.0,
+            error: Some("e".into()),
+            panic_lines: vec!["Kernel panic - not syncing".into()],
+            serial_tail: vec!["s".into()],
+            qemu_tail: vec!["q".into()],
+            instance_dir: Some(PathBuf::from("/p/.qcmdr/run/1")),
+        })],
+        &all,
+    );
     // Every documented schema is checked above.
     let checked = [
         STATUS_SCHEMA,
@@ -381,6 +404,7 @@ fn every_schema_has_exactly_the_documented_fields() {
         IMAGES_SCHEMA,
         SNAPSHOTS_SCHEMA,
         DOCTOR_SCHEMA,
+        run::RUN_SCHEMA,
     ];
     for schema in all.keys() {
         assert!(

@@ -9,6 +9,7 @@ mod doctor;
 pub(crate) mod images;
 mod list;
 mod restart;
+pub(crate) mod run;
 pub(crate) mod show;
 mod snapshots;
 mod start;

@@ -27,18 +27,7 @@ pub enum ClockError {
 }
 
 pub fn set_guest_clock(target: &SshTarget) -> Result<(), ClockError> {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let whole = (now.as_secs_f64()).round() as u64;
-    // One program run in the guest, as each costs under emulation: busybox's `date` (a
-    // symlink to busybox) gets whole seconds at once; any other gets the fraction, and whole
-    // seconds only if it refuses that.
-    let precise = format!("@{}.{:09}", now.as_secs(), now.subsec_nanos());
-    let remote = format!(
-        "if [ -L /bin/date ]; then date -u -s @{whole}; \
-         else date -u -s {precise} || date -u -s @{whole}; fi >/dev/null 2>&1"
-    );
+    let remote = format!("{} >/dev/null 2>&1", setting_command());
     let mut command = target.batch_command(CLOCK_TIMEOUT, &remote);
     command.stdout(Stdio::null()).stderr(Stdio::null());
     match Helper::new(command).timeout(CLOCK_TIMEOUT).status() {
@@ -47,6 +36,24 @@ pub fn set_guest_clock(target: &SshTarget) -> Result<(), ClockError> {
         Err(HelperError::TimedOut { .. }) => Err(ClockError::NoAnswer),
         Err(other) => Err(ClockError::Ssh(other)),
     }
+}
+
+/// The guest's shell command that sets its clock to the host's time as of now (to be run at
+/// once: `qcmdr run` puts it in front of its command, saving a round trip). Its output is
+/// the caller's to discard.
+pub fn setting_command() -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let whole = (now.as_secs_f64()).round() as u64;
+    // One program run in the guest, as each costs under emulation: busybox's `date` (a
+    // symlink to busybox) gets whole seconds at once; any other gets the fraction, and whole
+    // seconds only if it refuses that.
+    let precise = format!("@{}.{:09}", now.as_secs(), now.subsec_nanos());
+    format!(
+        "if [ -L /bin/date ]; then date -u -s @{whole}; \
+         else date -u -s {precise} || date -u -s @{whole}; fi"
+    )
 }
 
 #[cfg(test)]

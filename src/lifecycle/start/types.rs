@@ -23,6 +23,9 @@ pub struct StartOptions {
     pub no_sync: bool,
     /// A cold boot, or a saved state loaded instead.
     pub boot: Boot,
+    /// From a snapshot: leave setting the guest's clock to the caller (`qcmdr run` sets it in
+    /// the same SSH call as its command, saving a round trip into the guest).
+    pub defer_clock: bool,
 }
 
 impl StartOptions {
@@ -97,6 +100,8 @@ pub struct StartFailure {
     pub reason: String,
     /// Ctrl-C (or SIGTERM, SIGHUP) ended the wait.
     pub interrupted: bool,
+    /// QEMU itself exited (rather than the guest never becoming ready).
+    pub qemu_exited: bool,
     pub serial_log: std::path::PathBuf,
     pub serial_tail: Vec<String>,
     pub qemu_log: std::path::PathBuf,

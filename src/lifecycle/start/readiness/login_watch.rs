@@ -1,15 +1,14 @@
 //! Spots the login prompt in a growing serial log, reading only what was appended.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
+use crate::logs::appended::Appended;
 use crate::logs::terminal_text;
 
 #[derive(Debug)]
 pub struct LoginWatch {
-    path: PathBuf,
+    log: Appended,
     pattern: String,
-    offset: u64,
     /// Raw tail of what was read before: a prompt (or an escape sequence inside it) can be
     /// split across two reads, so each search covers this plus the new bytes.
     carry: Vec<u8>,
@@ -19,9 +18,8 @@ pub struct LoginWatch {
 impl LoginWatch {
     pub fn new(path: PathBuf, pattern: &str) -> Self {
         LoginWatch {
-            path,
+            log: Appended::new(path),
             pattern: pattern.to_string(),
-            offset: 0,
             carry: Vec::new(),
             carry_limit: pattern.len() * 8 + 256,
         }
@@ -29,17 +27,10 @@ impl LoginWatch {
 
     /// Reads what was appended since the last call; true once the pattern has appeared.
     pub fn check(&mut self) -> bool {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
-            return false;
-        };
-        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+        let fresh = self.log.read();
+        if fresh.is_empty() {
             return false;
         }
-        let mut fresh = Vec::new();
-        if file.read_to_end(&mut fresh).is_err() || fresh.is_empty() {
-            return false;
-        }
-        self.offset += fresh.len() as u64;
         self.carry.extend_from_slice(&fresh);
         let text = terminal_text::clean(&String::from_utf8_lossy(&self.carry));
         if text.contains(&self.pattern) {

@@ -87,7 +87,10 @@ impl Launched<'_> {
 
         self.login_and_ssh(overall, login_deadline)?;
 
-        if let Some(state) = self.restore.filter(|_| self.vm.wait_for.ssh()) {
+        if let Some(state) = self
+            .restore
+            .filter(|_| self.vm.wait_for.ssh() && !self.options.defer_clock)
+        {
             self.begin(Stage::Clock);
             state
                 .after_ssh(&self.ctx.ssh_target(self.vm))
@@ -322,6 +325,7 @@ impl Launched<'_> {
         StartError::NotReady(Box::new(StartFailure {
             reason,
             interrupted,
+            qemu_exited: exited,
             serial_log: self.paths.serial_log.clone(),
             serial_tail: log_tail::last_lines(&self.paths.serial_log, FAILURE_TAIL_LINES),
             qemu_log: self.paths.qemu_log.clone(),
