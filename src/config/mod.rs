@@ -9,6 +9,7 @@ mod image_key;
 mod images;
 mod locate;
 mod lua_env;
+mod mounts;
 mod problems;
 mod project;
 mod qemu_args;

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::problems::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
-use super::{qemu_args, ssh_table, value, vm_image};
+use super::{mounts, qemu_args, ssh_table, value, vm_image};
 use crate::model::{HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "wait_for",
     "ssh",
     "sync",
+    "mounts",
     "args",
     "image",
     "kernel",
@@ -170,6 +171,10 @@ pub(crate) fn check(
         Some(v) => sync::list(s, "sync", &v, ctx),
         None => Some(Vec::new()),
     };
+    let mounts = match f.take("mounts") {
+        Some(v) => mounts::list(s, "mounts", &v, ctx),
+        None => Some(Vec::new()),
+    };
     let args = match f.take("args") {
         Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
@@ -179,6 +184,15 @@ pub(crate) fn check(
             vm_image::boot(s, &image_raw, image, words, ctx).map(Some)
         }
         (Some(None), _) => Some(None),
+        _ => None,
+    };
+    let memory_mib = match (&mounts, &args) {
+        (Some(list), Some((words, _))) if !list.is_empty() => mounts::memory_mib(s, words),
+        _ => Some(0),
+    };
+    let kernel_boot = match (image, &args) {
+        (Some(None), Some((words, _))) => vm_image::kernel_boot(s, &image_raw, words, ctx),
+        (Some(Some(_)), _) => Some(None),
         _ => None,
     };
     f.finish(s, KEYS);
@@ -201,6 +215,9 @@ pub(crate) fn check(
             args,
             host_forwards,
             image: vm_image?,
+            kernel_boot: kernel_boot?,
+            mounts: mounts?,
+            memory_mib: memory_mib?,
         })
     })();
     (vm, facts)
