@@ -13,7 +13,7 @@ mod daemon;
 use std::path::{Path, PathBuf};
 
 pub use binary::{find_virtiofsd, NOT_FOUND_HINT};
-pub use daemon::{end_all, health, start_all, Daemons, MountError, MountHealth};
+pub use daemon::{end_all, health, sources_present, start_all, Daemons, MountError, MountHealth};
 
 use crate::model::MountSpec;
 use crate::runtime::paths::VmPaths;

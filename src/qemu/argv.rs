@@ -34,6 +34,8 @@ pub fn build_with_path(
     argv.push(text(&binary));
     argv.extend(super::image_args::for_vm(project, vm, &paths.dir));
     argv.extend(vm.args.iter().cloned());
+    argv.extend(super::virtiofs_args::for_vm(vm, paths));
+    super::virtiofs_args::append_kernel_words(vm, &mut argv);
     if !names_itself(&vm.args) {
         argv.extend(["-name".to_owned(), vm.name.clone()]);
     }

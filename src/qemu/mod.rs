@@ -9,6 +9,7 @@ pub mod migration;
 pub mod qmp;
 pub mod usernet;
 pub mod version;
+pub mod virtiofs_args;
 
 #[cfg(test)]
 mod real_qemu_tests;

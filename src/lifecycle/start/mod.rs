@@ -13,6 +13,7 @@
 
 pub mod boot;
 mod image_disk;
+pub mod kernel_boot;
 pub mod launch;
 pub mod preflight;
 pub mod prelaunch;
@@ -118,6 +119,8 @@ pub fn start_holding(
     }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
+    // Right before QEMU, which connects to their sockets as it starts; dropped, they end.
+    let daemons = crate::mounts::start_all(vm, &paths).map_err(StartError::Mounts)?;
     let launched_at = SystemTime::now();
     let launched = Instant::now();
     let child = launch::spawn(&argv, &ctx.qemu_cwd(), &paths.qemu_log)
@@ -139,7 +142,9 @@ pub fn start_holding(
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
-        Ok(()) => Ok(StartReport {
+        Ok(()) => {
+            daemons.keep();
+            Ok(StartReport {
             vm: vm.name.clone(),
             pid: run.process.pid(),
             already_running: false,
@@ -147,8 +152,15 @@ pub fn start_holding(
             stages: run.stages,
             total: started.elapsed(),
             from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
-        }),
-        Err(reason) => Err(run.fail(reason)),
+        })
+        }
+        Err(reason) => {
+            let failure = run.fail(reason);
+            if matches!(&failure, StartError::NotReady(f) if f.kept_running.is_some()) {
+                daemons.keep();
+            }
+            Err(failure)
+        }
     }
 }
 

@@ -50,6 +50,16 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
                 ));
             }
         }
+        if let Err(problem) = crate::mounts::sources_present(vm) {
+            warnings.push(format!("{problem}; its start refuses to launch it"));
+        }
+        if !vm.mounts.is_empty() && crate::mounts::find_virtiofsd().is_none() {
+            warnings.push(format!(
+                "VM {:?}: mounts: {}",
+                vm.name,
+                crate::mounts::NOT_FOUND_HINT
+            ));
+        }
         let identity = expand_home(&vm.ssh.identity_file);
         if !identity.contains('%') && !std::path::Path::new(&identity).exists() {
             warnings.push(format!(
@@ -86,6 +96,9 @@ pub enum PreflightError {
         crate::error_chain::chain(.0)
     )]
     MissingSyncSource(crate::sync::SyncError),
+    /// A mount's source is missing or virtiofsd is not installed.
+    #[error("{0}")]
+    Mounts(crate::mounts::MountError),
 }
 
 /// Refuses to launch `vm` when this machine cannot finish starting it. Expects the private
@@ -107,6 +120,11 @@ pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(
     }
     if options.syncs(vm) {
         crate::sync::sources_present(vm).map_err(PreflightError::MissingSyncSource)?;
+    }
+    if !vm.mounts.is_empty() {
+        crate::mounts::sources_present(vm).map_err(PreflightError::Mounts)?;
+        crate::mounts::find_virtiofsd()
+            .ok_or(PreflightError::Mounts(crate::mounts::MountError::NotInstalled))?;
     }
     Ok(())
 }

@@ -26,6 +26,8 @@ pub enum PrelaunchError {
     MissingBinary { binary: String, hint: String },
     #[error("image {image:?} is not built; build it with: qcmdr image build {image}")]
     ImageNotBuilt { image: String },
+    #[error("kernel")]
+    KernelTree(#[from] crate::kernel_tree::KernelTreeError),
     #[error("{context}")]
     Io {
         context: String,
@@ -88,7 +90,8 @@ pub fn prepare_locked(
         return Ok(Prelaunch::Running { pid: running.pid() });
     }
     super::image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
-    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+    let mut argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+    super::kernel_boot::apply(vm, &paths, &mut argv)?;
     check_binary(&argv[0], ctx)?;
     ports::check_free(vm, &ctx.state)?;
     Ok(Prelaunch::Ready { lock, paths, argv })

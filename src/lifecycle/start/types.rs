@@ -59,6 +59,9 @@ pub enum StartError {
     Prelaunch(#[from] PrelaunchError),
     #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
+    /// A mount's daemon did not come up; QEMU was not launched.
+    #[error("mounts")]
+    Mounts(#[source] crate::mounts::MountError),
     /// The saved state to start from was refused or could not be prepared; nothing was
     /// launched.
     #[error(transparent)]
