@@ -123,6 +123,7 @@ need apt-get apt
 need apt-cache apt
 need dpkg-deb dpkg
 need flock util-linux
+need /usr/bin/git git
 if [[ -x /bin/busybox ]] && ldd /bin/busybox >/dev/null 2>&1; then
     missing+=("a static /bin/busybox (Debian package busybox-static; the dynamic 'busybox' package is installed)")
     pkgs+=(busybox-static)
@@ -244,6 +245,8 @@ if [[ -n $sshd_ver ]] && read -r maj min <<<"$sshd_ver" && ((maj < 9 || (maj == 
 fi
 copy_with_libs /usr/lib/openssh/sftp-server
 copy_with_libs "$(command -v rsync)" /usr/bin/rsync
+# git: the mounts tests run `git status` in a live host tree (git's builtins need nothing else).
+copy_with_libs /usr/bin/git /usr/bin/git
 [[ -e $R/lib64/ld-linux-x86-64.so.2 ]] || die "dynamic loader was not copied"
 
 # Kernel modules, flat, checking that each one's dependencies come first.

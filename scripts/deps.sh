@@ -19,6 +19,8 @@ PACKAGES=(
   libcap-ng-dev     # `mounts`: building virtiofsd (below)
   libseccomp-dev    # `mounts`: building virtiofsd (below)
   pkg-config        # `mounts`: building virtiofsd (below)
+  git               # copied into the test guest (the mounts tests run git status in it)
+  kmod              # depmod: a kernel tree's modules for the guest
 )
 
 missing=()

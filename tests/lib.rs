@@ -12,6 +12,7 @@ mod vm_boot;
 mod vm_harden;
 mod vm_image;
 mod vm_lifecycle;
+mod vm_mounts;
 mod vm_ops;
 mod vm_readiness;
 mod vm_snapshot;
