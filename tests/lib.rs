@@ -11,6 +11,7 @@ mod cli_manual;
 mod vm_boot;
 mod vm_harden;
 mod vm_image;
+mod vm_kernel_tree;
 mod vm_lifecycle;
 mod vm_mounts;
 mod vm_ops;

@@ -76,7 +76,10 @@ fn vm_mounts_are_live_both_ways_readonly_in_the_guest_and_end_with_stop() {
     let read = guest(&project, "cat /src/share/after.txt");
     assert_eq!(read.stdout, "written while running\n", "{read}");
     // Guest to host.
-    let write = guest(&project, "echo from the guest > /src/share/guest.txt && sync");
+    let write = guest(
+        &project,
+        "echo from the guest > /src/share/guest.txt && sync",
+    );
     assert_eq!(write.code, 0, "{write}");
     assert_eq!(
         fs::read_to_string(share.join("guest.txt")).unwrap(),
@@ -91,14 +94,22 @@ fn vm_mounts_are_live_both_ways_readonly_in_the_guest_and_end_with_stop() {
     assert!(write.stderr.contains("Read-only file system"), "{write}");
     assert!(!readonly.join("new.txt").exists());
     let mounts = guest(&project, "grep virtiofs /proc/mounts");
-    assert!(mounts.stdout.contains("qcmdr1 /src/share virtiofs rw"), "{mounts}");
-    assert!(mounts.stdout.contains("qcmdr2 /src/ro virtiofs ro"), "{mounts}");
+    assert!(
+        mounts.stdout.contains("qcmdr1 /src/share virtiofs rw"),
+        "{mounts}"
+    );
+    assert!(
+        mounts.stdout.contains("qcmdr2 /src/ro virtiofs ro"),
+        "{mounts}"
+    );
 
     // status: each mount and its daemon.
     let status = project.ok(&["status", "demo"]);
     let share_text = share.display().to_string();
     assert!(
-        status.stdout.contains(&format!("mount {share_text} -> /src/share (rw, qcmdr1): virtiofsd running (pid")),
+        status.stdout.contains(&format!(
+            "mount {share_text} -> /src/share (rw, qcmdr1): virtiofsd running (pid"
+        )),
         "{status}"
     );
     let json = project.ok(&["status", "demo", "--json"]).json();
@@ -136,7 +147,11 @@ fn vm_mounts_git_status_and_find_of_a_large_host_tree_in_the_guest() {
         let dir_path = tree.join(format!("d{dir}"));
         fs::create_dir_all(&dir_path).unwrap();
         for file in 0..50 {
-            fs::write(dir_path.join(format!("f{file}.c")), format!("{dir}/{file}\n")).unwrap();
+            fs::write(
+                dir_path.join(format!("f{file}.c")),
+                format!("{dir}/{file}\n"),
+            )
+            .unwrap();
         }
     }
     let git = |args: &[&str]| {

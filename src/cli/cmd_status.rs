@@ -62,7 +62,10 @@ pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failu
                 ("stopped", _) => "virtiofsd stopped".to_string(),
                 (state, _) => style::bad(&format!(
                     "virtiofsd {state}{}",
-                    m.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+                    m.detail
+                        .as_ref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
                 )),
             };
             let mode = if m.readonly { "ro" } else { "rw" };

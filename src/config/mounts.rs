@@ -96,7 +96,10 @@ fn guest_path(scope: &mut Scope<'_>, path: &str, dest: String) -> Option<String>
         scope.problem(path, "the guest's root folder cannot be a mount's dest");
         return None;
     }
-    if let Some(bad) = dest.chars().find(|c| c.is_whitespace() || *c == ':' || *c == ',') {
+    if let Some(bad) = dest
+        .chars()
+        .find(|c| c.is_whitespace() || *c == ':' || *c == ',')
+    {
         scope.problem(
             path,
             format!("{dest:?} contains {bad:?}; a mount's dest has no spaces, colons or commas"),

@@ -138,14 +138,20 @@ fn wanted(needs: &Needs) -> Vec<(&'static str, When, &'static str)> {
     let mut out = Vec::new();
     match needs.arch.as_str() {
         "x86_64" => out.push(("SERIAL_8250_CONSOLE", When::Always, "the serial console")),
-        "aarch64" | "arm" => {
-            out.push(("SERIAL_AMBA_PL011_CONSOLE", When::Always, "the serial console"))
-        }
+        "aarch64" | "arm" => out.push((
+            "SERIAL_AMBA_PL011_CONSOLE",
+            When::Always,
+            "the serial console",
+        )),
         _ => {}
     }
     if needs.modules {
         out.push(("MODULES", When::Always, "loading the tree's modules"));
-        out.push(("BLK_DEV_INITRD", When::Always, "the initramfs with the modules"));
+        out.push((
+            "BLK_DEV_INITRD",
+            When::Always,
+            "the initramfs with the modules",
+        ));
     }
     out.push(("VIRTIO_PCI", When::ForRoot, "virtio devices"));
     if needs.disk_root {
@@ -190,7 +196,10 @@ mod tests {
     fn each_missing_option_is_named_with_its_fix() {
         let text = GOOD
             .replace("CONFIG_VIRTIO_FS=m\n", "# CONFIG_VIRTIO_FS is not set\n")
-            .replace("CONFIG_SERIAL_8250_CONSOLE=y", "CONFIG_SERIAL_8250_CONSOLE=m");
+            .replace(
+                "CONFIG_SERIAL_8250_CONSOLE=y",
+                "CONFIG_SERIAL_8250_CONSOLE=m",
+            );
         let config = KernelConfig::parse(Path::new("/t/.config"), &text);
         let missing = config.missing(&needs());
         let line = describe_missing(&missing);
@@ -218,11 +227,12 @@ mod tests {
             .into_iter()
             .map(|m| (m.option, m.fix_flag))
             .collect();
-        let expected = [("VIRTIO_NET", "--enable"), ("FUSE_FS", "--enable"), ("VIRTIO_FS", "--enable")];
-        assert_eq!(
-            missing,
-            expected.map(|(o, f)| (o.to_string(), f)).to_vec()
-        );
+        let expected = [
+            ("VIRTIO_NET", "--enable"),
+            ("FUSE_FS", "--enable"),
+            ("VIRTIO_FS", "--enable"),
+        ];
+        assert_eq!(missing, expected.map(|(o, f)| (o.to_string(), f)).to_vec());
     }
 
     #[test]
@@ -233,7 +243,11 @@ mod tests {
             virtiofs: false,
             ..needs()
         };
-        let names: Vec<String> = config.missing(&needs).into_iter().map(|m| m.option).collect();
+        let names: Vec<String> = config
+            .missing(&needs)
+            .into_iter()
+            .map(|m| m.option)
+            .collect();
         assert_eq!(names, ["VIRTIO_PCI", "VIRTIO_NET"]);
     }
 }

@@ -80,7 +80,11 @@ const LAYOUTS: &[ArchLayout] = &[
 ];
 
 fn known_arches() -> String {
-    LAYOUTS.iter().map(|l| l.arch).collect::<Vec<_>>().join(", ")
+    LAYOUTS
+        .iter()
+        .map(|l| l.arch)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A built kernel tree, checked to hold an image for one architecture.
@@ -175,7 +179,11 @@ impl KernelTree {
     /// archive holding the tree's modules as `lib/modules/<release>/` (the kernel unpacks
     /// concatenated archives in order). Written into `work` (the VM's private folder,
     /// emptied first); returns its path.
-    pub fn boot_initrd(&self, base: Option<&Path>, work: &Path) -> Result<PathBuf, KernelTreeError> {
+    pub fn boot_initrd(
+        &self,
+        base: Option<&Path>,
+        work: &Path,
+    ) -> Result<PathBuf, KernelTreeError> {
         modules::boot_initrd(self, base, work)
     }
 }

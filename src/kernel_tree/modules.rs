@@ -40,7 +40,8 @@ pub(super) fn boot_initrd(
     let mut file = crate::runtime::private_file::create_fresh(&out)
         .map_err(io(format!("cannot write {}", out.display())))?;
     if let Some(base) = base {
-        let bytes = fs::read(base).map_err(io(format!("cannot read the initrd {}", base.display())))?;
+        let bytes =
+            fs::read(base).map_err(io(format!("cannot read the initrd {}", base.display())))?;
         // Each archive of a concatenated initramfs starts on a 4-byte boundary.
         let padding = (4 - bytes.len() % 4) % 4;
         file.write_all(&bytes)
@@ -94,7 +95,8 @@ fn install(tree: &KernelTree, moddir: &Path) -> Result<(), KernelTreeError> {
         let from = tree.root.join(&module);
         let to = moddir.join("kernel").join(&module);
         if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
+            fs::create_dir_all(parent)
+                .map_err(io(format!("cannot create {}", parent.display())))?;
         }
         fs::copy(&from, &to).map_err(io(format!(
             "cannot copy {} (listed in modules.order: is the tree fully built? make modules)",
@@ -107,7 +109,8 @@ fn install(tree: &KernelTree, moddir: &Path) -> Result<(), KernelTreeError> {
     for list in LISTS {
         let from = tree.root.join(list);
         if from.is_file() {
-            fs::copy(&from, moddir.join(list)).map_err(io(format!("cannot copy {}", from.display())))?;
+            fs::copy(&from, moddir.join(list))
+                .map_err(io(format!("cannot copy {}", from.display())))?;
         }
     }
     Ok(())
@@ -146,13 +149,8 @@ fn depmod_binary() -> PathBuf {
 }
 
 /// `dir/relative` into the archive, folders before their contents, names sorted.
-fn pack(
-    root: &Path,
-    relative: &Path,
-    archive: &mut cpio::Writer<Vec<u8>>,
-) -> std::io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(root.join(relative))?
-        .collect::<Result<Vec<_>, _>>()?;
+fn pack(root: &Path, relative: &Path, archive: &mut cpio::Writer<Vec<u8>>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(root.join(relative))?.collect::<Result<Vec<_>, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = relative.join(entry.file_name());

@@ -37,7 +37,11 @@ pub fn for_vm(project: &Project, vm: &Vm, vm_dir: &Path) -> Vec<String> {
 }
 
 /// `-kernel`, `-initrd`, `-append`, each when set.
-fn kernel_args(kernel: Option<&Path>, initrd: Option<&Path>, append: &Option<String>) -> Vec<String> {
+fn kernel_args(
+    kernel: Option<&Path>,
+    initrd: Option<&Path>,
+    append: &Option<String>,
+) -> Vec<String> {
     let mut args = Vec::new();
     for (option, value) in [
         ("-kernel", kernel.map(|p| p.to_string_lossy().into_owned())),

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::PRELUDE;
 use super::Fixture;
+use super::PRELUDE;
 use crate::model::{Recipe, DEFAULT_APPEND};
 
 const BOX: &str = r#"box = { builder = "debian", packages = { "hello" },
@@ -183,7 +183,10 @@ fn boot_keys_without_an_image_are_a_direct_kernel_boot_and_ssh_keys_stay_require
     assert_eq!(boot.kernel, fx.root.join("home/linux"));
     assert_eq!(boot.initrd.as_deref(), Some(fx.root.join("i.gz").as_path()));
     assert_eq!(boot.append.as_deref(), Some("quiet"));
-    assert_eq!(project.vms[0].kernel(), Some(fx.root.join("home/linux").as_path()));
+    assert_eq!(
+        project.vms[0].kernel(),
+        Some(fx.root.join("home/linux").as_path())
+    );
 }
 
 #[test]

@@ -74,11 +74,10 @@ pub fn save(
     // QEMU 7.2 refuses to migrate vhost-user-fs ("migration is blocked") only after the
     // guest was paused; refused here, nothing is touched.
     if let Some(tag) = mount_tag(&argv) {
-        let source_dir = vm
-            .mounts
-            .iter()
-            .find(|m| m.tag == tag)
-            .map_or_else(|| "a mount no longer in the config".to_string(), |m| m.source.display().to_string());
+        let source_dir = vm.mounts.iter().find(|m| m.tag == tag).map_or_else(
+            || "a mount no longer in the config".to_string(),
+            |m| m.source.display().to_string(),
+        );
         return Err(SnapshotError::Mounted { tag, source_dir });
     }
     let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_TIMEOUT)

@@ -42,10 +42,7 @@ pub fn apply(
 fn set_option(argv: &mut Vec<String>, option: &str, old: &Path, new: &Path) {
     let old = old.to_string_lossy();
     let new = new.to_string_lossy().into_owned();
-    if let Some(at) = argv
-        .windows(2)
-        .position(|w| w[0] == option && w[1] == old)
-    {
+    if let Some(at) = argv.windows(2).position(|w| w[0] == option && w[1] == old) {
         argv[at + 1] = new;
     } else if let Some(at) = argv.iter().position(|a| a == "-kernel") {
         argv.splice(at + 2..at + 2, [option.to_string(), new]);
@@ -62,7 +59,10 @@ mod tests {
         let mut argv = words(&["q", "-kernel", "/t", "-append", "x"]);
         set_option(&mut argv, "-kernel", Path::new("/t"), Path::new("/t/bz"));
         set_option(&mut argv, "-initrd", Path::new(""), Path::new("/s/i"));
-        assert_eq!(argv, words(&["q", "-kernel", "/t/bz", "-initrd", "/s/i", "-append", "x"]));
+        assert_eq!(
+            argv,
+            words(&["q", "-kernel", "/t/bz", "-initrd", "/s/i", "-append", "x"])
+        );
         set_option(&mut argv, "-initrd", Path::new("/s/i"), Path::new("/s/j"));
         assert_eq!(argv[4], "/s/j");
     }

@@ -145,14 +145,14 @@ pub fn start_holding(
         Ok(()) => {
             daemons.keep();
             Ok(StartReport {
-            vm: vm.name.clone(),
-            pid: run.process.pid(),
-            already_running: false,
-            launched_at: Some(launched_at),
-            stages: run.stages,
-            total: started.elapsed(),
-            from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
-        })
+                vm: vm.name.clone(),
+                pid: run.process.pid(),
+                already_running: false,
+                launched_at: Some(launched_at),
+                stages: run.stages,
+                total: started.elapsed(),
+                from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
+            })
         }
         Err(reason) => {
             let failure = run.fail(reason);

@@ -123,8 +123,9 @@ pub fn before_launch(ctx: &Context, vm: &Vm, options: &StartOptions) -> Result<(
     }
     if !vm.mounts.is_empty() {
         crate::mounts::sources_present(vm).map_err(PreflightError::Mounts)?;
-        crate::mounts::find_virtiofsd()
-            .ok_or(PreflightError::Mounts(crate::mounts::MountError::NotInstalled))?;
+        crate::mounts::find_virtiofsd().ok_or(PreflightError::Mounts(
+            crate::mounts::MountError::NotInstalled,
+        ))?;
     }
     Ok(())
 }
