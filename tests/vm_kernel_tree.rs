@@ -152,10 +152,10 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
     project
         .cmd(&["start", "demo"])
         .code(1)
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "CONFIG_SERIAL_8250_CONSOLE (the serial console) is m, needs y: scripts/config --file {config_text} --enable SERIAL_8250_CONSOLE"
         ))
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "CONFIG_VIRTIO_FS (virtio-fs, for mounts) is not set: scripts/config --file {config_text} --module VIRTIO_FS"
         ))
         .stderr_has("make olddefconfig && make")
@@ -172,7 +172,7 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
     project
         .cmd(&["start", "demo"])
         .code(1)
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "{} is built for aarch64 (arch/arm64/boot/Image), not for this VM's arch x86_64",
             tree.display()
         ))
@@ -185,7 +185,7 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
     project
         .cmd(&["start", "demo"])
         .code(1)
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "{} is not a built kernel tree for x86_64: no arch/x86/boot/bzImage (build it: make -C {}",
             tree.display(),
             tree.display()

@@ -217,7 +217,7 @@ fn vm_mounts_missing_source_is_refused_before_anything_runs() {
     project
         .cmd(&["start", "demo"])
         .code(1)
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "VM \"demo\": mounts[1].source: {} is not a folder on this machine",
             share.display()
         ))

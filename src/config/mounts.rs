@@ -7,6 +7,8 @@ use super::sync::{self, ConfigEnv};
 use crate::model::MountSpec;
 
 const KEYS: &[&str] = &["source", "dest", "readonly"];
+/// Tags `qcmdr1`..`qcmdr99`: their sockets (`qcmdr99.sock`) fit wherever the VM's do.
+const MAX_MOUNTS: usize = 99;
 
 /// The `mounts` list at `path` (`mounts`).
 pub(crate) fn list(
@@ -16,23 +18,32 @@ pub(crate) fn list(
     ctx: &ConfigEnv<'_>,
 ) -> Option<Vec<MountSpec>> {
     let items = scope.list(path, value)?;
+    if items.len() > MAX_MOUNTS {
+        scope.problem(
+            path,
+            format!("{} mounts; at most {MAX_MOUNTS} are allowed", items.len()),
+        );
+        return None;
+    }
     let mut out: Vec<MountSpec> = Vec::new();
+    // (entry number, dest) of every valid entry, for the duplicate check.
+    let mut dests: Vec<(usize, String)> = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let at = format!("{path}[{}]", i + 1);
         match entry(scope, &at, item, i + 1, ctx) {
             Some(spec) => {
-                if let Some(first) = out.iter().position(|m| m.dest == spec.dest) {
+                if let Some((first, _)) = dests.iter().find(|(_, d)| *d == spec.dest) {
                     scope.problem(
                         &format!("{at}.dest"),
                         format!(
-                            "{:?} is already the dest of {path}[{}]; one folder per guest path",
-                            spec.dest,
-                            first + 1
+                            "{:?} is already the dest of {path}[{first}]; one folder per guest path",
+                            spec.dest
                         ),
                     );
                     ok = false;
                 }
+                dests.push((i + 1, spec.dest.clone()));
                 out.push(spec);
             }
             None => ok = false,

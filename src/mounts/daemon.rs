@@ -242,7 +242,7 @@ pub fn end_all(paths: &VmPaths) {
 fn identify(files: &MountFiles) -> Identity {
     let flag = format!("--socket-path={}", files.socket.display());
     process::identify_with(&files.pidfile, "this VM's virtiofsd", |_, argv| {
-        argv.iter().any(|arg| *arg == flag)
+        argv.contains(&flag)
     })
     .unwrap_or_else(|err| Identity::Stale {
         pid: None,

@@ -174,7 +174,10 @@ fn boot_keys_without_an_image_are_a_direct_kernel_boot_and_ssh_keys_stay_require
     );
     assert_eq!(
         problems,
-        [r#"vms[1] "v": ssh.User: missing (expected a string)"#]
+        [
+            r#"vms[1] "v": ssh.User: missing (expected a string)"#,
+            r#"vms[1] "v": ssh.IdentityFile: missing (expected a string)"#,
+        ]
     );
     let project = fx.ok(&format!(
         "{PRELUDE} return {{ vms = {{ vm {{ kernel = \"~/linux\", initrd = \"i.gz\", append = \"quiet\" }} }} }}"
@@ -194,7 +197,7 @@ fn direct_boot_keys_clash_with_args_and_need_a_kernel() {
     let fx = Fixture::new();
     let problems = fx.problems(&format!(
         "{PRELUDE} return {{ vms = {{ vm {{ kernel = \"k\", args = {{ \"--kernel /k\" }} }}, \
-         vm {{ name = \"b\", initrd = \"i\" }} }} }}"
+         vm {{ name = \"b\", initrd = \"i\", ssh = {{ Port = 2, User = \"u\", IdentityFile = \"k\" }} }} }} }}"
     ));
     assert_eq!(
         problems,
