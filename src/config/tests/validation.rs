@@ -681,10 +681,10 @@ fn vm_entry_must_be_a_table() {
 #[test]
 fn mounts_are_validated_like_sync_entries() {
     let fx = Fixture::new();
-    let project = fx.ok(&format!(
-        "return {{ vms = {{ vm {{ mounts = {{ {{ source = \"~/linux\", dest = \"/src/linux/\" }}, \
-         {{ source = \"data\", dest = \"/data\", readonly = true }} }} }} }} }}"
-    ));
+    let project = fx.ok(
+        r#"return { vms = { vm { mounts = { { source = "~/linux", dest = "/src/linux/" },
+            { source = "data", dest = "/data", readonly = true } } } } }"#,
+    );
     let vm = &project.vms[0];
     assert_eq!(vm.mounts.len(), 2);
     assert_eq!(vm.mounts[0].source, fx.root.join("home/linux"));
@@ -695,11 +695,11 @@ fn mounts_are_validated_like_sync_entries() {
     assert!(vm.mounts[1].readonly);
     assert_eq!(vm.memory_mib, 256);
 
-    let problems = fx.problems(&format!(
-        "return {{ vms = {{ vm {{ mounts = {{ {{ source = \"a\", dest = \"rel\" }}, \
-         {{ source = \"b\", dest = \"/x y\" }}, {{ source = \"c\", dest = \"/d\", readonly = true, redonly = 1 }}, \
-         {{ source = \"e\", dest = \"/d\" }}, {{ dest = \"/f\" }} }} }} }} }}"
-    ));
+    let problems = fx.problems(
+        r#"return { vms = { vm { mounts = { { source = "a", dest = "rel" },
+            { source = "b", dest = "/x y" }, { source = "c", dest = "/d", readonly = true, redonly = 1 },
+            { source = "e", dest = "/d" }, { dest = "/f" } } } } }"#,
+    );
     assert_eq!(
         problems,
         [
