@@ -90,6 +90,19 @@ impl Vm {
         }
     }
 
+    /// This VM booting `kernel` instead of its own (`start --kernel`); `None` when its
+    /// kernel is not qcmdr's to replace (it boots the `-kernel` in its `args`, or a cloud
+    /// image's own boot loader).
+    pub fn with_kernel(&self, kernel: &std::path::Path) -> Option<Vm> {
+        let mut vm = self.clone();
+        match (&mut vm.image, &mut vm.kernel_boot) {
+            (Some(image), _) if image.kernel.is_some() => image.kernel = Some(kernel.into()),
+            (None, Some(boot)) => boot.kernel = kernel.into(),
+            _ => return None,
+        }
+        Some(vm)
+    }
+
     /// The initrd qcmdr passes to QEMU (`-initrd`) before a kernel tree's modules are added.
     pub fn initrd(&self) -> Option<&std::path::Path> {
         match (&self.image, &self.kernel_boot) {

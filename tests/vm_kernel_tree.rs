@@ -178,12 +178,13 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
         ))
         .run();
 
-    // Not built: no image.
+    // Not built: no image. (Through start --kernel, which replaces the VM's kernel file.)
     fs::remove_file(&config_file).unwrap();
     fs::write(&config_file, &text).unwrap();
     fs::remove_file(tree.join("arch/x86/boot/bzImage")).unwrap();
+    let project = tree_project(&guest_dir().join("vmlinuz"), |_| String::new());
     project
-        .cmd(&["start", "demo"])
+        .cmd(&["start", "demo", "--kernel", tree.to_str().unwrap()])
         .code(1)
         .stderr_has(format!(
             "{} is not a built kernel tree for x86_64: no arch/x86/boot/bzImage (build it: make -C {}",
@@ -192,4 +193,12 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
         ))
         .run();
     assert!(project.pid("demo").is_none());
+
+    // A VM whose args boot its kernel has no kernel of qcmdr's to replace.
+    let args_vm = Project::new(vec![crate::support::VmSpec::new("demo")]);
+    args_vm
+        .cmd(&["start", "demo", "--kernel", tree.to_str().unwrap()])
+        .code(2)
+        .stderr_has("VM \"demo\" boots the kernel of its args")
+        .run();
 }

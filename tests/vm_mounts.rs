@@ -231,3 +231,15 @@ fn vm_mounts_missing_source_is_refused_before_anything_runs() {
         "{check}"
     );
 }
+
+#[test]
+fn vm_mounts_start_from_a_snapshot_is_refused_up_front() {
+    let (project, _, _) = mount_project();
+    project
+        .cmd(&["start", "demo", "--from", "base"])
+        .code(1)
+        .stderr_has(r#"the VM has mounts (its mount "qcmdr1" on /src/share); a saved state cannot hold a virtiofs device"#)
+        .run();
+    assert_eq!(daemons(&project), Vec::<i32>::new());
+    assert!(project.pid("demo").is_none());
+}

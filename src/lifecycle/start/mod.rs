@@ -91,6 +91,13 @@ pub fn start_holding(
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
+    if let (Some(snapshot), Some(mount)) = (options.boot.snapshot(), vm.mounts.first()) {
+        return Err(StartError::MountsAndSnapshot {
+            tag: mount.tag.clone(),
+            dest: mount.dest.clone(),
+            snapshot: snapshot.to_string(),
+        });
+    }
     let restore = match &options.boot {
         Boot::FromSnapshot { name, force } => Some(
             saved
