@@ -4,9 +4,10 @@
 //! - `cli`: the only layer that knows clap, terminals, colours, progress and JSON rendering.
 //! - `lifecycle`: start (launch + readiness), stop (ordered shutdown), status; emits events.
 //! - `console`: byte relays between local descriptors and a VM's chardev sockets.
-//! - `qemu`, `ssh`, `sync`, `logs`, `runtime`: QEMU argv and control sockets, the private SSH
-//!   setup, file sync engines, reading and following logs, and the process and event plumbing
-//!   (state-dir paths, locks, process identity, bounded waits, cancellation).
+//! - `qemu`, `ssh`, `sync`, `mounts`, `kernel_tree`, `logs`, `runtime`: QEMU argv and control
+//!   sockets, the private SSH setup, file sync engines, live host folders (virtiofsd), built
+//!   kernel trees, reading and following logs, and the process and event plumbing (state-dir
+//!   paths, locks, process identity, bounded waits, cancellation).
 //! - `config` → `model`: a Lua file becomes validated, pure data.
 //!
 //! Nothing below `cli` prints or reads the terminal.
