@@ -161,6 +161,15 @@ fn vm_kernel_tree_not_built_other_arch_and_missing_options_are_refused() {
         .stderr_has("make olddefconfig && make")
         .run();
     assert!(project.pid("demo").is_none());
+    // check says the same, as a warning (a config is shared across machines).
+    let check = project.run(&["check"]);
+    assert!(
+        check.stderr.contains(&format!(
+            "VM \"demo\": kernel: {}: its .config lacks",
+            tree.display()
+        )) && check.stderr.contains("--module VIRTIO_FS"),
+        "{check}"
+    );
 
     // Built for another architecture.
     fs::remove_file(&config_file).unwrap();

@@ -135,6 +135,10 @@ fn vm_mounts_are_live_both_ways_readonly_in_the_guest_and_end_with_stop() {
     let vm_dir = project.vm_dir("demo");
     assert!(!vm_dir.join("virtiofsd-qcmdr1.pid").exists());
     assert!(!vm_dir.join("qcmdr1.sock").exists());
+    assert!(
+        !vm_dir.join("qcmdr1.sock.pid").exists(),
+        "virtiofsd's own lock file"
+    );
     let json = project.ok(&["status", "demo", "--json"]).json();
     assert_eq!(json["vms"][0]["mounts"][0]["daemon"], "stopped");
 }

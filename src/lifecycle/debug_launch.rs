@@ -74,7 +74,11 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
             "cannot write {}",
             paths.qemu_log.display()
         )))?;
-    let daemons = crate::mounts::start_all(vm, &paths).map_err(ForegroundError::Mounts)?;
+    // No Ctrl-C handling here (gdb owns the terminal next): a never-triggered cancel; the
+    // daemons' wait is bounded, and what a killed qcmdr leaves the next start or stop ends.
+    let never =
+        crate::runtime::cancel::Cancel::new().map_err(prelaunch::io_err("cannot make a pipe"))?;
+    let daemons = crate::mounts::start_all(vm, &paths, &never).map_err(ForegroundError::Mounts)?;
     Ok(Prepared {
         _lock: lock,
         paths,

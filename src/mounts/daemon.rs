@@ -11,6 +11,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use super::{files, find_virtiofsd, tag_of_pidfile, MountFiles, NOT_FOUND_HINT};
 use crate::model::{MountSpec, Vm};
+use crate::runtime::cancel::Cancel;
 use crate::runtime::dir_watch::DirWatch;
 use crate::runtime::paths::VmPaths;
 use crate::runtime::poll_until::poll_until;
@@ -46,6 +47,8 @@ pub enum MountError {
     },
     #[error("virtiofsd for mounts[{index}] made no socket within {}s (its log: {})", READY_WITHIN.as_secs(), .log.display())]
     NoSocket { index: usize, log: PathBuf },
+    #[error("interrupted while virtiofsd was starting")]
+    Interrupted,
     #[error("{context}")]
     Io {
         context: String,
@@ -78,14 +81,14 @@ impl Drop for Daemons {
         for (mut child, process, files) in self.running.drain(..) {
             process.terminate(|| {});
             let _ = child.wait();
-            remove_files([files.pidfile.as_path(), files.socket.as_path()]);
+            remove_files(files.leftovers());
         }
     }
 }
 
 /// Checks every source first, then starts one daemon per mount of `vm` and waits until each
-/// listens; nothing is started when a check fails.
-pub fn start_all(vm: &Vm, paths: &VmPaths) -> Result<Daemons, MountError> {
+/// listens (or `cancel`); nothing is started when a check fails.
+pub fn start_all(vm: &Vm, paths: &VmPaths, cancel: &Cancel) -> Result<Daemons, MountError> {
     let mut daemons = Daemons {
         running: Vec::new(),
     };
@@ -105,7 +108,7 @@ pub fn start_all(vm: &Vm, paths: &VmPaths) -> Result<Daemons, MountError> {
         let (child, process) = spawn(&binary, mount, &files, i + 1)?;
         daemons.running.push((child, process, files));
         let (_, process, files) = daemons.running.last().expect("just pushed");
-        wait_listening(process, files, &watch, mount, i + 1)?;
+        wait_listening(process, files, &watch, cancel, mount, i + 1)?;
     }
     Ok(daemons)
 }
@@ -135,7 +138,7 @@ fn spawn(
         source_dir: mount.source.clone(),
         source,
     };
-    remove_files([files.socket.as_path()]);
+    remove_files([files.socket.as_path(), files.daemon_lock.as_path()]);
     let log = crate::runtime::private_file::create_fresh(&files.log).map_err(spawn_err)?;
     let log_err = log.try_clone().map_err(spawn_err)?;
     let mut command = Command::new(binary);
@@ -184,6 +187,7 @@ fn wait_listening(
     process: &ProcessHandle,
     files: &MountFiles,
     watch: &DirWatch,
+    cancel: &Cancel,
     mount: &MountSpec,
     index: usize,
 ) -> Result<(), MountError> {
@@ -203,9 +207,13 @@ fn wait_listening(
                 log: files.log.clone(),
             });
         }
+        if cancel.is_cancelled() {
+            return Err(MountError::Interrupted);
+        }
         let mut fds = [
             PollFd::from_borrowed_fd(process.pidfd(), PollFlags::IN),
             PollFd::from_borrowed_fd(watch.fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(cancel.fd(), PollFlags::IN),
         ];
         let woke = poll_until(&mut fds, Some(deadline)).map_err(|source| MountError::Io {
             context: "cannot wait for virtiofsd".into(),
@@ -235,7 +243,7 @@ pub fn end_all(paths: &VmPaths) {
         if let Identity::Running(daemon) = identify(&files) {
             daemon.terminate(|| {});
         }
-        remove_files([files.pidfile.as_path(), files.socket.as_path()]);
+        remove_files(files.leftovers());
     }
 }
 

@@ -25,16 +25,27 @@ pub struct MountFiles {
     pub socket: PathBuf,
     /// Written by qcmdr with the daemon's PID.
     pub pidfile: PathBuf,
+    /// virtiofsd's own lock file beside its socket (`<socket>.pid`), which it leaves behind.
+    pub daemon_lock: PathBuf,
     /// The daemon's stdout and stderr.
     pub log: PathBuf,
 }
 
 /// Where `tag`'s daemon keeps its files.
 pub fn files(paths: &VmPaths, tag: &str) -> MountFiles {
+    let socket = socket(paths, tag);
     MountFiles {
-        socket: socket(paths, tag),
+        daemon_lock: PathBuf::from(format!("{}.pid", socket.display())),
+        socket,
         pidfile: paths.dir.join(format!("virtiofsd-{tag}.pid")),
         log: paths.dir.join(format!("virtiofsd-{tag}.log")),
+    }
+}
+
+impl MountFiles {
+    /// What a daemon that ended leaves (its log stays).
+    pub fn leftovers(&self) -> [&Path; 3] {
+        [&self.pidfile, &self.socket, &self.daemon_lock]
     }
 }
 

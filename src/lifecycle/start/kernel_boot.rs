@@ -18,14 +18,7 @@ pub fn apply(
     let Some(kernel) = vm.kernel().filter(|k| k.is_dir()) else {
         return Ok(None);
     };
-    let tree = KernelTree::open(kernel, &vm.arch)?;
-    tree.check_config(&Needs {
-        arch: vm.arch.clone(),
-        network: vm.wait_for.ssh(),
-        disk_root: vm.image.is_some(),
-        virtiofs: !vm.mounts.is_empty(),
-        modules: tree.has_modules(),
-    })?;
+    let tree = checked_tree(vm, kernel)?;
     let work = paths.dir.join("kernel-tree");
     crate::runtime::private_dir::ensure_owned(&work).map_err(|source| KernelTreeError::Io {
         context: format!("cannot create {}", work.display()),
@@ -36,6 +29,20 @@ pub fn apply(
     let old_initrd = vm.initrd().unwrap_or(Path::new(""));
     set_option(argv, "-initrd", old_initrd, &initrd);
     Ok(Some(tree))
+}
+
+/// The tree at `kernel`, its `.config` checked against what `vm`'s boot uses (also for
+/// `check`, which warns instead).
+pub fn checked_tree(vm: &Vm, kernel: &Path) -> Result<KernelTree, KernelTreeError> {
+    let tree = KernelTree::open(kernel, &vm.arch)?;
+    tree.check_config(&Needs {
+        arch: vm.arch.clone(),
+        network: vm.wait_for.ssh(),
+        disk_root: vm.image.is_some(),
+        virtiofs: !vm.mounts.is_empty(),
+        modules: tree.has_modules(),
+    })?;
+    Ok(tree)
 }
 
 /// Replaces the value of `option` when it is `old`, or adds the option after `-kernel`.

@@ -127,7 +127,7 @@ pub fn start_holding(
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
     // Right before QEMU, which connects to their sockets as it starts; dropped, they end.
-    let daemons = crate::mounts::start_all(vm, &paths).map_err(StartError::Mounts)?;
+    let daemons = crate::mounts::start_all(vm, &paths, cancel).map_err(StartError::Mounts)?;
     let launched_at = SystemTime::now();
     let launched = Instant::now();
     let child = launch::spawn(&argv, &ctx.qemu_cwd(), &paths.qemu_log)

@@ -50,6 +50,15 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
                 ));
             }
         }
+        if let Some(tree) = vm.kernel().filter(|k| k.is_dir()) {
+            if let Err(problem) = super::kernel_boot::checked_tree(vm, tree) {
+                warnings.push(format!(
+                    "VM {:?}: kernel: {}",
+                    vm.name,
+                    crate::error_chain::chain(&problem)
+                ));
+            }
+        }
         if let Err(problem) = crate::mounts::sources_present(vm) {
             warnings.push(format!("{problem}; its start refuses to launch it"));
         }
