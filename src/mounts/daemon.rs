@@ -69,11 +69,6 @@ impl Daemons {
     pub fn keep(mut self) {
         self.running.clear();
     }
-
-    /// The PIDs, in the config's order.
-    pub fn pids(&self) -> Vec<i32> {
-        self.running.iter().map(|(_, p, _)| p.pid()).collect()
-    }
 }
 
 impl Drop for Daemons {
