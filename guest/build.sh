@@ -13,6 +13,8 @@ KERNEL_META=linux-image-cloud-amd64
 # Loaded with insmod in this order (each one's dependencies come before it).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
          failover net_failover virtio_net virtio_blk evdev button)
+# Loaded only when the kernel command line has qcmdr.mount= words (qcmdr's `mounts`).
+MOUNT_MODULES=(fuse virtiofs)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'guest/build.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -121,6 +123,7 @@ need apt-get apt
 need apt-cache apt
 need dpkg-deb dpkg
 need flock util-linux
+need /usr/bin/git git
 if [[ -x /bin/busybox ]] && ldd /bin/busybox >/dev/null 2>&1; then
     missing+=("a static /bin/busybox (Debian package busybox-static; the dynamic 'busybox' package is installed)")
     pkgs+=(busybox-static)
@@ -242,11 +245,13 @@ if [[ -n $sshd_ver ]] && read -r maj min <<<"$sshd_ver" && ((maj < 9 || (maj == 
 fi
 copy_with_libs /usr/lib/openssh/sftp-server
 copy_with_libs "$(command -v rsync)" /usr/bin/rsync
+# git: the mounts tests run `git status` in a live host tree (git's builtins need nothing else).
+copy_with_libs /usr/bin/git /usr/bin/git
 [[ -e $R/lib64/ld-linux-x86-64.so.2 ]] || die "dynamic loader was not copied"
 
 # Kernel modules, flat, checking that each one's dependencies come first.
 loaded=" "
-for m in "${MODULES[@]}"; do
+for m in "${MODULES[@]}" "${MOUNT_MODULES[@]}"; do
     ko=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -n1)
     [[ -n $ko ]] || die "module $m not found in $img_pkg"
     case $ko in
@@ -388,10 +393,40 @@ net_up() {
     ip route add default via 10.0.2.2
 }
 
+# A kernel tree's modules (qcmdr appends them to the initramfs as /lib/modules/<release>)
+# are loaded with modprobe; without them, the guest's own flat copies with insmod.
+load() {
+    if [ -e /lib/modules/\$(uname -r)/modules.dep ]; then
+        modprobe "\$1" || echo "qcmdr-guest: modprobe \$1 failed"
+    else
+        insmod /lib/modules/qcmdr/\$1.ko || echo "qcmdr-guest: insmod \$1 failed"
+    fi
+}
+
 # The network as soon as its driver is in, the other modules after it.
 for m in ${MODULES[*]}; do
-    insmod /lib/modules/qcmdr/\$m.ko || echo "qcmdr-guest: insmod \$m failed"
+    load \$m
     [ \$m = virtio_net ] && net_up
+done
+
+# qcmdr.mount=TAG:DEST:ro|rw (qcmdr's mounts): virtiofs, mounted before the login prompt.
+fs_loaded=""
+for word in \$cmdline; do
+    case \$word in
+    qcmdr.mount=*)
+        spec=\${word#qcmdr.mount=}
+        tag=\${spec%%:*}
+        rest=\${spec#*:}
+        dest=\${rest%:*}
+        mode=\${rest##*:}
+        if [ -z "\$fs_loaded" ]; then
+            for m in ${MOUNT_MODULES[*]}; do load \$m; done
+            fs_loaded=1
+        fi
+        mkdir -p "\$dest"
+        mount -t virtiofs -o "\$mode" "\$tag" "\$dest" || echo "qcmdr-guest: mount \$tag on \$dest failed"
+        ;;
+    esac
 done
 
 if ! flag noacpi; then

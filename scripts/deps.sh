@@ -20,6 +20,11 @@ PACKAGES=(
   e2fsprogs         # `debian` images: mke2fs -d packs it as ext4
   qemu-utils        # qemu-img: image disks, overlays, qcow2 snapshots, the tests' data disks
   genisoimage       # `cloud` images: the NoCloud seed (cidata)
+  libcap-ng-dev     # `mounts`: building virtiofsd (below)
+  libseccomp-dev    # `mounts`: building virtiofsd (below)
+  pkg-config        # `mounts`: building virtiofsd (below)
+  git               # copied into the test guest (the mounts tests run git status in it)
+  kmod              # depmod: a kernel tree's modules for the guest
 )
 
 missing=()
@@ -32,8 +37,33 @@ find_missing() {
     fi
   done
 }
+# virtiofsd (the Rust daemon behind `mounts`) is not packaged in Debian 12: it is built from
+# its crate. As root it goes into /usr/local/bin (on every user's PATH, so the rootless test
+# user finds it too), as a regular user into ~/.cargo/bin; qcmdr looks on PATH, then
+# /usr/libexec/virtiofsd, then ~/.cargo/bin. Skipped when a working virtiofsd is found.
+VIRTIOFSD_VERSION=1.14.0
+install_virtiofsd() {
+  local found
+  for found in "$(command -v virtiofsd || true)" /usr/libexec/virtiofsd "$HOME/.cargo/bin/virtiofsd"; do
+    if [[ -n $found && -x $found ]] && "$found" --version >/dev/null 2>&1; then
+      return 0
+    fi
+  done
+  if ! command -v cargo >/dev/null; then
+    echo "deps.sh: virtiofsd is missing and cargo is not installed to build it (https://rustup.rs)" >&2
+    exit 1
+  fi
+  local root=()
+  if [[ $(id -u) == 0 ]]; then
+    root=(--root /usr/local)
+  fi
+  echo "building virtiofsd $VIRTIOFSD_VERSION from crates.io (a few minutes)" >&2
+  cargo install --quiet --locked "${root[@]}" --version "$VIRTIOFSD_VERSION" virtiofsd >&2
+}
+
 find_missing
 if ((${#missing[@]} == 0)); then
+  install_virtiofsd
   exit 0
 fi
 
@@ -66,3 +96,4 @@ if ((${#missing[@]} > 0)); then
     exit 1
   fi
 fi
+install_virtiofsd

@@ -9,8 +9,9 @@
 //!    events); byte relays between local descriptors and a VM's chardev sockets; a Lua file
 //!    becomes validated, pure data (asking `images` where a recipe's build lives).
 //! 3. images: guest images: builds, the cache and its keys, each VM's overlay disk.
-//! 4. qemu, ssh, sync, logs: QEMU argv and control sockets, the private SSH setup, file sync
-//!    engines (sync uses ssh), reading and following logs.
+//! 4. qemu, ssh, sync, logs, mounts, kernel_tree: QEMU argv and control sockets, the private
+//!    SSH setup, file sync engines (sync uses ssh), reading and following logs, live host
+//!    folders (virtiofsd daemons), built kernel trees (their image, `.config` and modules).
 //! 5. runtime, state_dir: processes and waiting (process identity, bounded waits,
 //!    cancellation, the one way to run a helper program); the files qcmdr keeps (state-dir
 //!    paths, locks, private folders and files).
@@ -25,9 +26,11 @@ pub mod config;
 pub mod console;
 pub mod error_chain;
 pub mod images;
+pub mod kernel_tree;
 pub mod lifecycle;
 pub mod logs;
 pub mod model;
+pub mod mounts;
 pub mod qemu;
 pub mod runtime;
 pub mod ssh;

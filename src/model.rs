@@ -72,6 +72,70 @@ pub struct Vm {
     pub image: Option<VmImage>,
     /// Per-architecture defaults (`arch_defaults`), in command-line order; empty when off.
     pub arch_defaults: Vec<ArchDefault>,
+    /// Direct kernel boot of a VM without an image (`kernel`, `initrd`, `append`).
+    pub kernel_boot: Option<KernelBoot>,
+    /// Host folders shared live into the guest over virtiofs, in the config's order.
+    pub mounts: Vec<MountSpec>,
+    /// The guest's RAM in MiB as `args` set it (`-m`), read only for a VM with `mounts`
+    /// (their shared memory replaces the RAM); otherwise 0.
+    pub memory_mib: u64,
+}
+
+impl Vm {
+    /// The kernel qcmdr passes to QEMU (`-kernel`), from the image or the VM's own keys: a
+    /// file, or a built kernel tree (a folder; resolved at start).
+    pub fn kernel(&self) -> Option<&std::path::Path> {
+        match (&self.image, &self.kernel_boot) {
+            (Some(image), _) => image.kernel.as_deref(),
+            (None, Some(boot)) => Some(&boot.kernel),
+            (None, None) => None,
+        }
+    }
+
+    /// This VM booting `kernel` instead of its own (`start --kernel`); `None` when its
+    /// kernel is not qcmdr's to replace (it boots the `-kernel` in its `args`, or a cloud
+    /// image's own boot loader).
+    pub fn with_kernel(&self, kernel: &std::path::Path) -> Option<Vm> {
+        let mut vm = self.clone();
+        match (&mut vm.image, &mut vm.kernel_boot) {
+            (Some(image), _) if image.kernel.is_some() => image.kernel = Some(kernel.into()),
+            (None, Some(boot)) => boot.kernel = kernel.into(),
+            _ => return None,
+        }
+        Some(vm)
+    }
+
+    /// The initrd qcmdr passes to QEMU (`-initrd`) before a kernel tree's modules are added.
+    pub fn initrd(&self) -> Option<&std::path::Path> {
+        match (&self.image, &self.kernel_boot) {
+            (Some(image), _) => image.initrd.as_deref(),
+            (None, Some(boot)) => boot.initrd.as_deref(),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A VM's own `kernel` (without an image): what QEMU boots directly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelBoot {
+    /// Absolute, `~` expanded: a kernel image file or a built kernel tree (a folder).
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// `-append`; `None`: QEMU's default (empty) command line.
+    pub append: Option<String>,
+}
+
+/// One entry of a VM's `mounts` list: a host folder the guest sees live (virtiofs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountSpec {
+    /// Absolute, `~` expanded; it may not exist on this machine (checked at start).
+    pub source: PathBuf,
+    /// Absolute guest path without spaces, commas or colons (it travels on the kernel
+    /// command line as `qcmdr.mount=<tag>:<dest>:<ro|rw>`).
+    pub dest: String,
+    pub readonly: bool,
+    /// The virtiofs tag: `qcmdr<N>`, N counting from 1 in the config's order.
+    pub tag: String,
 }
 
 /// Readiness stages `start` waits for, in order.
@@ -206,6 +270,9 @@ pub(crate) mod fixtures {
             host_forwards: vec![],
             image: None,
             arch_defaults: vec![],
+            kernel_boot: None,
+            mounts: vec![],
+            memory_mib: 0,
         }
     }
 

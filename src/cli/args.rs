@@ -337,6 +337,9 @@ pub struct StartArgs {
     /// With --from: load the snapshot even if another QEMU version saved it
     #[arg(long, requires = "from")]
     pub force: bool,
+    /// Boot this kernel (an image file or a built kernel tree) instead of the VM's `kernel`
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    pub kernel: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -16,6 +16,8 @@ use crate::model::Vm;
 pub fn run(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
+    let replaced = with_kernel(&vms, args)?;
+    let vms = replaced.as_ref().map_or(vms, |own| own.iter().collect());
     let todo = Todo::Start(boot_of(args));
     report(
         start_vms(cli, &ctx, &vms, &args.ready, args.json, &todo)?,
@@ -46,6 +48,26 @@ fn report(outcome: Outcome<StartVm>, json: JsonFlag) -> Result<ExitCode, Failure
     Ok(code)
 }
 
+/// `--kernel`: each VM booting that kernel (relative to the current folder); `None` without.
+fn with_kernel(vms: &[&Vm], args: &StartArgs) -> Result<Option<Vec<Vm>>, Failure> {
+    let Some(kernel) = &args.kernel else {
+        return Ok(None);
+    };
+    let kernel = std::path::absolute(kernel)
+        .map_err(|e| Failure::usage(format!("--kernel {}: {e}", kernel.display())))?;
+    vms.iter()
+        .map(|vm| {
+            vm.with_kernel(&kernel).ok_or_else(|| {
+                Failure::usage(format!(
+                    "VM {:?} boots the kernel of its args (or its image's own boot loader), so --kernel cannot replace it; give the VM a kernel key instead of -kernel in args",
+                    vm.name
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 fn boot_of(args: &StartArgs) -> Boot {
     match &args.from {
         Some(name) => Boot::FromSnapshot {
@@ -70,6 +92,8 @@ enum Todo<'a> {
 pub fn restart(cli: &Cli, args: &StartArgs) -> Result<ExitCode, Failure> {
     let ctx = load::context(cli)?;
     let vms = load::vms(&ctx, &args.vms, args.all)?;
+    let replaced = with_kernel(&vms, args)?;
+    let vms = replaced.as_ref().map_or(vms, |own| own.iter().collect());
     let as_json = args.json.json;
     let stopped = cmd_stop::stop_vms(cli, &ctx, &vms, &Default::default(), as_json);
     let (code, started) = if stopped.failed {

@@ -1,4 +1,5 @@
-//! `qcmdr status`: a table (or JSON) of state, PID, uptime, SSH health and forwarded ports.
+//! `qcmdr status`: a table (or JSON) of state, PID, uptime, SSH health and forwarded ports,
+//! and each mount with its daemon's health.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -54,6 +55,27 @@ pub fn run(cli: &Cli, names: &[String], as_json: bool) -> Result<ExitCode, Failu
         }
         if let Some(name) = &s.from_snapshot {
             println!("{:width$}  (started from snapshot {name:?})", "");
+        }
+        for m in &s.mounts {
+            let daemon = match (m.daemon, m.pid) {
+                ("running", Some(pid)) => style::good(&format!("virtiofsd running (pid {pid})")),
+                ("stopped", _) => "virtiofsd stopped".to_string(),
+                (state, _) => style::bad(&format!(
+                    "virtiofsd {state}{}",
+                    m.detail
+                        .as_ref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                )),
+            };
+            let mode = if m.readonly { "ro" } else { "rw" };
+            anstream::println!(
+                "{:width$}  mount {} -> {} ({mode}, {}): {daemon}",
+                "",
+                m.source.display(),
+                m.dest,
+                m.tag
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ pub(crate) mod hostfwd;
 mod images;
 mod locate;
 mod lua_env;
+mod mounts;
 mod problems;
 mod project;
 mod qemu_args;

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::problems::{Fields, Report, Scope};
 use super::sync::{self, ConfigEnv};
-use super::{arch_defaults, did_you_mean, qemu_args, ssh_table, value, vm_image};
+use super::{arch_defaults, did_you_mean, mounts, qemu_args, ssh_table, value, vm_image};
 use crate::model::{arch, HostForward, Vm, WaitFor};
 
 const KEYS: &[&str] = &[
@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "wait_for",
     "ssh",
     "sync",
+    "mounts",
     "args",
     "image",
     "kernel",
@@ -160,6 +161,10 @@ pub(crate) fn check(
         Some(v) => sync::list(s, "sync", &v, ctx),
         None => Some(Vec::new()),
     };
+    let mounts = match f.take("mounts") {
+        Some(v) => mounts::list(s, "mounts", &v, ctx),
+        None => Some(Vec::new()),
+    };
     let args = match f.take("args") {
         Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
@@ -190,6 +195,15 @@ pub(crate) fn check(
         }
         _ => None,
     };
+    let memory_mib = match (&mounts, &args) {
+        (Some(list), Some((words, _))) if !list.is_empty() => mounts::memory_mib(s, words),
+        _ => Some(0),
+    };
+    let kernel_boot = match (image, &args) {
+        (Some(None), Some((words, _))) => vm_image::kernel_boot(s, &image_raw, words, ctx),
+        (Some(Some(_)), _) => Some(None),
+        _ => None,
+    };
     f.finish(s, KEYS);
 
     let endpoint = ssh.as_ref().map(|ssh| (ssh.host_name.clone(), ssh.port));
@@ -216,6 +230,9 @@ pub(crate) fn check(
             host_forwards,
             image: vm_image?,
             arch_defaults,
+            kernel_boot: kernel_boot?,
+            mounts: mounts?,
+            memory_mib: memory_mib?,
         })
     })();
     (vm, facts)

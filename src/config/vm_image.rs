@@ -1,12 +1,13 @@
-//! A VM's `image`, `kernel`, `initrd` and `append` keys → how it boots from an image, and the
-//! SSH defaults an image brings (`root`, the image's own key).
+//! A VM's `image`, `kernel`, `initrd` and `append` keys → how it boots from an image (or,
+//! without one, its direct kernel boot), and the SSH defaults an image brings (`root`, the
+//! image's own key).
 
 use mlua::Value;
 
 use super::did_you_mean;
 use super::problems::{Fields, Scope};
 use super::sync::{self, ConfigEnv};
-use crate::model::{arch, Image, Recipe, VmImage};
+use crate::model::{arch, Image, KernelBoot, Recipe, VmImage};
 
 /// QEMU options qcmdr adds for an image's direct kernel boot; a second one would be ambiguous.
 const BOOT_OPTIONS: &[(&str, &str)] = &[
@@ -44,19 +45,6 @@ pub(crate) fn image<'c>(
     ctx: &ConfigEnv<'c>,
 ) -> Option<Option<&'c Image>> {
     let Some(value) = &raw.image else {
-        for (key, value) in [
-            ("kernel", &raw.kernel),
-            ("initrd", &raw.initrd),
-            ("append", &raw.append),
-        ] {
-            if value.is_some() {
-                scope.problem(
-                    key,
-                    "only used with image (without an image, put -kernel/-initrd/-append in args)",
-                );
-                return None;
-            }
-        }
         return Some(None);
     };
     let name = scope.non_empty_text("image", value)?;
@@ -79,6 +67,77 @@ pub(crate) fn image<'c>(
         );
     }
     None
+}
+
+/// Direct kernel boot of a VM without an image (`None` when a problem was reported,
+/// `Some(None)` without a `kernel` key); `args` are its own QEMU words, checked for clashes.
+pub(crate) fn kernel_boot(
+    scope: &mut Scope<'_>,
+    raw: &Raw,
+    args: &[String],
+    ctx: &ConfigEnv<'_>,
+) -> Option<Option<KernelBoot>> {
+    let (kernel, initrd, append) = boot_keys(scope, raw, ctx)?;
+    let Some(kernel) = kernel else {
+        if initrd.is_some() || append.is_some() {
+            scope.problem(
+                "kernel",
+                "missing: initrd and append need a kernel (a kernel image or a built kernel tree)",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let clashes = [
+        ("-kernel", "kernel", true),
+        ("-initrd", "initrd", initrd.is_some()),
+        ("-append", "append", append.is_some()),
+    ];
+    let mut ok = true;
+    for (option, key, added) in clashes {
+        if added && names_option(args, option) {
+            scope.problem(
+                "args",
+                format!("{option} clashes with the VM's {key} key; keep one of them"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(Some(KernelBoot {
+        kernel,
+        initrd,
+        append,
+    }))
+}
+
+type BootKeys = (
+    Option<std::path::PathBuf>,
+    Option<std::path::PathBuf>,
+    Option<String>,
+);
+
+/// The `kernel`, `initrd` and `append` values, paths made absolute.
+fn boot_keys(scope: &mut Scope<'_>, raw: &Raw, ctx: &ConfigEnv<'_>) -> Option<BootKeys> {
+    let path_key = |scope: &mut Scope<'_>, key: &str, value: &Option<Value>| match value {
+        Some(v) => scope
+            .non_empty_text(key, v)
+            .and_then(|text| sync::host_path(scope, key, &text, ctx))
+            .map(Some),
+        None => Some(None),
+    };
+    let kernel = path_key(scope, "kernel", &raw.kernel);
+    let initrd = path_key(scope, "initrd", &raw.initrd);
+    let append = match &raw.append {
+        Some(v) => scope.non_empty_text("append", v).map(Some),
+        None => Some(None),
+    };
+    Some((kernel?, initrd?, append?))
+}
+
+/// QEMU accepts `-kernel` and `--kernel` alike.
+fn names_option(args: &[String], option: &str) -> bool {
+    args.iter()
+        .any(|a| a == option || *a == format!("-{option}"))
 }
 
 /// How the VM boots from `image`; `args` are its own QEMU words, checked for clashes; `arch`
@@ -104,20 +163,7 @@ pub(crate) fn boot(
         );
         return None;
     }
-    let path_key = |scope: &mut Scope<'_>, key: &str, value: &Option<Value>| match value {
-        Some(v) => scope
-            .non_empty_text(key, v)
-            .and_then(|text| sync::host_path(scope, key, &text, ctx))
-            .map(Some),
-        None => Some(None),
-    };
-    let kernel = path_key(scope, "kernel", &raw.kernel);
-    let initrd = path_key(scope, "initrd", &raw.initrd);
-    let append = match &raw.append {
-        Some(v) => scope.non_empty_text("append", v).map(Some),
-        None => Some(None),
-    };
-    let (kernel, initrd, append) = (kernel?, initrd?, append?);
+    let (kernel, initrd, append) = boot_keys(scope, raw, ctx)?;
     let kernel = kernel.or_else(|| image.kernel());
     // A VM's own kernel may need no initrd; the image's initrd goes with the image's kernel.
     let initrd = match (&raw.kernel, initrd) {
@@ -145,11 +191,7 @@ pub(crate) fn boot(
             "initrd" => initrd.is_some(),
             _ => append.is_some(),
         };
-        if added
-            && args
-                .iter()
-                .any(|a| a == option || *a == format!("-{option}"))
-        {
+        if added && names_option(args, option) {
             scope.problem(
                 "args",
                 format!(

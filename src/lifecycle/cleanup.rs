@@ -32,9 +32,11 @@ pub fn identify_clearing(
     Ok(identity)
 }
 
-/// The pidfile and the sockets; the logs are always kept for post-mortems.
+/// The pidfile and the sockets, and the mounts' daemons (they serve no QEMU any more); the
+/// logs are always kept for post-mortems.
 pub fn remove_runtime_files(paths: &VmPaths) {
     let mut files = vec![paths.pidfile.as_path()];
     files.extend(paths.sockets());
     remove_files(files);
+    crate::mounts::end_all(paths);
 }

@@ -23,6 +23,8 @@ pub enum ForegroundError {
     Running { vm: String, pid: i32 },
     #[error(transparent)]
     Prelaunch(#[from] PrelaunchError),
+    #[error("mounts")]
+    Mounts(#[source] crate::mounts::MountError),
 }
 
 /// A VM ready to be launched in the foreground; holds the VM's lock while it lives.
@@ -34,6 +36,8 @@ pub struct Prepared {
     pub argv: Vec<String>,
     /// Folder QEMU must run in (relative paths in the config mean the same as for `start`).
     pub cwd: PathBuf,
+    /// The mounts' virtiofsd, started as for `start` (QEMU connects to them as it starts).
+    daemons: crate::mounts::Daemons,
 }
 
 /// What [`Prepared::finish`] found.
@@ -70,11 +74,17 @@ pub fn prepare(ctx: &Context, vm: &Vm, purpose: &str) -> Result<Prepared, Foregr
             "cannot write {}",
             paths.qemu_log.display()
         )))?;
+    // No Ctrl-C handling here (gdb owns the terminal next): a never-triggered cancel; the
+    // daemons' wait is bounded, and what a killed qcmdr leaves the next start or stop ends.
+    let never =
+        crate::runtime::cancel::Cancel::new().map_err(prelaunch::io_err("cannot make a pipe"))?;
+    let daemons = crate::mounts::start_all(vm, &paths, &never).map_err(ForegroundError::Mounts)?;
     Ok(Prepared {
         _lock: lock,
         paths,
         argv,
         cwd: ctx.qemu_cwd(),
+        daemons,
     })
 }
 
@@ -82,7 +92,11 @@ impl Prepared {
     /// Call once the foreground program has ended; releases the lock.
     pub fn finish(self) -> Finished {
         match process::identify(&self.paths.pidfile) {
-            Ok(Identity::Running(running)) => Finished::StillRunning { pid: running.pid() },
+            Ok(Identity::Running(running)) => {
+                // They serve the QEMU that still runs.
+                self.daemons.keep();
+                Finished::StillRunning { pid: running.pid() }
+            }
             _ => {
                 cleanup::remove_runtime_files(&self.paths);
                 Finished::Cleaned

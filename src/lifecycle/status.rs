@@ -74,6 +74,8 @@ pub struct VmStatus {
     pub ssh_config: PathBuf,
     /// The snapshot the running QEMU was started from, if any.
     pub from_snapshot: Option<String>,
+    /// Each of the VM's `mounts` with its daemon's state.
+    pub mounts: Vec<crate::mounts::MountHealth>,
 }
 
 /// Status of `vms`, SSH checked in parallel; in the order given.
@@ -124,6 +126,7 @@ fn one(ctx: &Context, vm: &Vm) -> VmStatus {
     };
     let from_snapshot = pid.and_then(|pid| crate::lifecycle::origin::of(&paths, pid));
     VmStatus {
+        mounts: crate::mounts::health(vm, &paths),
         from_snapshot,
         name: vm.name.clone(),
         state,

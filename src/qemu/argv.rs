@@ -40,6 +40,8 @@ pub fn build_with_path(
             .flat_map(|d| d.added().iter().cloned()),
     );
     argv.extend(vm.args.iter().cloned());
+    argv.extend(super::virtiofs_args::for_vm(vm, paths));
+    super::virtiofs_args::append_kernel_words(vm, &mut argv);
     if !names_itself(&vm.args) {
         argv.extend(["-name".to_owned(), vm.name.clone()]);
     }

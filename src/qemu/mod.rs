@@ -11,6 +11,7 @@ pub mod qemu_img;
 pub mod qmp;
 pub mod usernet;
 pub mod version;
+pub mod virtiofs_args;
 
 #[cfg(test)]
 mod real_qemu_tests;

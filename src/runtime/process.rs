@@ -52,6 +52,18 @@ pub enum Identity {
 
 /// Reads `pidfile` and verifies the process it names.
 pub fn identify(pidfile: &Path) -> std::io::Result<Identity> {
+    identify_with(pidfile, "this VM's QEMU", |pid, cmdline| {
+        names_pidfile(pid, cmdline, pidfile)
+    })
+}
+
+/// Reads `pidfile` (written by QEMU or by qcmdr) and verifies the process it names with
+/// `is_ours` (given the PID and its argv; `what` names it when it is not).
+pub fn identify_with(
+    pidfile: &Path,
+    what: &str,
+    is_ours: impl Fn(i32, &[String]) -> bool,
+) -> std::io::Result<Identity> {
     // Bytes, not a String: a pidfile that is not UTF-8 is as stale as any other garbage.
     let text = match fs::read(pidfile) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -67,11 +79,18 @@ pub fn identify(pidfile: &Path) -> std::io::Result<Identity> {
             })
         }
     };
-    Ok(verify(pid, pidfile))
+    Ok(verify_with(pid, what, is_ours))
 }
 
 /// Verifies that `pid` is the QEMU that writes `pidfile`.
 pub fn verify(pid: i32, pidfile: &Path) -> Identity {
+    verify_with(pid, "this VM's QEMU", |pid, cmdline| {
+        names_pidfile(pid, cmdline, pidfile)
+    })
+}
+
+/// Verifies that `pid` is a live process whose argv `is_ours` accepts.
+pub fn verify_with(pid: i32, what: &str, is_ours: impl Fn(i32, &[String]) -> bool) -> Identity {
     let stale = |reason: String| Identity::Stale {
         pid: Some(pid),
         reason,
@@ -95,9 +114,9 @@ pub fn verify(pid: i32, pidfile: &Path) -> Identity {
     let Some(cmdline) = read_settled_cmdline(pid) else {
         return stale(format!("process {pid} has exited"));
     };
-    if !names_pidfile(pid, &cmdline, pidfile) {
+    if !is_ours(pid, &cmdline) {
         return stale(format!(
-            "process {pid} is not this VM's QEMU (it is `{}`); left it alone",
+            "process {pid} is not {what} (it is `{}`); left it alone",
             summarize(&cmdline)
         ));
     }

@@ -24,7 +24,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["lifecycle", "console", "config"],
     &["images"],
-    &["qemu", "ssh", "sync", "logs"],
+    &["qemu", "ssh", "sync", "logs", "mounts", "kernel_tree"],
     &["runtime", "state_dir"],
     &["model"],
 ];

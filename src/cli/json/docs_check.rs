@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::common::{Forward, Paths};
 use super::start::{Stage, StartFailed, StartReady};
+use super::status::StatusMount;
 use super::stop::{StopFailed, Stopped};
 use super::sync_status::{Entry, LastRun, Session};
 use super::*;
@@ -196,6 +197,15 @@ fn every_schema_has_exactly_the_documented_fields() {
                 forwards: vec![forward()],
                 paths: paths(),
                 from_snapshot: Some("base".into()),
+                mounts: vec![StatusMount {
+                    tag: "qcmdr1".into(),
+                    source: "/home/u/linux".into(),
+                    dest: "/src/linux".into(),
+                    readonly: false,
+                    daemon: "running",
+                    daemon_pid: Some(2),
+                    detail: None,
+                }],
             }],
         ))],
         &all,

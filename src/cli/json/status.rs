@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::common::{seconds, Forward, Paths};
 use crate::lifecycle::status::VmStatus;
+use crate::mounts::MountHealth;
 
 #[derive(Debug, Serialize)]
 pub struct StatusVm {
@@ -17,6 +18,33 @@ pub struct StatusVm {
     pub forwards: Vec<Forward>,
     pub paths: Paths,
     pub from_snapshot: Option<String>,
+    pub mounts: Vec<StatusMount>,
+}
+
+/// One of the VM's `mounts` and its virtiofsd.
+#[derive(Debug, Serialize)]
+pub struct StatusMount {
+    pub tag: String,
+    pub source: String,
+    pub dest: String,
+    pub readonly: bool,
+    pub daemon: &'static str,
+    pub daemon_pid: Option<i32>,
+    pub detail: Option<String>,
+}
+
+impl StatusMount {
+    pub fn new(health: &MountHealth) -> Self {
+        StatusMount {
+            tag: health.tag.clone(),
+            source: health.source.display().to_string(),
+            dest: health.dest.clone(),
+            readonly: health.readonly,
+            daemon: health.daemon,
+            daemon_pid: health.pid,
+            detail: health.detail.clone(),
+        }
+    }
 }
 
 impl StatusVm {
@@ -32,6 +60,7 @@ impl StatusVm {
             forwards: Forward::list(&status.forwards),
             paths: Paths::new(&status.paths, &status.ssh_config),
             from_snapshot: status.from_snapshot.clone(),
+            mounts: status.mounts.iter().map(StatusMount::new).collect(),
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::Fixture;
+use super::PRELUDE;
 use crate::model::{arch, Recipe};
 
 const BOX: &str = r#"box = { builder = "debian", packages = { "hello" },
@@ -169,21 +170,44 @@ fn boot_args_that_clash_with_the_image_are_refused() {
 }
 
 #[test]
-fn boot_keys_need_an_image_and_ssh_keys_stay_required_without_one() {
+fn boot_keys_without_an_image_are_a_direct_kernel_boot_and_ssh_keys_stay_required() {
     let fx = Fixture::new();
     let problems = fx.problems(
         r#"return { vms = { { name = "v", arch = "x86_64", kernel = "bzImage", ssh = { Port = 2222 } } } }"#,
     );
-    assert!(
-        problems.iter().any(|p| p
-            == r#"vms[1] "v": kernel: only used with image (without an image, put -kernel/-initrd/-append in args)"#),
-        "{problems:?}"
+    assert_eq!(
+        problems,
+        [
+            r#"vms[1] "v": ssh.User: missing (expected a string)"#,
+            r#"vms[1] "v": ssh.IdentityFile: missing (expected a string)"#,
+        ]
     );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p == r#"vms[1] "v": ssh.User: missing (expected a string)"#),
-        "{problems:?}"
+    let project = fx.ok(&format!(
+        "{PRELUDE} return {{ vms = {{ vm {{ kernel = \"~/linux\", initrd = \"i.gz\", append = \"quiet\" }} }} }}"
+    ));
+    let boot = project.vms[0].kernel_boot.as_ref().unwrap();
+    assert_eq!(boot.kernel, fx.root.join("home/linux"));
+    assert_eq!(boot.initrd.as_deref(), Some(fx.root.join("i.gz").as_path()));
+    assert_eq!(boot.append.as_deref(), Some("quiet"));
+    assert_eq!(
+        project.vms[0].kernel(),
+        Some(fx.root.join("home/linux").as_path())
+    );
+}
+
+#[test]
+fn direct_boot_keys_clash_with_args_and_need_a_kernel() {
+    let fx = Fixture::new();
+    let problems = fx.problems(&format!(
+        "{PRELUDE} return {{ vms = {{ vm {{ kernel = \"k\", args = {{ \"--kernel /k\" }} }}, \
+         vm {{ name = \"b\", initrd = \"i\", ssh = {{ Port = 2, User = \"u\", IdentityFile = \"k\" }} }} }} }}"
+    ));
+    assert_eq!(
+        problems,
+        [
+            r#"vms[1] "demo": args: -kernel clashes with the VM's kernel key; keep one of them"#,
+            r#"vms[2] "b": kernel: missing: initrd and append need a kernel (a kernel image or a built kernel tree)"#,
+        ]
     );
 }
 

@@ -686,3 +686,37 @@ fn vm_entry_must_be_a_table() {
         [r#"vms: expected a list, but the table also has the key "extra""#]
     );
 }
+
+#[test]
+fn mounts_are_validated_like_sync_entries() {
+    let fx = Fixture::new();
+    let project = fx.ok(
+        r#"return { vms = { vm { mounts = { { source = "~/linux", dest = "/src/linux/" },
+            { source = "data", dest = "/data", readonly = true } } } } }"#,
+    );
+    let vm = &project.vms[0];
+    assert_eq!(vm.mounts.len(), 2);
+    assert_eq!(vm.mounts[0].source, fx.root.join("home/linux"));
+    assert_eq!(vm.mounts[0].dest, "/src/linux");
+    assert_eq!(vm.mounts[0].tag, "qcmdr1");
+    assert!(!vm.mounts[0].readonly);
+    assert_eq!(vm.mounts[1].source, fx.root.join("data"));
+    assert!(vm.mounts[1].readonly);
+    assert_eq!(vm.memory_mib, 256);
+
+    let problems = fx.problems(
+        r#"return { vms = { vm { mounts = { { source = "a", dest = "rel" },
+            { source = "b", dest = "/x y" }, { source = "c", dest = "/d", readonly = true, redonly = 1 },
+            { source = "e", dest = "/d" }, { dest = "/f" } } } } }"#,
+    );
+    assert_eq!(
+        problems,
+        [
+            r#"vms[1] "demo": mounts[1].dest: "rel" is not an absolute guest path (write it like "/src/linux")"#,
+            r#"vms[1] "demo": mounts[2].dest: "/x y" contains ' '; a mount's dest has no spaces, colons or commas"#,
+            r#"vms[1] "demo": mounts[3]: unknown key "redonly" (did you mean "readonly"?)"#,
+            r#"vms[1] "demo": mounts[4].dest: "/d" is already the dest of mounts[3]; one folder per guest path"#,
+            r#"vms[1] "demo": mounts[5].source: missing (expected a host folder)"#,
+        ]
+    );
+}

@@ -61,6 +61,8 @@ pub enum SnapshotError {
         file: String,
         format: String,
     },
+    #[error("the VM runs with mount {tag:?} ({source_dir}): QEMU cannot save the state of a virtiofs device (vhost-user-fs); stop it, drop the mount from mounts, start it and save then")]
+    Mounted { tag: String, source_dir: String },
     #[error("the VM runs with -snapshot or snapshot=on: its disk writes live in a temporary file a snapshot cannot keep; remove that option")]
     TemporaryDisks,
     #[error("disk {file} has no internal snapshot {name:?} (deleted with qemu-img?); delete this snapshot")]

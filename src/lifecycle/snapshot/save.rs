@@ -71,6 +71,15 @@ pub fn save(
     if uses_temporary_disks(&argv) {
         return Err(SnapshotError::TemporaryDisks);
     }
+    // QEMU 7.2 refuses to migrate vhost-user-fs ("migration is blocked") only after the
+    // guest was paused; refused here, nothing is touched.
+    if let Some(tag) = mount_tag(&argv) {
+        let source_dir = vm.mounts.iter().find(|m| m.tag == tag).map_or_else(
+            || "a mount no longer in the config".to_string(),
+            |m| m.source.display().to_string(),
+        );
+        return Err(SnapshotError::Mounted { tag, source_dir });
+    }
     let mut qmp = Qmp::connect(&paths.qmp_socket, QMP_TIMEOUT)
         .map_err(SnapshotError::qmp("cannot reach QEMU"))?;
     let qemu_version =
@@ -228,4 +237,16 @@ fn unix_seconds(at: SystemTime) -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     since.as_micros() as f64 / 1e6
+}
+
+/// The tag of the first virtiofs device in a QEMU argv.
+fn mount_tag(argv: &[String]) -> Option<String> {
+    argv.windows(2)
+        .filter(|w| w[0] == "-device" || w[0] == "--device")
+        .find(|w| w[1].starts_with("vhost-user-fs"))
+        .and_then(|w| {
+            w[1].split(',')
+                .find_map(|part| part.strip_prefix("tag="))
+                .map(str::to_string)
+        })
 }

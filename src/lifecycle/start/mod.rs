@@ -13,6 +13,7 @@
 
 pub mod boot;
 mod image_disk;
+pub mod kernel_boot;
 pub mod launch;
 pub mod preflight;
 pub mod prelaunch;
@@ -90,6 +91,13 @@ pub fn start_holding(
     if options.syncs(vm) {
         crate::sync::check_available(&ctx.project, vm).map_err(StartError::Sync)?;
     }
+    if let (Some(snapshot), Some(mount)) = (options.boot.snapshot(), vm.mounts.first()) {
+        return Err(StartError::MountsAndSnapshot {
+            tag: mount.tag.clone(),
+            dest: mount.dest.clone(),
+            snapshot: snapshot.to_string(),
+        });
+    }
     let restore = match &options.boot {
         Boot::FromSnapshot { name, force } => Some(
             saved
@@ -118,6 +126,8 @@ pub fn start_holding(
     }
 
     observer.event(&vm.name, Event::Stage(Stage::Launch));
+    // Right before QEMU, which connects to their sockets as it starts; dropped, they end.
+    let daemons = crate::mounts::start_all(vm, &paths, cancel).map_err(StartError::Mounts)?;
     let launched_at = SystemTime::now();
     let launched = Instant::now();
     let child = launch::spawn(&argv, &ctx.qemu_cwd(), &paths.qemu_log)
@@ -139,16 +149,25 @@ pub fn start_holding(
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
-        Ok(()) => Ok(StartReport {
-            vm: vm.name.clone(),
-            pid: run.process.pid(),
-            already_running: false,
-            launched_at: Some(launched_at),
-            stages: run.stages,
-            total: started.elapsed(),
-            from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
-        }),
-        Err(reason) => Err(run.fail(reason)),
+        Ok(()) => {
+            daemons.keep();
+            Ok(StartReport {
+                vm: vm.name.clone(),
+                pid: run.process.pid(),
+                already_running: false,
+                launched_at: Some(launched_at),
+                stages: run.stages,
+                total: started.elapsed(),
+                from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
+            })
+        }
+        Err(reason) => {
+            let failure = run.fail(reason);
+            if matches!(&failure, StartError::NotReady(f) if f.kept_running.is_some()) {
+                daemons.keep();
+            }
+            Err(failure)
+        }
     }
 }
 

@@ -68,6 +68,25 @@ pub fn machine_warnings(ctx: &Context) -> Vec<String> {
                 ));
             }
         }
+        if let Some(tree) = vm.kernel().filter(|k| k.is_dir()) {
+            if let Err(problem) = super::kernel_boot::checked_tree(vm, tree) {
+                warnings.push(format!(
+                    "VM {:?}: kernel: {}",
+                    vm.name,
+                    crate::error_chain::chain(&problem)
+                ));
+            }
+        }
+        if let Err(problem) = crate::mounts::sources_present(vm) {
+            warnings.push(format!("{problem}; its start refuses to launch it"));
+        }
+        if !vm.mounts.is_empty() && crate::mounts::find_virtiofsd().is_none() {
+            warnings.push(format!(
+                "VM {:?}: mounts: {}",
+                vm.name,
+                crate::mounts::NOT_FOUND_HINT
+            ));
+        }
         let identity = expand_home(&vm.ssh.identity_file);
         if !identity.contains('%') && !std::path::Path::new(&identity).exists() {
             warnings.push(format!(
@@ -104,6 +123,9 @@ pub enum PreflightError {
         crate::error_chain::chain(.0)
     )]
     MissingSyncSource(crate::sync::SyncError),
+    /// A mount's source is missing or virtiofsd is not installed.
+    #[error("{0}")]
+    Mounts(crate::mounts::MountError),
 }
 
 /// Refuses to launch `vm` when this machine cannot finish starting it (`syncs`: this start
@@ -125,6 +147,12 @@ pub fn before_launch(ctx: &Context, vm: &Vm, syncs: bool) -> Result<(), Prefligh
     }
     if syncs {
         crate::sync::sources_present(vm).map_err(PreflightError::MissingSyncSource)?;
+    }
+    if !vm.mounts.is_empty() {
+        crate::mounts::sources_present(vm).map_err(PreflightError::Mounts)?;
+        crate::mounts::find_virtiofsd().ok_or(PreflightError::Mounts(
+            crate::mounts::MountError::NotInstalled,
+        ))?;
     }
     Ok(())
 }

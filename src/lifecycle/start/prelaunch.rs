@@ -42,6 +42,8 @@ pub enum PrelaunchError {
         arch: String,
         package: &'static str,
     },
+    #[error("kernel")]
+    KernelTree(#[from] crate::kernel_tree::KernelTreeError),
     #[error("{context}")]
     Io {
         context: String,
@@ -105,7 +107,8 @@ pub fn prepare_locked(
     }
     check_kvm(vm, observer)?;
     image_disk::prepare(ctx, vm, &paths, reset_disk, observer)?;
-    let argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+    let mut argv = crate::qemu::argv::build(&ctx.project, vm, &paths);
+    super::kernel_boot::apply(vm, &paths, &mut argv)?;
     check_binary(&argv[0], ctx, vm)?;
     if let Some((file, package)) =
         crate::model::arch::missing_firmware(&vm.arch, &vm.arch_defaults, |p| p.is_file())

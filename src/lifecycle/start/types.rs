@@ -62,6 +62,16 @@ pub enum StartError {
     Prelaunch(#[from] PrelaunchError),
     #[error("sync")]
     Sync(#[source] crate::sync::SyncError),
+    /// A saved state cannot have virtiofs devices (QEMU cannot migrate them).
+    #[error("the VM has mounts (its mount {tag:?} on {dest}); a saved state cannot hold a virtiofs device, so it cannot start from snapshot {snapshot:?}; drop mounts from the VM to use its snapshots")]
+    MountsAndSnapshot {
+        tag: String,
+        dest: String,
+        snapshot: String,
+    },
+    /// A mount's daemon did not come up; QEMU was not launched.
+    #[error("mounts")]
+    Mounts(#[source] crate::mounts::MountError),
     /// The saved state to start from was refused or could not be prepared; nothing was
     /// launched.
     #[error(transparent)]
