@@ -148,6 +148,84 @@ fn vm_image_debian_boots_to_ssh_with_its_recipe_and_never_changes_the_image() {
     assert_eq!(sha256(&disk), image_sum);
 }
 
+/// Owner, group and permission bits of `path` inside the ext4 file system `raw`, read with
+/// debugfs (no mount needed, so this works for any user).
+fn owner_and_mode(raw: &Path, path: &str) -> (u32, u32, u32) {
+    // debugfs is in /usr/sbin, which a regular user's PATH lacks on Debian.
+    let debugfs = ["/usr/sbin/debugfs", "/sbin/debugfs"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("debugfs is not installed (Debian: apt-get install e2fsprogs)");
+    let out = Command::new(debugfs)
+        .args(["-R", &format!("stat {path}")])
+        .arg(raw)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> u32 {
+        let after = text
+            .split_once(name)
+            .unwrap_or_else(|| panic!("no {name} for {path} in: {text}"))
+            .1;
+        let word = after.split_whitespace().next().unwrap();
+        if name == "Mode:" {
+            u32::from_str_radix(word, 8).unwrap()
+        } else {
+            word.parse().unwrap()
+        }
+    };
+    (field("User:"), field("Group:"), field("Mode:"))
+}
+
+/// The image's files have the owners the guest needs whoever built it: root, or (in CI's
+/// run as a regular user) a user namespace over the builder's subordinate ids.
+#[test]
+fn vm_image_debian_files_have_the_guests_owners_whoever_built_it() {
+    let project = project(BOX, &vm_lua("dev", "box", free_port(), ""));
+    project.ok(&["image", "build", "box"]);
+    let disk = PathBuf::from(
+        listed(&project, "box")["disk"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let raw = project.path().join("disk.raw");
+    let convert = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .args([&disk, &raw])
+        .output()
+        .unwrap();
+    assert!(convert.status.success(), "{convert:?}");
+
+    assert_eq!(owner_and_mode(&raw, "/etc"), (0, 0, 0o755));
+    assert_eq!(owner_and_mode(&raw, "/etc/qcmdr-test"), (0, 0, 0o644));
+    assert_eq!(owner_and_mode(&raw, "/usr/bin/passwd"), (0, 0, 0o4755));
+    assert_eq!(owner_and_mode(&raw, "/root/.ssh"), (0, 0, 0o700));
+    assert_eq!(
+        owner_and_mode(&raw, "/root/.ssh/authorized_keys"),
+        (0, 0, 0o600)
+    );
+    // Other users keep their own ids: shadow's group, the recipe's `useradd -m dev`.
+    let shadow_gid = owner_and_mode(&raw, "/etc/shadow").1;
+    assert_ne!(shadow_gid, 0);
+    assert_eq!(owner_and_mode(&raw, "/etc/shadow"), (0, shadow_gid, 0o640));
+    let (dev_uid, dev_gid, _) = owner_and_mode(&raw, "/home/dev");
+    assert!(dev_uid >= 1000 && dev_gid >= 1000, "{dev_uid}:{dev_gid}");
+    // The built image on the host belongs to whoever built it, private to them.
+    let owner = std::os::unix::fs::MetadataExt::uid(&fs::metadata(&disk).unwrap());
+    assert_eq!(
+        owner,
+        rustix::process::getuid().as_raw(),
+        "{}",
+        disk.display()
+    );
+    let folder = fs::metadata(disk.parent().unwrap()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&folder.permissions()) & 0o777,
+        0o700
+    );
+}
+
 #[test]
 fn vm_image_unchanged_recipe_is_not_rebuilt_and_a_changed_one_is() {
     let project = project(BOX, "");

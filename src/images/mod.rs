@@ -17,7 +17,9 @@ mod debian;
 mod manifest;
 pub mod overlay;
 mod tool;
+mod userns;
 
 pub use build::{build, BuildError, BuildObserver, BuildOutcome};
 pub use cache::{builds, collect_garbage, remove, Build, Freed};
 pub use manifest::Manifest;
+pub use userns::{IdMap, UsernsError};
