@@ -7,6 +7,7 @@ mod cli_config;
 mod cli_harden;
 mod cli_image_faults;
 mod cli_images;
+mod cli_rootless;
 mod vm_boot;
 mod vm_harden;
 mod vm_image;

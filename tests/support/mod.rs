@@ -24,8 +24,9 @@ pub fn guest_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        // nextest runs each test in its own process: serialize the (cached) build.
-        let lock_path = repo.join("target").join("guest-build.lock");
+        // nextest runs each test in its own process: serialize the (cached) build. The lock
+        // is the user's own (the checkout may be root's: CI also runs tests as a user).
+        let lock_path = test_cache_home().join("guest-build.lock");
         fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
         let lock = fs::File::create(&lock_path).unwrap();
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
