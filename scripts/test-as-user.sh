@@ -24,6 +24,8 @@ PATH_FOR_USERS=/usr/local/bin:/usr/bin:/bin
 log() { printf 'test-as-user: %s\n' "$*" >&2; }
 die() { printf 'test-as-user: error: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "run it as root: it creates the test users"
+command -v cargo-nextest >/dev/null ||
+  die "cargo-nextest not found (cargo install cargo-nextest): the user runs the tests from its archive"
 
 # --- the users -------------------------------------------------------------------------
 getent group kvm >/dev/null || groupadd --system kvm
@@ -66,13 +68,15 @@ if ! as "$TESTER" test -r "$repo/guest/build.sh" -a -x "$repo/target/debug/qcmdr
   die "$TESTER cannot read $repo (the tests name files in the checkout): put it below world-readable folders, or copy it somewhere readable"
 fi
 
-# What OTHER can read of TESTER's beyond the home folder itself and the skeleton files
-# useradd copied into it: must stay empty.
+demo=$tester_home/two-commands
+# What OTHER can read of TESTER's beyond what the user itself made readable (its home and the
+# skeleton files useradd copied into it, the two-commands folder and the conf.lua that `qcmdr
+# init` wrote there with the user's umask, like any file of theirs): must stay empty.
 readable_by_other() {
-  local skeleton
-  skeleton=$(cd /etc/skel && find . -mindepth 1 | sed "s|^\.|$tester_home|")
-  as "$OTHER" find "$tester_home" "/tmp/qcmdr-$tester_uid" -mindepth 1 -readable 2>/dev/null |
-    grep -vxF -e "$tester_home" ${skeleton:+$(printf -- '-e %s ' $skeleton)} || true
+  local allowed=("$tester_home" "$demo" "$demo/conf.lua") file
+  while read -r file; do allowed+=("$tester_home/${file#./}"); done < <(cd /etc/skel && find . -mindepth 1)
+  as "$OTHER" find "$tester_home" "/tmp/qcmdr-$tester_uid" -readable 2>/dev/null |
+    grep -vxF -f <(printf '%s\n' "${allowed[@]}") || true
 }
 
 # --- the tests, as the tester ------------------------------------------------------------
@@ -90,9 +94,8 @@ as "$TESTER" "$work/cargo-nextest" nextest run --archive-file "$work/tests.tar.z
   --workspace-remap "$repo" --extract-to "$extracted" --no-fail-fast -E "$FILTER"
 
 # --- the README's two commands, from an empty cache --------------------------------------
-demo=$tester_home/two-commands
 as "$TESTER" rm -rf "$demo"
-as "$TESTER" mkdir -p "$demo/cache"
+as "$TESTER" mkdir -p "$demo"   # its cache folder is made by qcmdr (private)
 qcmdr() { as "$TESTER" env XDG_CACHE_HOME="$demo/cache" sh -c 'cd "$1" && shift && exec "$@"' sh "$demo" "$repo/target/debug/qcmdr" "$@"; }
 log "qcmdr init + start dev + ssh dev -- id -u as $TESTER, from an empty cache"
 qcmdr init

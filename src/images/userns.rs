@@ -82,24 +82,23 @@ impl IdMap {
         let gid = rustix::process::getgid().as_raw();
         let passwd = read("/etc/passwd")?;
         let user = user_name(&passwd, uid).ok_or(UsernsError::NoUser { uid })?;
-        let range = |file: &'static str, kind: &'static str| {
-            let text = read(file)?;
-            sub_range(&text, &user, uid).ok_or_else(|| {
-                let start = free_start(&text);
-                UsernsError::NoRange {
-                    user: user.clone(),
-                    kind,
-                    file,
-                    start,
-                    end: start + u64::from(SUB_IDS_NEEDED) - 1,
-                }
+        let (uids, gids) = (read("/etc/subuid")?, read("/etc/subgid")?);
+        // A suggested range free in both files serves as both.
+        let start = free_start(&format!("{uids}\n{gids}"));
+        let range = |text: &str, file: &'static str, kind: &'static str| {
+            sub_range(text, &user, uid).ok_or_else(|| UsernsError::NoRange {
+                user: user.clone(),
+                kind,
+                file,
+                start,
+                end: start + u64::from(SUB_IDS_NEEDED) - 1,
             })
         };
         Ok(IdMap {
             uid,
             gid,
-            sub_uid: range("/etc/subuid", "user")?,
-            sub_gid: range("/etc/subgid", "group")?,
+            sub_uid: range(&uids, "/etc/subuid", "user")?,
+            sub_gid: range(&gids, "/etc/subgid", "group")?,
         })
     }
 

@@ -27,7 +27,9 @@ pub fn guest_dir() -> PathBuf {
         // nextest runs each test in its own process: serialize the (cached) build. The lock
         // is the user's own (the checkout may be root's: CI also runs tests as a user).
         let lock_path = test_cache_home().join("guest-build.lock");
-        fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(lock_path.parent().unwrap())
+            .unwrap();
         let lock = fs::File::create(&lock_path).unwrap();
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
         let output = Command::new("bash")
