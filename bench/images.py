@@ -73,7 +73,8 @@ class Side:
     def timed(self, argv, times):
         """Wall times of `qcmdr ARGV` (in the project), run `times` times by this side."""
         command = [self.qcmdr, "--config", os.path.join(self.project, "conf.lua"), *argv]
-        out = self.run(sys.executable, "-c", TIMER, json.dumps(command), str(times))
+        # The system's python3: the user's PATH has no root-only interpreter.
+        out = self.run("/usr/bin/python3", "-c", TIMER, json.dumps(command), str(times))
         return json.loads(out.stdout)
 
     def fresh_build(self):
@@ -95,6 +96,7 @@ def main():
                         help="the regular user of the rootless builds")
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
+    args.qcmdr = os.path.abspath(args.qcmdr)
     if not os.path.exists(args.qcmdr):
         sys.exit(f"{args.qcmdr} not found: cargo build --release first")
     if os.geteuid() != 0:

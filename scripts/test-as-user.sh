@@ -51,6 +51,9 @@ for group in sudo wheel admin root; do
     die "$TESTER is in group $group: the tests must run unprivileged"
   fi
 done
+if command -v sudo >/dev/null && sudo -l -U "$TESTER" 2>/dev/null | grep -q "may run the following"; then
+  die "$TESTER may use sudo: the tests must run unprivileged"
+fi
 tester_home=$(getent passwd "$TESTER" | cut -d: -f6)
 tester_uid=$(id -u "$TESTER")
 
