@@ -13,8 +13,9 @@ Figures:
                     the medians, rootless / root, targets <= 1.15.
   up-to-date      = `qcmdr image build` when the build exists (median of 20), as root and as
                     the user. Target: <= 100 ms.
-  boot to ready   = `qcmdr start dev` of the built image under TCG, as reported by start
-                    (launch to SSH ready; median of N boots, each from a fresh disk).
+  boot to ready   = `qcmdr start dev` of the built image as the user (its init config: TCG
+                    without /dev/kvm), as reported by start (launch to SSH ready; median of N
+                    boots, each from a fresh disk).
 """
 
 import argparse
@@ -117,8 +118,8 @@ def main():
             side.run(args.qcmdr, "init", side.project)
         if root.image_key() != user.image_key():
             sys.exit("the two init configs have different image recipes: no comparison")
-        with open(os.path.join(root.project, "conf.lua")) as conf:
-            accel = "kvm" if "accel=kvm" in conf.read() else "tcg"
+        conf = user.run("cat", os.path.join(user.project, "conf.lua")).stdout
+        accel = "kvm" if "accel=kvm" in conf else "tcg"
 
         fresh = {"root": [], "rootless": []}
         for round_ in range(args.rounds):
@@ -128,15 +129,6 @@ def main():
                 fresh[name].append(side.fresh_build())
         checks = {"root": root.timed(["image", "build"], 20),
                   "rootless": user.timed(["image", "build"], 20)}
-
-        boots = []
-        for _ in range(args.boots):
-            report = json.loads(root.run(args.qcmdr, "--config",
-                                         os.path.join(root.project, "conf.lua"), "start",
-                                         "--reset-disk", "--json", "dev").stdout)
-            boots.append(report["vms"][0]["total_s"])
-            root.run(args.qcmdr, "--config", os.path.join(root.project, "conf.lua"), "stop",
-                     "dev")
 
         def figures(times):
             return ", ".join(f"{t:.1f}" for t in times)
@@ -152,9 +144,21 @@ def main():
             times = checks[name]
             print(f"up-to-date, {name:<9}   {statistics.median(times) * 1000:7.1f} ms  "
                   f"(target <= 100 ms; min {min(times) * 1000:.1f}, "
-                  f"max {max(times) * 1000:.1f})")
-        print(f"boot to ready   {statistics.median(boots):7.1f} s   ({accel}, median of "
-              f"{len(boots)}: {', '.join(f'{b:.1f}' for b in boots)})")
+                  f"max {max(times) * 1000:.1f})", flush=True)
+
+        # Boots as the user: its init chose what this user can run (TCG without /dev/kvm).
+        boots, config = [], os.path.join(user.project, "conf.lua")
+        for _ in range(args.boots):
+            started = user.run(args.qcmdr, "--config", config, "start", "--reset-disk",
+                               "--json", "dev", check=False)
+            user.run(args.qcmdr, "--config", config, "stop", "--force", "dev", check=False)
+            if started.returncode != 0:
+                print(f"boot failed: {started.stderr.strip()[-300:]}")
+                continue
+            boots.append(json.loads(started.stdout)["vms"][0]["total_s"])
+        if boots:
+            print(f"boot to ready   {statistics.median(boots):7.1f} s   ({accel}, as "
+                  f"{args.user}, median of {len(boots)}: {figures(boots)})")
     finally:
         for side in (root, user):
             if os.path.exists(side.project):

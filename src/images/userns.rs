@@ -66,6 +66,11 @@ pub enum UsernsError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot make a user namespace for the build: are user namespaces disabled here? (sysctl user.max_user_namespaces must be above 0; on Ubuntu, kernel.apparmor_restrict_unprivileged_userns=0)")]
+    Unshare {
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot set up the build's user namespace")]
     Setup(#[source] io::Error),
 }
@@ -111,7 +116,11 @@ impl IdMap {
         // calls (unshare, getpid, write, read): nothing that allocates or takes a lock.
         unsafe {
             command.pre_exec(move || {
-                rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER)?;
+                if let Err(error) = rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER) {
+                    // A negative "pid" tells the mapping thread why the spawn fails.
+                    let _ = rustix::io::write(&ready_write, &(-error.raw_os_error()).to_ne_bytes());
+                    return Err(error.into());
+                }
                 let pid = rustix::process::getpid().as_raw_nonzero().get();
                 rustix::io::write(&ready_write, &pid.to_ne_bytes())?;
                 let mut mapped = [0u8];
@@ -133,7 +142,13 @@ impl IdMap {
         if File::from(ready).read_exact(&mut pid).is_err() {
             return Ok(());
         }
-        let pid = i32::from_ne_bytes(pid).to_string();
+        let pid = match i32::from_ne_bytes(pid) {
+            errno if errno <= 0 => {
+                let source = io::Error::from_raw_os_error(-errno);
+                return Err(UsernsError::Unshare { source });
+            }
+            pid => pid.to_string(),
+        };
         let result = map_ids("newuidmap", &pid, self.uid, self.sub_uid)
             .and_then(|()| map_ids("newgidmap", &pid, self.gid, self.sub_gid));
         let _ = File::from(go).write_all(&[u8::from(result.is_ok())]);
@@ -237,6 +252,30 @@ mod tests {
         assert_eq!(free_start(""), 100_000);
         assert_eq!(free_start("a:100000:65536\nb:165536:65536\n"), 231_072);
         assert_eq!(free_start("garbage\n"), 100_000);
+    }
+
+    /// The whole handshake (unshare in the child, its pid to the thread, newuidmap, the
+    /// answer back) with a range nobody has: the spawn fails and the error is newuidmap's.
+    #[test]
+    fn a_map_newuidmap_refuses_fails_the_spawn_with_its_words() {
+        let unowned = 4_000_000_000;
+        let map = IdMap {
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
+            sub_uid: unowned,
+            sub_gid: unowned,
+        };
+        let mut command = Command::new("true");
+        let mapping = map.enter_on_spawn(&mut command).unwrap();
+        let spawned = command.spawn();
+        drop(command);
+        let error = mapping.finish().unwrap_err();
+        assert!(spawned.is_err(), "{spawned:?}");
+        let UsernsError::MapFailed { tool, stderr, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*tool, "newuidmap");
+        assert!(stderr.contains("not allowed"), "{error}");
     }
 
     #[test]
