@@ -113,14 +113,28 @@ log "ssh dev -- id -u: $guest_uid (the guest's root, logged in with the image's 
 # While the VM runs: its sockets, keys and logs are out of OTHER's reach.
 mapfile -t sockets < <(as "$TESTER" find "$tester_home" "/tmp/qcmdr-$tester_uid" -type s 2>/dev/null)
 ((${#sockets[@]} > 0)) || die "found no socket of the running VM to try"
+# connect USER SOCKET: "ok", or the reason the connection failed.
+connect() {
+  as "$1" python3 -c '
+import socket, sys
+try:
+    socket.socket(socket.AF_UNIX).connect(sys.argv[1])
+    print("ok")
+except OSError as error:
+    print(error.strerror)' "$2"
+}
 for socket in "${sockets[@]}"; do
-  if as "$OTHER" python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$socket" 2>/dev/null; then
-    die "$OTHER could connect to $socket"
-  fi
+  # The tester reaches its own sockets (so a refusal below means what it says)...
+  mine=$(connect "$TESTER" "$socket")
+  [[ $mine == ok ]] || die "$TESTER cannot connect to its own $socket: $mine"
+  # ... the other user is refused by the permissions, whatever the socket is.
+  theirs=$(connect "$OTHER" "$socket")
+  [[ $theirs == "Permission denied" ]] || die "$OTHER connecting to $socket: $theirs (expected Permission denied)"
 done
 mapfile -t secrets < <(as "$TESTER" find "$demo" "$tester_home/.cache" -type f \( -name 'id_*' -o -name '*.log' -o -name ssh_config -o -name '*.pid' \))
 ((${#secrets[@]} > 0)) || die "found no key or log of the running VM to try"
 for file in "${secrets[@]}"; do
+  as "$TESTER" test -r "$file" || die "$TESTER cannot read its own $file"
   if as "$OTHER" cat "$file" >/dev/null 2>&1; then
     die "$OTHER could read $file"
   fi
