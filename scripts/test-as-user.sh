@@ -24,6 +24,7 @@ PATH_FOR_USERS=/usr/local/bin:/usr/bin:/bin
 log() { printf 'test-as-user: %s\n' "$*" >&2; }
 die() { printf 'test-as-user: error: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "run it as root: it creates the test users"
+bash scripts/deps.sh
 command -v cargo-nextest >/dev/null ||
   die "cargo-nextest not found (cargo install cargo-nextest): the user runs the tests from its archive"
 
@@ -86,7 +87,7 @@ readable_by_other() {
 work=$(mktemp -d /var/tmp/qcmdr-test-as-user.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-log "archiving the test build (scripts/test.sh built it)"
+log "archiving the test build (scripts/test.sh built it; built here if not)"
 cargo nextest archive --archive-file "$work/tests.tar.zst" >&2
 cp "$(command -v cargo-nextest)" "$work/cargo-nextest"
 chmod 644 "$work/tests.tar.zst"
