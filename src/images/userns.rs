@@ -46,8 +46,6 @@ pub enum UsernsError {
         start: u64,
         end: u64,
     },
-    #[error("cannot find this user (uid {uid}) in /etc/passwd")]
-    NoUser { uid: u32 },
     #[error("cannot read {file}")]
     Read {
         file: &'static str,
@@ -85,8 +83,8 @@ impl IdMap {
         }
         let uid = rustix::process::getuid().as_raw();
         let gid = rustix::process::getgid().as_raw();
-        let passwd = read("/etc/passwd")?;
-        let user = user_name(&passwd, uid).ok_or(UsernsError::NoUser { uid })?;
+        // A user only NSS knows (LDAP) has no line here: /etc/subuid can name it by number.
+        let user = user_name(&read("/etc/passwd")?, uid).unwrap_or_else(|| uid.to_string());
         let (uids, gids) = (read("/etc/subuid")?, read("/etc/subgid")?);
         // A suggested range free in both files serves as both.
         let start = free_start(&format!("{uids}\n{gids}"));
