@@ -226,6 +226,116 @@ fn vm_image_debian_files_have_the_guests_owners_whoever_built_it() {
     );
 }
 
+/// A Ctrl-C during a build whose root filesystem already holds files of the guest's other
+/// users (a fake mmdebstrap makes `home/dev`, uid 100, 0700, then waits) leaves nothing: as a
+/// regular user those files belong to a subordinate id, which only the namespace can remove.
+#[test]
+fn vm_image_interrupted_build_leaves_no_files_of_the_guests_users() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use crate::support::{alive, wait_until, KillOnDrop};
+    use qcmdr::runtime::process::ProcessHandle;
+    use rustix::process::{kill_process, Pid, Signal};
+
+    let project = project(
+        r#"fake = { builder = "debian", packages = { "interrupted-before-apt" } },"#,
+        "",
+    );
+    let (bin, started) = (project.path().join("bin"), project.path().join("started"));
+    fs::create_dir(&bin).unwrap();
+    // The target is mmdebstrap's last argument but one (the mirror is the last).
+    let script = format!(
+        "#!/bin/sh
+for a; do root=$last; last=$a; done
+         mkdir -p \"$root/home/dev\" && touch \"$root/home/dev/file\"
+         chown -R 100:100 \"$root/home/dev\" && chmod 700 \"$root/home/dev\"
+         sleep 3600 &
+echo \"$$ $!\" > {0}.tmp && mv {0}.tmp {0}
+wait
+",
+        started.display()
+    );
+    fs::write(bin.join("mmdebstrap"), script).unwrap();
+    fs::set_permissions(bin.join("mmdebstrap"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut qcmdr = KillOnDrop(
+        project
+            .command(&["image", "build", "fake"])
+            .env("PATH", path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let fake_pids = || -> Vec<i32> {
+        fs::read_to_string(&started)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .collect()
+    };
+    struct KillFake<F: Fn() -> Vec<i32>>(F);
+    impl<F: Fn() -> Vec<i32>> Drop for KillFake<F> {
+        fn drop(&mut self) {
+            for pid in (self.0)().into_iter().filter(|pid| alive(*pid)) {
+                let _ = kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL);
+            }
+        }
+    }
+    let _fake = KillFake(fake_pids);
+    assert!(
+        wait_until(Duration::from_secs(120), || started.exists()),
+        "the fake mmdebstrap never ran"
+    );
+    let images = crate::support::test_cache_home().join("qcmdr/images");
+    let build_dirs = || -> Vec<PathBuf> {
+        fs::read_dir(&images)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(".build-fake-") && name.ends_with(&format!(".{}", qcmdr.id()))
+            })
+            .collect()
+    };
+    let building = build_dirs();
+    assert_eq!(building.len(), 1, "{building:?}");
+    // Someone else's: uid 100 as root, the subordinate id the namespace maps 100 to otherwise.
+    let dev = fs::metadata(building[0].join("rootfs/home/dev")).unwrap();
+    let me = rustix::process::getuid().as_raw();
+    assert_ne!(std::os::unix::fs::MetadataExt::uid(&dev), me);
+
+    let pid = qcmdr.id() as i32;
+    kill_process(Pid::from_raw(pid).unwrap(), Signal::INT).unwrap();
+    assert!(
+        ProcessHandle::from_child(pid)
+            .unwrap()
+            .wait_exit(Duration::from_secs(60)),
+        "qcmdr still runs 60 s after Ctrl-C"
+    );
+    let mut stderr = String::new();
+    qcmdr
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = qcmdr.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}\n{stderr}");
+    assert!(
+        stderr.contains(r#"error: image "fake": build interrupted; nothing was kept"#),
+        "{stderr}"
+    );
+    assert!(
+        !building[0].exists(),
+        "{} is left\n{stderr}",
+        building[0].display()
+    );
+}
+
 #[test]
 fn vm_image_unchanged_recipe_is_not_rebuilt_and_a_changed_one_is() {
     let project = project(BOX, "");
