@@ -231,12 +231,10 @@ fn vm_image_debian_files_have_the_guests_owners_whoever_built_it() {
 /// regular user those files belong to a subordinate id, which only the namespace can remove.
 #[test]
 fn vm_image_interrupted_build_leaves_no_files_of_the_guests_users() {
-    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
-    use crate::support::{alive, wait_until, KillOnDrop};
-    use qcmdr::runtime::process::ProcessHandle;
+    use crate::support::{alive, signal_and_collect, wait_until, KillOnDrop};
     use rustix::process::{kill_process, Pid, Signal};
 
     let project = project(
@@ -308,23 +306,8 @@ wait
     let me = rustix::process::getuid().as_raw();
     assert_ne!(std::os::unix::fs::MetadataExt::uid(&dev), me);
 
-    let pid = qcmdr.id() as i32;
-    kill_process(Pid::from_raw(pid).unwrap(), Signal::INT).unwrap();
-    assert!(
-        ProcessHandle::from_child(pid)
-            .unwrap()
-            .wait_exit(Duration::from_secs(60)),
-        "qcmdr still runs 60 s after Ctrl-C"
-    );
-    let mut stderr = String::new();
-    qcmdr
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = qcmdr.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{status}\n{stderr}");
+    let (code, stderr) = signal_and_collect(&mut qcmdr, Signal::INT, "qcmdr image build");
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(
         stderr.contains(r#"error: image "fake": build interrupted; nothing was kept"#),
         "{stderr}"

@@ -365,3 +365,27 @@ impl std::fmt::Display for Run {
         )
     }
 }
+
+/// Sends `signal` to `child` (its stderr piped) and waits up to 60 s for it to exit: its exit
+/// code and what it wrote to stderr. Panics, naming `what`, if it is still running then.
+pub fn signal_and_collect(
+    child: &mut KillOnDrop,
+    signal: rustix::process::Signal,
+    what: &str,
+) -> (Option<i32>, String) {
+    use std::io::Read;
+    let pid = child.id() as i32;
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), signal).unwrap();
+    let ended = qcmdr::runtime::process::ProcessHandle::from_child(pid)
+        .unwrap()
+        .wait_exit(Duration::from_secs(60));
+    assert!(ended, "{what} still runs 60 s after {signal:?}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
