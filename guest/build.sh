@@ -136,7 +136,8 @@ fi
 # ---------------------------------------------------------------------------
 # Lock (parallel test processes may all call build.sh at once), then re-check.
 # ---------------------------------------------------------------------------
-mkdir -p -- "$PARENT"
+# Folders made here are private (the cache holds the guest's key): as ~/.cache/qcmdr is.
+(umask 077 && mkdir -p -- "$PARENT")
 exec 9>"$OUTDIR.lock"
 if ! flock -n 9; then
     log "guest/build.sh: waiting for another build of $OUTDIR ..."

@@ -18,6 +18,7 @@ PACKAGES=(
   python3           # Mutagen test double
   mmdebstrap        # `debian` images: the root filesystem from Debian packages
   e2fsprogs         # `debian` images: mke2fs -d packs it as ext4
+  uidmap            # `debian` images without root: newuidmap/newgidmap map the build's user namespace
   qemu-utils        # qemu-img: image disks, overlays, qcow2 snapshots, the tests' data disks
   genisoimage       # `cloud` images: the NoCloud seed (cidata)
   libcap-ng-dev     # `mounts`: building virtiofsd (below)

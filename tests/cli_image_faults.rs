@@ -3,16 +3,16 @@
 //! on PATH that announces itself and blocks until Ctrl-C.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use qcmdr::runtime::process::ProcessHandle;
 use rustix::process::{kill_process, Pid, Signal};
 
-use crate::support::{alive, free_port, processes_mentioning, wait_until, CliTest, KillOnDrop};
+use crate::support::{
+    alive, free_port, processes_mentioning, signal_and_collect, wait_until, CliTest, KillOnDrop,
+};
 
 /// What is left in the image cache, sorted (the build locks are meant to stay).
 fn cache_entries(images: &Path) -> Vec<String> {
@@ -187,23 +187,8 @@ fn interrupt_build(args: &[&str], signal: Signal) {
         cache_entries(&images)
     );
 
-    let pid = qcmdr.id() as i32;
-    kill_process(Pid::from_raw(pid).unwrap(), signal).unwrap();
-    let ended = ProcessHandle::from_child(pid)
-        .unwrap()
-        .wait_exit(Duration::from_secs(60));
-    let mut stderr = String::new();
-    if ended {
-        qcmdr
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-    }
-    assert!(ended, "qcmdr {args:?} still runs 60 s after {signal:?}");
-    let status = qcmdr.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{status}\n{stderr}");
+    let (code, stderr) = signal_and_collect(&mut qcmdr, signal, &format!("qcmdr {args:?}"));
+    assert_eq!(code, Some(130), "{stderr}");
     let said: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("interrupted"))

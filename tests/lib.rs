@@ -10,6 +10,7 @@ mod cli_harden;
 mod cli_image_faults;
 mod cli_images;
 mod cli_manual;
+mod cli_rootless;
 mod layers;
 mod vm_arch;
 mod vm_boot;

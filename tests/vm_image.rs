@@ -161,6 +161,177 @@ fn vm_image_debian_boots_to_ssh_with_its_recipe_and_never_changes_the_image() {
     assert_eq!(sha256(&disk), image_sum);
 }
 
+/// Owner, group and permission bits of `path` inside the ext4 file system `raw`, read with
+/// debugfs (no mount needed, so this works for any user).
+fn owner_and_mode(raw: &Path, path: &str) -> (u32, u32, u32) {
+    // debugfs is in /usr/sbin, which a regular user's PATH lacks on Debian.
+    let debugfs = ["/usr/sbin/debugfs", "/sbin/debugfs"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("debugfs is not installed (Debian: apt-get install e2fsprogs)");
+    let out = Command::new(debugfs)
+        .args(["-R", &format!("stat {path}")])
+        .arg(raw)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> u32 {
+        let after = text
+            .split_once(name)
+            .unwrap_or_else(|| panic!("no {name} for {path} in: {text}"))
+            .1;
+        let word = after.split_whitespace().next().unwrap();
+        if name == "Mode:" {
+            u32::from_str_radix(word, 8).unwrap()
+        } else {
+            word.parse().unwrap()
+        }
+    };
+    (field("User:"), field("Group:"), field("Mode:"))
+}
+
+/// The image's files have the owners the guest needs whoever built it: root, or (in CI's
+/// run as a regular user) a user namespace over the builder's subordinate ids.
+#[test]
+fn vm_image_debian_files_have_the_guests_owners_whoever_built_it() {
+    let project = project(BOX, &vm_lua("dev", "box", free_port(), ""));
+    project.ok(&["image", "build", "box"]);
+    let disk = PathBuf::from(
+        listed(&project, "box")["disk"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let raw = project.path().join("disk.raw");
+    let convert = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .args([&disk, &raw])
+        .output()
+        .unwrap();
+    assert!(convert.status.success(), "{convert:?}");
+
+    assert_eq!(owner_and_mode(&raw, "/etc"), (0, 0, 0o755));
+    assert_eq!(owner_and_mode(&raw, "/etc/qcmdr-test"), (0, 0, 0o644));
+    assert_eq!(owner_and_mode(&raw, "/usr/bin/passwd"), (0, 0, 0o4755));
+    assert_eq!(owner_and_mode(&raw, "/root/.ssh"), (0, 0, 0o700));
+    assert_eq!(
+        owner_and_mode(&raw, "/root/.ssh/authorized_keys"),
+        (0, 0, 0o600)
+    );
+    // Other users keep their own ids: shadow's group, the recipe's `useradd -m dev`.
+    let shadow_gid = owner_and_mode(&raw, "/etc/shadow").1;
+    assert_ne!(shadow_gid, 0);
+    assert_eq!(owner_and_mode(&raw, "/etc/shadow"), (0, shadow_gid, 0o640));
+    let (dev_uid, dev_gid, _) = owner_and_mode(&raw, "/home/dev");
+    assert!(dev_uid >= 1000 && dev_gid >= 1000, "{dev_uid}:{dev_gid}");
+    // The built image on the host belongs to whoever built it, private to them.
+    let owner = std::os::unix::fs::MetadataExt::uid(&fs::metadata(&disk).unwrap());
+    assert_eq!(
+        owner,
+        rustix::process::getuid().as_raw(),
+        "{}",
+        disk.display()
+    );
+    let folder = fs::metadata(disk.parent().unwrap()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&folder.permissions()) & 0o777,
+        0o700
+    );
+}
+
+/// A Ctrl-C during a build whose root filesystem already holds files of the guest's other
+/// users (a fake mmdebstrap makes `home/dev`, uid 100, 0700, then waits) leaves nothing: as a
+/// regular user those files belong to a subordinate id, which only the namespace can remove.
+#[test]
+fn vm_image_interrupted_build_leaves_no_files_of_the_guests_users() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use crate::support::{alive, signal_and_collect, wait_until, KillOnDrop};
+    use rustix::process::{kill_process, Pid, Signal};
+
+    let project = project(
+        r#"fake = { builder = "debian", packages = { "interrupted-before-apt" } },"#,
+        "",
+    );
+    let (bin, started) = (project.path().join("bin"), project.path().join("started"));
+    fs::create_dir(&bin).unwrap();
+    // The target is mmdebstrap's last argument but one (the mirror is the last).
+    let script = format!(
+        "#!/bin/sh
+for a; do root=$last; last=$a; done
+         mkdir -p \"$root/home/dev\" && touch \"$root/home/dev/file\"
+         chown -R 100:100 \"$root/home/dev\" && chmod 700 \"$root/home/dev\"
+         sleep 3600 &
+echo \"$$ $!\" > {0}.tmp && mv {0}.tmp {0}
+wait
+",
+        started.display()
+    );
+    fs::write(bin.join("mmdebstrap"), script).unwrap();
+    fs::set_permissions(bin.join("mmdebstrap"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut qcmdr = KillOnDrop(
+        project
+            .command(&["image", "build", "fake"])
+            .env("PATH", path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let fake_pids = || -> Vec<i32> {
+        fs::read_to_string(&started)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .collect()
+    };
+    struct KillFake<F: Fn() -> Vec<i32>>(F);
+    impl<F: Fn() -> Vec<i32>> Drop for KillFake<F> {
+        fn drop(&mut self) {
+            for pid in (self.0)().into_iter().filter(|pid| alive(*pid)) {
+                let _ = kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL);
+            }
+        }
+    }
+    let _fake = KillFake(fake_pids);
+    assert!(
+        wait_until(Duration::from_secs(120), || started.exists()),
+        "the fake mmdebstrap never ran"
+    );
+    let images = crate::support::test_cache_home().join("qcmdr/images");
+    let build_dirs = || -> Vec<PathBuf> {
+        fs::read_dir(&images)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(".build-fake-") && name.ends_with(&format!(".{}", qcmdr.id()))
+            })
+            .collect()
+    };
+    let building = build_dirs();
+    assert_eq!(building.len(), 1, "{building:?}");
+    // Someone else's: uid 100 as root, the subordinate id the namespace maps 100 to otherwise.
+    let dev = fs::metadata(building[0].join("rootfs/home/dev")).unwrap();
+    let me = rustix::process::getuid().as_raw();
+    assert_ne!(std::os::unix::fs::MetadataExt::uid(&dev), me);
+
+    let (code, stderr) = signal_and_collect(&mut qcmdr, Signal::INT, "qcmdr image build");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains(r#"error: image "fake": build interrupted; nothing was kept"#),
+        "{stderr}"
+    );
+    assert!(
+        !building[0].exists(),
+        "{} is left\n{stderr}",
+        building[0].display()
+    );
+}
+
 #[test]
 fn vm_image_unchanged_recipe_is_not_rebuilt_and_a_changed_one_is() {
     let project = project(BOX, "");

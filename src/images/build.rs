@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -126,8 +127,12 @@ pub fn build(
     };
     let cache = image.dir.parent().unwrap_or(Path::new("/"));
     // The cache's parents (~/.cache) are the user's; the images folder itself must be ours.
+    // Parents made here are private: nobody else has business in ~/.cache/qcmdr.
     if let Some(parent) = cache.parent() {
-        let _ = fs::create_dir_all(parent);
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent);
     }
     private_dir::ensure_owned(cache).map_err(|source| {
         fail(BuildFailure::Cache {

@@ -1,6 +1,7 @@
 //! The `debian` builder: a root filesystem from Debian packages (mmdebstrap, minbase plus
 //! what a systemd guest with SSH needs), customised without booting it, packed as an ext4
-//! qcow2 disk; the kernel and initrd are taken out for direct kernel boot.
+//! qcow2 disk; the kernel and initrd are taken out for direct kernel boot. As root it runs
+//! as it is; as anyone else in a user namespace of its own (`userns`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +11,7 @@ use std::process::Command;
 
 use super::manifest::parse_packages;
 use super::tool::{self, ToolError};
+use super::userns::IdMap;
 use crate::model::DebianRecipe;
 use crate::runtime::cancel::Cancel;
 
@@ -44,31 +46,53 @@ pub fn build(
     stage: &dyn Fn(&str),
     cancel: &Cancel,
 ) -> Result<BTreeMap<String, String>, ToolError> {
+    // Without root, everything that writes or reads the root filesystem runs as root of a
+    // user namespace (see `userns`): the image's owners come out as they are in the guest.
+    let namespace = if rustix::process::geteuid().is_root() {
+        None
+    } else {
+        Some(IdMap::for_this_user()?)
+    };
+    let built = build_rootfs_and_disk(name, recipe, temp, namespace.as_ref(), log, stage, cancel);
+    if built.is_err() && namespace.is_some() {
+        // Files of the guest's other users belong to subordinate ids, which this user cannot
+        // remove outside the namespace; not cancellable: a Ctrl-C must not leave them behind.
+        if let Ok(uncancelled) = Cancel::new() {
+            let _ = remove_rootfs(namespace.as_ref(), &temp.join("rootfs"), log, &uncancelled);
+        }
+    }
+    built
+}
+
+/// The build proper, into `temp/rootfs` then `temp/disk.qcow2`.
+fn build_rootfs_and_disk(
+    name: &str,
+    recipe: &DebianRecipe,
+    temp: &Path,
+    namespace: Option<&IdMap>,
+    log: &Path,
+    stage: &dyn Fn(&str),
+    cancel: &Cancel,
+) -> Result<BTreeMap<String, String>, ToolError> {
     let io = |context: &str| {
         let context = context.to_string();
         move |source| ToolError::Io { context, source }
     };
-    if !rustix::process::geteuid().is_root() {
-        // Without root, mmdebstrap falls back to user namespaces, and the files it writes
-        // belong to sub-UIDs that mke2fs would copy into the image as they are.
-        return Err(ToolError::Io {
-            context: "the debian builder needs root (it writes a root filesystem); run the build as root, e.g. sudo qcmdr image build".into(),
-            source: std::io::ErrorKind::PermissionDenied.into(),
-        });
-    }
+    let rootfs = &temp.join("rootfs");
     stage("making the SSH key");
     let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log, cancel)?;
     let script = customize_script(name, recipe, temp, &public_key)
         .map_err(io("cannot write the customize script"))?;
 
     stage("installing packages (mmdebstrap)");
-    let rootfs = temp.join("rootfs");
     let mut include: Vec<&str> = BASE_PACKAGES.to_vec();
     include.extend(recipe.packages.iter().map(String::as_str));
     let mut command = Command::new("mmdebstrap");
     command
         .env("DEBIAN_FRONTEND", "noninteractive")
         .arg("--variant=minbase")
+        // As root of our namespace: mmdebstrap unshares only mounts, pids and the hostname.
+        .args(namespace.map(|_| "--mode=unshare"))
         // The image is packed after the build: fsync per file would only cost time.
         .arg("--dpkgopt=force-unsafe-io")
         .arg(format!("--essential-hook={INITRD_SETUP}"))
@@ -78,9 +102,9 @@ pub fn build(
             shlex::try_quote(&script.to_string_lossy()).unwrap_or_default()
         ))
         .arg(&recipe.suite)
-        .arg(&rootfs)
+        .arg(rootfs)
         .arg(recipe.mirror.clone().unwrap_or_else(host_mirror));
-    tool::run(command, log, cancel)?;
+    tool::run_in(namespace, command, log, cancel)?;
 
     stage("taking out the kernel");
     for (prefix, target) in [("vmlinuz-", "vmlinuz"), ("initrd.img-", "initrd.img")] {
@@ -101,13 +125,14 @@ pub fn build(
 
     stage("making the disk");
     let raw = temp.join("disk.raw");
-    let mut mke2fs = Command::new("mke2fs");
+    let mut mke2fs = tool::command("mke2fs");
     mke2fs
         .args(["-q", "-t", "ext4", "-L", "root", "-d"])
-        .arg(&rootfs)
+        .arg(rootfs)
         .arg(&raw)
         .arg(format!("{}k", recipe.size_bytes / 1024));
-    tool::run(mke2fs, log, cancel)?;
+    // In the namespace mke2fs sees the owners the guest has, not the host's subordinate ids.
+    tool::run_in(namespace, mke2fs, log, cancel)?;
     let mut convert = Command::new("qemu-img");
     convert
         .args(["convert", "-O", "qcow2"])
@@ -115,10 +140,30 @@ pub fn build(
         .arg(temp.join("disk.qcow2"));
     tool::run(convert, log, cancel)?;
     fs::remove_file(&raw).map_err(io("cannot remove the raw disk"))?;
-    super::tree::remove_tree(&rootfs).map_err(io("cannot remove the root filesystem"))?;
+    remove_rootfs(namespace, rootfs, log, cancel)?;
     fs::remove_file(&script).map_err(io("cannot remove the customize script"))?;
     let _ = fs::remove_dir_all(temp.join("files"));
     Ok(packages)
+}
+
+/// Removes the root filesystem: inside the namespace when there is one (the files of the
+/// guest's users belong to subordinate ids there); mmdebstrap's mounts were in a namespace of
+/// its own then, so nothing can be mounted below it.
+fn remove_rootfs(
+    namespace: Option<&IdMap>,
+    rootfs: &Path,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<(), ToolError> {
+    if namespace.is_none() || !rootfs.exists() {
+        return super::tree::remove_tree(rootfs).map_err(|source| ToolError::Io {
+            context: "cannot remove the root filesystem".into(),
+            source,
+        });
+    }
+    let mut remove = Command::new("rm");
+    remove.args(["-rf", "--one-file-system"]).arg(rootfs);
+    tool::run_in(namespace, remove, log, cancel)
 }
 
 /// The shell script mmdebstrap runs on the finished root (`$1`), before it is packed: what

@@ -20,8 +20,10 @@ mod needed;
 pub mod overlay;
 mod tool;
 mod tree;
+mod userns;
 
 pub use build::{build, BuildError, BuildFailure, BuildObserver, BuildOutcome};
 pub use cache::{builds, collect_garbage, is_built, remove, Build, Freed};
 pub use manifest::Manifest;
 pub use needed::unbuilt_for;
+pub use userns::{IdMap, UsernsError};

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::userns::{IdMap, UsernsError};
 use crate::runtime::cancel::Cancel;
+use crate::runtime::executable::{find_on_path, is_executable};
 use crate::runtime::helper::{Helper, HelperError};
 
 /// How long an interrupted tool has from SIGTERM to SIGKILL: mmdebstrap uses it to unmount
@@ -19,6 +21,8 @@ pub enum ToolError {
     /// A tool could not run, failed, or was interrupted.
     #[error(transparent)]
     Helper(#[from] HelperError),
+    #[error(transparent)]
+    Namespace(#[from] UsernsError),
     #[error("{context}")]
     Io {
         context: String,
@@ -39,6 +43,18 @@ fn package_of(tool: &str) -> &'static str {
     }
 }
 
+/// A command for `tool` from `PATH`, else from the sbin folders that a regular user's `PATH`
+/// lacks on Debian (`mke2fs` is in `/usr/sbin`).
+pub fn command(tool: &str) -> Command {
+    let found = find_on_path(tool).or_else(|| {
+        ["/usr/sbin", "/sbin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(tool))
+            .find(|path| is_executable(path))
+    });
+    Command::new(found.as_deref().unwrap_or(Path::new(tool)))
+}
+
 /// Runs `command` to completion with stdout and stderr appended to `log`.
 pub fn run(mut command: Command, log: &Path, cancel: &Cancel) -> Result<(), ToolError> {
     let out = open_log(log)?;
@@ -48,6 +64,23 @@ pub fn run(mut command: Command, log: &Path, cancel: &Cancel) -> Result<(), Tool
     })?;
     command.stdout(out);
     run_to_end(command, err, false, cancel).map(drop)
+}
+
+/// Runs `command` like [`run`], as root of a user namespace with `namespace` when given.
+pub fn run_in(
+    namespace: Option<&IdMap>,
+    mut command: Command,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<(), ToolError> {
+    let Some(map) = namespace else {
+        return run(command, log, cancel);
+    };
+    let mapping = map.enter_on_spawn(&mut command)?;
+    let result = run(command, log, cancel);
+    // A failed mapping is why the spawn failed: its error says more than the spawn's.
+    mapping.finish()?;
+    result
 }
 
 /// Runs `command` and returns its stdout (stderr to the log).

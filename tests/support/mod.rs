@@ -24,9 +24,12 @@ pub fn guest_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        // nextest runs each test in its own process: serialize the (cached) build.
-        let lock_path = repo.join("target").join("guest-build.lock");
-        fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+        // nextest runs each test in its own process: serialize the (cached) build. The lock
+        // is the user's own (the checkout may be root's: CI also runs tests as a user).
+        let lock_path = test_cache_home().join("guest-build.lock");
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(lock_path.parent().unwrap())
+            .unwrap();
         let lock = fs::File::create(&lock_path).unwrap();
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
         let output = Command::new("bash")
@@ -370,4 +373,28 @@ impl std::fmt::Display for Run {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// Sends `signal` to `child` (its stderr piped) and waits up to 60 s for it to exit: its exit
+/// code and what it wrote to stderr. Panics, naming `what`, if it is still running then.
+pub fn signal_and_collect(
+    child: &mut KillOnDrop,
+    signal: rustix::process::Signal,
+    what: &str,
+) -> (Option<i32>, String) {
+    use std::io::Read;
+    let pid = child.id() as i32;
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), signal).unwrap();
+    let ended = qcmdr::runtime::process::ProcessHandle::from_child(pid)
+        .unwrap()
+        .wait_exit(Duration::from_secs(60));
+    assert!(ended, "{what} still runs 60 s after {signal:?}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
 }
