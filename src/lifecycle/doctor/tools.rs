@@ -21,6 +21,8 @@ pub struct Needs {
     pub mutagen: bool,
     pub debian_image: bool,
     pub cloud_image: bool,
+    /// A VM shares host folders (`mounts`): virtiofsd serves them.
+    pub mounts: bool,
 }
 
 impl Needs {
@@ -35,6 +37,7 @@ impl Needs {
                 needs.arches.push(vm.arch.clone());
             }
             needs.ssh = true;
+            needs.mounts |= !vm.mounts.is_empty();
             for spec in &vm.sync {
                 match spec.engine {
                     SyncEngine::Rsync => needs.rsync = true,
@@ -139,6 +142,28 @@ pub fn helpers(needs: &Needs, search_path: &OsStr) -> Vec<Finding> {
             .about(tool.name),
         })
         .collect()
+}
+
+/// virtiofsd, which serves `mounts`: found where qcmdr looks for it (`found`), needed when a
+/// VM has mounts.
+pub fn virtiofsd(needs: &Needs, found: Option<std::path::PathBuf>) -> Finding {
+    match found {
+        Some(path) => Finding::ok("tool", path.display().to_string()).about("virtiofsd"),
+        None => Finding::problem(
+            "tool",
+            severity(needs.mounts),
+            format!(
+                "virtiofsd is not installed; it serves the VMs' mounts{}",
+                match (needs.mounts, needs.from_config) {
+                    (true, _) => ", which this config uses",
+                    (false, true) => " (not used by this config)",
+                    (false, false) => "",
+                }
+            ),
+            crate::mounts::NOT_FOUND_HINT,
+        )
+        .about("virtiofsd"),
+    }
 }
 
 /// `qemu-system-<arch>` for each architecture: found, and answering `--version`. Without a
@@ -253,5 +278,31 @@ mod tests {
             findings[0].fix.as_deref(),
             Some("sudo apt-get install qemu-system-arm")
         );
+    }
+
+    #[test]
+    fn virtiofsd_is_a_failure_only_where_a_vm_mounts_folders() {
+        let mut needs = Needs {
+            from_config: true,
+            ..Needs::default()
+        };
+        assert_eq!(virtiofsd(&needs, None).status, Status::Warning);
+        needs.mounts = true;
+        let missing = virtiofsd(&needs, None);
+        assert_eq!(missing.status, Status::Failure);
+        assert!(
+            missing.summary.contains("which this config uses"),
+            "{missing:?}"
+        );
+        assert!(
+            missing
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("cargo install virtiofsd"),
+            "{missing:?}"
+        );
+        let found = virtiofsd(&needs, Some("/usr/local/bin/virtiofsd".into()));
+        assert_eq!(found.status, Status::Ok);
     }
 }
