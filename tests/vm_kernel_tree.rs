@@ -101,6 +101,27 @@ fn vm_kernel_tree_boots_with_its_release_and_its_modules_load() {
     assert_eq!(listing(&tree), before);
 }
 
+#[test]
+fn vm_kernel_tree_run_kernel_boots_a_tree_in_place_of_the_vms_kernel() {
+    // The demo VM boots the guest's kernel from its args; `run --kernel TREE` boots the tree
+    // for this run only, with its modules.
+    let tree = kernel_tree();
+    let release = fs::read_to_string(tree.join("include/config/kernel.release")).unwrap();
+    let project = Project::new(vec![crate::support::VmSpec::new("demo")]);
+    let tree_arg = tree.to_str().unwrap();
+    let run = project.ok(&[
+        "run",
+        "--kernel",
+        tree_arg,
+        "demo",
+        "--",
+        "sh",
+        "-c",
+        "uname -r; modprobe vfat && grep -c '^vfat ' /proc/modules",
+    ]);
+    assert_eq!(run.stdout, format!("{}\n1\n", release.trim()), "{run}");
+}
+
 /// Every file below `dir` with its size and modification time, sorted.
 fn listing(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     let mut out = Vec::new();

@@ -292,7 +292,7 @@ pub struct RunArgs {
     /// With --from: load the snapshot even if another QEMU version saved it
     #[arg(long, requires = "from")]
     pub force: bool,
-    /// Boot this kernel image for this run only (the VM keeps its root file system)
+    /// Boot this kernel image or built kernel tree for this run only (the VM keeps its root file system)
     #[arg(long, value_name = "PATH", conflicts_with = "from")]
     pub kernel: Option<PathBuf>,
     /// Add these words to the kernel command line for this run only

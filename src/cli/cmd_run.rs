@@ -58,12 +58,21 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(code))
 }
 
-/// The kernel image as an absolute path (QEMU runs in the config file's folder).
+/// The kernel image or built kernel tree as an absolute path (QEMU runs in the config
+/// file's folder).
 fn kernel_image(path: &Path) -> Result<PathBuf, Failure> {
     let found = std::path::absolute(path)
         .ok()
-        .filter(|absolute| absolute.is_file());
-    found.ok_or_else(|| Failure::with_code(format!("--kernel {}: no such file", path.display()), 2))
+        .filter(|absolute| absolute.exists());
+    found.ok_or_else(|| {
+        Failure::with_code(
+            format!(
+                "--kernel {}: no such file or folder (a kernel image or a built kernel tree)",
+                path.display()
+            ),
+            2,
+        )
+    })
 }
 
 /// On stderr: why the run failed (with the panic's lines or the logs' tails) and the kept

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::host_ports::{self, NoFreePort};
 use crate::config::hostfwd;
-use crate::model::{SyncEngine, Vm};
+use crate::model::{KernelBoot, SyncEngine, Vm};
 
 /// What a run changes in the VM's definition.
 #[derive(Debug, Clone, Default)]
@@ -80,10 +80,37 @@ fn set_kernel(vm: &mut Vm, kernel: &Path) {
         boot.kernel = Some(kernel.to_path_buf());
         return;
     }
+    if let Some(boot) = vm.kernel_boot.as_mut() {
+        boot.kernel = kernel.to_path_buf();
+        return;
+    }
+    if kernel.is_dir() {
+        // A kernel tree is resolved by `start` (its image, its modules after the initrd) only
+        // as the VM's own kernel: the `-kernel` and `-initrd` of the args become that.
+        let initrd = take_option(&mut vm.args, "initrd").map(PathBuf::from);
+        take_option(&mut vm.args, "kernel");
+        vm.kernel_boot = Some(KernelBoot {
+            kernel: kernel.to_path_buf(),
+            initrd,
+            append: None,
+        });
+        return;
+    }
     match option_value(&mut vm.args, "kernel") {
         Some(value) => *value = text,
         None => vm.args.extend(["-kernel".into(), text]),
     }
+}
+
+/// Removes every `-flag VALUE` (or `--flag`) from the args; the last value, as QEMU takes it.
+fn take_option(args: &mut Vec<String>, flag: &str) -> Option<String> {
+    let (short, long) = (format!("-{flag}"), format!("--{flag}"));
+    let mut value = None;
+    while let Some(at) = args.iter().position(|word| *word == short || *word == long) {
+        let taken: Vec<String> = args.drain(at..(at + 2).min(args.len())).collect();
+        value = taken.get(1).cloned().or(value);
+    }
+    value
 }
 
 fn append(vm: &mut Vm, extra: &str) {
@@ -166,6 +193,40 @@ mod tests {
         assert_eq!(instance.sync[0].engine, SyncEngine::Rsync);
         assert_eq!(instance.sync[0].mode, ONE_WAY);
         assert!(!instance.args.contains(&"-snapshot".to_string()));
+    }
+
+    #[test]
+    fn a_kernel_tree_in_place_of_the_args_kernel_becomes_the_vms_kernel() {
+        let tree = tempfile::tempdir().unwrap();
+        let mut vm = demo();
+        vm.args.extend(["-initrd".into(), "/g/initrd.gz".into()]);
+        let overrides = Overrides {
+            kernel: Some(tree.path().into()),
+            append: None,
+            throwaway_disks: false,
+        };
+        let instance = instance_vm(&vm, &overrides).unwrap();
+        // `start` resolves the tree (its image, its modules after the initrd) from there.
+        assert_eq!(
+            instance.kernel_boot,
+            Some(KernelBoot {
+                kernel: tree.path().into(),
+                initrd: Some("/g/initrd.gz".into()),
+                append: None,
+            })
+        );
+        assert!(
+            !instance
+                .args
+                .iter()
+                .any(|a| a == "-kernel" || a == "-initrd"),
+            "{:?}",
+            instance.args
+        );
+        assert!(instance
+            .args
+            .windows(2)
+            .any(|w| w == ["-append", "console=ttyS0 quiet"]));
     }
 
     #[test]
