@@ -44,6 +44,7 @@ pub fn debian_package(arch: &str) -> &'static str {
         "x86_64" | "i386" => "qemu-system-x86",
         "aarch64" | "arm" => "qemu-system-arm",
         "ppc" | "ppc64" => "qemu-system-ppc",
+        "s390x" => "qemu-system-s390x",
         "mips" | "mipsel" | "mips64" | "mips64el" => "qemu-system-mips",
         "sparc" | "sparc64" => "qemu-system-sparc",
         _ => "qemu-system-misc",

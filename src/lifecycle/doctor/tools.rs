@@ -218,18 +218,7 @@ fn one_qemu(project: Option<&Project>, arch: &str, binary: &Path, status: Status
     }
 }
 
-/// The Debian package with `qemu-system-<arch>`.
-pub fn debian_package(arch: &str) -> &'static str {
-    match arch {
-        "x86_64" | "i386" => "qemu-system-x86",
-        "aarch64" | "arm" => "qemu-system-arm",
-        "ppc" | "ppc64" => "qemu-system-ppc",
-        "s390x" => "qemu-system-s390x",
-        "mips" | "mipsel" | "mips64" | "mips64el" => "qemu-system-mips",
-        "sparc" | "sparc64" => "qemu-system-sparc",
-        _ => "qemu-system-misc",
-    }
-}
+pub use crate::model::arch::debian_package;
 
 #[cfg(test)]
 mod tests {
