@@ -10,17 +10,18 @@
 #   qcmdr-other  a neighbour who must reach nothing of the tester's
 # The tester keeps its test image cache (~/.cache/qcmdr-test) between runs on one machine;
 # the two-commands step always starts from an empty ~/.cache/qcmdr of its own.
-# QCMDR_USER_TESTS overrides the nextest filter (default: every vm_lifecycle and vm_snapshot
-# test, and the vm_image tests of what a user does with a debian image: build it rootless,
-# boot it, its files' owners, a failed and an interrupted build, run on it; the root suite
-# runs the rest of vm_image, whose cloud-seed and rebuild tests take minutes each).
+# QCMDR_USER_TESTS overrides the nextest filter (default: every vm_lifecycle, vm_snapshot,
+# vm_run, vm_mounts (virtiofsd unprivileged) and vm_kernel_tree test, and the vm_image
+# tests of what a user does with a debian image: build it rootless, boot it, its files'
+# owners, a failed and an interrupted build, run on it; the root suite runs the rest of
+# vm_image, whose cloud-seed and rebuild tests take minutes each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 TESTER=qcmdr-ci
 OTHER=qcmdr-other
-FILTER=${QCMDR_USER_TESTS:-'test(/^vm_(lifecycle|snapshot)/) | test(/^vm_image_(debian|failed|interrupted|run)/)'}
+FILTER=${QCMDR_USER_TESTS:-'test(/^vm_(lifecycle|snapshot|run|mounts|kernel_tree)/) | test(/^vm_image_(debian|failed|interrupted|run)/)'}
 PATH_FOR_USERS=/usr/local/bin:/usr/bin:/bin
 
 log() { printf 'test-as-user: %s\n' "$*" >&2; }
