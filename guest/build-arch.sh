@@ -39,6 +39,8 @@ esac
 MIRROR=${QCMDR_GUEST_MIRROR:-http://deb.debian.org/debian}
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
+# shellcheck source=guest/modules.sh
+source "$(dirname -- "$SELF")/modules.sh"
 HERE=$(dirname -- "$SELF")
 BASE_DEFAULT=${QCMDR_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/qcmdr/guest}
 OUTDIR=${2:-$BASE_DEFAULT-$ARCH}
@@ -56,7 +58,7 @@ BASE=$(bash "$HERE/build.sh" "$BASE_DEFAULT" | tail -n1)
 [[ -s $BASE/initrd.gz ]] || die "guest/build.sh gave no initrd in $BASE"
 
 # Cache: this script's hash and the base guest's identity (its script hash and kernel).
-script_hash=$(sha256sum "$SELF" | cut -d' ' -f1)
+script_hash=$(cat "$SELF" "$(dirname -- "$SELF")/modules.sh" | sha256sum | cut -d' ' -f1)
 base_id=$(cut -d' ' -f1-2 "$BASE/stamp" | sha256sum | cut -c1-16)
 want_stamp="$script_hash $ARCH $base_id"
 up_to_date() {
@@ -209,22 +211,7 @@ copy_with_libs /usr/lib/openssh/sftp-server
 copy_with_libs /usr/bin/rsync
 
 # Kernel modules, flat, checking that each one's dependencies come first.
-loaded=" "
-for m in "${MODULES[@]}"; do
-    ko=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -n1)
-    [[ -n $ko ]] || die "module $m not found in $img_pkg"
-    case $ko in
-        *.ko) cp "$ko" "$R/lib/modules/qcmdr/$m.ko" ;;
-        *.xz) xz -dc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-        *.zst) zstd -qdc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-        *.gz) gzip -dc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-    esac
-    deps=$(grep -a -o 'depends=[A-Za-z0-9_,-]*' "$R/lib/modules/qcmdr/$m.ko" | head -n1 | cut -d= -f2 | tr ',' ' ')
-    for d in $deps; do
-        [[ $loaded == *" $d "* ]] || die "module $m needs $d, which is not loaded before it"
-    done
-    loaded+="$m "
-done
+copy_modules "$moddir" "$img_pkg" "$R/lib/modules/qcmdr" "${MODULES[@]}"
 
 # The base guest's scripts name the x86_64 console and module list: patch exactly those
 # lines, and fail loudly if build.sh changed them (a silent miss would boot a mute guest).

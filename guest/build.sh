@@ -20,6 +20,8 @@ log() { printf '%s\n' "$*" >&2; }
 die() { printf 'guest/build.sh: error: %s\n' "$*" >&2; exit 1; }
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
+# shellcheck source=guest/modules.sh
+source "$(dirname -- "$SELF")/modules.sh"
 OUTDIR=${1:-${QCMDR_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/qcmdr/guest}}
 OUTDIR=$(realpath -m -- "$OUTDIR")
 PARENT=$(dirname -- "$OUTDIR")
@@ -29,7 +31,7 @@ PARENT=$(dirname -- "$OUTDIR")
 # plus a signature of apt's package lists, so that the (slow, ~0.5 s) apt-cache
 # query is only needed when the lists changed.
 # ---------------------------------------------------------------------------
-script_hash=$(sha256sum "$SELF" | cut -d' ' -f1)
+script_hash=$(cat "$SELF" "$(dirname -- "$SELF")/modules.sh" | sha256sum | cut -d' ' -f1)
 
 lists_sig() {
     # Size and mtime of every Packages list: changes whenever `apt-get update` fetched something.
@@ -251,22 +253,7 @@ copy_with_libs /usr/bin/git /usr/bin/git
 [[ -e $R/lib64/ld-linux-x86-64.so.2 ]] || die "dynamic loader was not copied"
 
 # Kernel modules, flat, checking that each one's dependencies come first.
-loaded=" "
-for m in "${MODULES[@]}" "${MOUNT_MODULES[@]}"; do
-    ko=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -n1)
-    [[ -n $ko ]] || die "module $m not found in $img_pkg"
-    case $ko in
-        *.ko) cp "$ko" "$R/lib/modules/qcmdr/$m.ko" ;;
-        *.xz) xz -dc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-        *.zst) zstd -qdc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-        *.gz) gzip -dc "$ko" >"$R/lib/modules/qcmdr/$m.ko" ;;
-    esac
-    deps=$(grep -a -o 'depends=[A-Za-z0-9_,-]*' "$R/lib/modules/qcmdr/$m.ko" | head -n1 | cut -d= -f2 | tr ',' ' ')
-    for d in $deps; do
-        [[ $loaded == *" $d "* ]] || die "module $m needs $d, which is not loaded before it"
-    done
-    loaded+="$m "
-done
+copy_modules "$moddir" "$img_pkg" "$R/lib/modules/qcmdr" "${MODULES[@]}" "${MOUNT_MODULES[@]}"
 
 # --- /etc -------------------------------------------------------------------
 echo qcmdr-guest >"$R/etc/hostname"
