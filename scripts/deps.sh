@@ -26,7 +26,13 @@ PACKAGES=(
   pkg-config        # `mounts`: building virtiofsd (below)
   git               # copied into the test guest (the mounts tests run git status in it)
   kmod              # depmod: a kernel tree's modules for the guest
+  qemu-user-static  # `debian` images of aarch64/riscv64: their programs run through qemu-user
+  arch-test         # mmdebstrap checks with it that a foreign arch's programs run
 )
+
+# The foreign arches whose programs a `debian` image build runs (tests/vm_image.rs builds an
+# aarch64 image; the riscv64 one is for users).
+BINFMT_ARCHES=(aarch64 riscv64)
 
 missing=()
 find_missing() {
@@ -62,9 +68,30 @@ install_virtiofsd() {
   cargo install --quiet --locked "${root[@]}" --version "$VIRTIOFSD_VERSION" virtiofsd >&2
 }
 
+# qemu-user-static registers its binfmt_misc entries where systemd (systemd-binfmt) or
+# binfmt-support runs at boot; on a machine without either (a container, a CI VM) they are
+# registered here as systemd-binfmt would: each line of the package's own binfmt.d file, with
+# their F flag, so the kernel runs foreign programs inside a build's root and user namespace.
+register_binfmt() {
+  local dir=/proc/sys/fs/binfmt_misc arch conf sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  if [[ ! -e $dir/status ]]; then
+    echo "mounting binfmt_misc on $dir" >&2
+    "${sudo[@]}" mount -t binfmt_misc binfmt_misc "$dir"
+  fi
+  for arch in "${BINFMT_ARCHES[@]}"; do
+    conf=/usr/lib/binfmt.d/qemu-$arch.conf
+    if [[ ! -e $dir/qemu-$arch && -e $conf ]]; then
+      echo "registering qemu-$arch with binfmt_misc ($conf)" >&2
+      grep -v '^[#;]' "$conf" | "${sudo[@]}" tee "$dir/register" >/dev/null
+    fi
+  done
+}
+
 find_missing
 if ((${#missing[@]} == 0)); then
   install_virtiofsd
+  register_binfmt
   exit 0
 fi
 
@@ -98,3 +125,4 @@ if ((${#missing[@]} > 0)); then
   fi
 fi
 install_virtiofsd
+register_binfmt

@@ -25,7 +25,8 @@ pub struct Project {
     pub sync_engine: SyncEngine,
     /// In the order of the config file. Names are unique.
     pub vms: Vec<Vm>,
-    /// The `images` table, sorted by name.
+    /// The `images` table, sorted by name, then arch: a `debian` image is there once per
+    /// arch of the VMs that boot it (x86_64 when none does), each its own build.
     pub images: Vec<Image>,
     /// `<cache>/images`: every build of every image lives below it.
     pub image_cache: PathBuf,
@@ -36,8 +37,17 @@ impl Project {
         self.vms.iter().find(|vm| vm.name == name)
     }
 
-    pub fn image(&self, name: &str) -> Option<&Image> {
-        self.images.iter().find(|image| image.name == name)
+    /// The build `vm` boots from (its image, of its arch).
+    pub fn image_of(&self, vm: &Vm) -> Option<&Image> {
+        let name = &vm.image.as_ref()?.name;
+        self.images
+            .iter()
+            .find(|image| &image.name == name && image.serves(&vm.arch))
+    }
+
+    /// Every build of the image `name` (one per arch).
+    pub fn images_named<'p>(&'p self, name: &'p str) -> impl Iterator<Item = &'p Image> + 'p {
+        self.images.iter().filter(move |image| image.name == name)
     }
 
     pub fn vm_names(&self) -> Vec<&str> {

@@ -506,3 +506,25 @@ fn init_as_a_user_without_kvm_explains_its_tcg_choice() {
         "{written}"
     );
 }
+
+#[test]
+fn doctor_checks_that_a_foreign_debian_build_can_run_its_programs() {
+    // An aarch64 VM on a debian image: the build runs arm64 programs through qemu-user,
+    // which scripts/deps.sh registered with binfmt_misc (as Debian's qemu-user-static does
+    // where systemd runs).
+    let test = CliTest::with_config(
+        &debian_image_config().replace(r#"arch = "x86_64""#, r#"arch = "aarch64""#),
+    );
+    let run = test
+        .cmd(&["doctor"])
+        .stdout_has(
+            "ok      binfmt aarch64: aarch64 programs run here through qemu-user \
+             (/proc/sys/fs/binfmt_misc/qemu-aarch64)\n",
+        )
+        .run();
+    // An x86_64 image needs no emulation: no such check.
+    let native = CliTest::with_config(&debian_image_config());
+    let run_native = native.cmd(&["doctor"]).run();
+    assert!(!run_native.stdout.contains("binfmt"), "{run_native}");
+    assert!(!run.stdout.contains("binfmt x86_64"), "{run}");
+}

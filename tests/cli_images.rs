@@ -66,11 +66,12 @@ fn image_list_gc_and_rm_work_on_the_cache_and_say_what_they_freed() {
 
     let listed = cmd(&["image", "list", "--json"]).json();
     assert_eq!(listed["images"][0]["built"], true);
+    assert_eq!(listed["images"][0]["arch"], "x86_64");
     assert_eq!(listed["images"][0]["built_at"], 1700000000.5);
     assert_eq!(listed["images"][0]["packages"]["hello"], "2.10-3");
     assert!(listed["images"][0]["size_bytes"].as_u64().unwrap() > 0);
     cmd(&["image", "list"])
-        .stdout_has(format!("box              debian   {key}  built"))
+        .stdout_has(format!("box              debian   x86_64   {key}  built"))
         .run();
 
     let gc = cmd(&["image", "gc"])

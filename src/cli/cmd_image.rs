@@ -56,18 +56,24 @@ pub fn build_for(
     Ok(failed)
 }
 
-fn chosen<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Image>, Failure> {
+fn chosen<'a>(ctx: &'a Context, names: &'a [String]) -> Result<Vec<&'a Image>, Failure> {
     if names.is_empty() {
         return Ok(ctx.project.images.iter().collect());
     }
-    names
-        .iter()
-        .map(|name| ctx.project.image(name).ok_or_else(|| unknown(ctx, name)))
-        .collect()
+    let mut chosen = Vec::new();
+    for name in names {
+        let before = chosen.len();
+        chosen.extend(ctx.project.images_named(name));
+        if chosen.len() == before {
+            return Err(unknown(ctx, name));
+        }
+    }
+    Ok(chosen)
 }
 
 fn unknown(ctx: &Context, name: &str) -> Failure {
-    let names: Vec<&str> = ctx.project.images.iter().map(|i| i.name.as_str()).collect();
+    let mut names: Vec<&str> = ctx.project.images.iter().map(|i| i.name.as_str()).collect();
+    names.dedup();
     Failure::new(format!(
         "no image named {name:?} in {}; configured: {}",
         ctx.project.config_file.display(),
@@ -87,7 +93,10 @@ fn build_one(
     say_up_to_date: bool,
     cancel: &Cancel,
 ) -> Result<(), BuildError> {
-    let label = format!("image {}", image.name);
+    let label = match image.arch() {
+        Some(arch) if arch != "x86_64" => format!("image {} ({arch})", image.name),
+        _ => format!("image {}", image.name),
+    };
     let line = match images::build(image, progress, cancel) {
         Ok(BuildOutcome::UpToDate) if say_up_to_date => {
             format!("{label}: up to date ({})", image.key)
@@ -132,8 +141,8 @@ fn list(ctx: &Context, as_json: bool) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<16} {:<8} {:<17} {:<10} {:>9}  DIR",
-        "NAME", "BUILDER", "KEY", "STATE", "SIZE"
+        "{:<16} {:<8} {:<8} {:<17} {:<10} {:>9}  DIR",
+        "NAME", "BUILDER", "ARCH", "KEY", "STATE", "SIZE"
     );
     for b in &builds {
         let state = if b.manifest.is_some() {
@@ -147,9 +156,10 @@ fn list(ctx: &Context, as_json: bool) -> Result<ExitCode, Failure> {
             "-".into()
         };
         println!(
-            "{:<16} {:<8} {:<17} {:<10} {:>9}  {}",
+            "{:<16} {:<8} {:<8} {:<17} {:<10} {:>9}  {}",
             b.image.name,
             b.image.recipe.builder(),
+            b.image.arch().unwrap_or("-"),
             b.image.key,
             state,
             size,
@@ -164,7 +174,9 @@ fn mib(bytes: u64) -> String {
 }
 
 fn rm(cli: &Cli, ctx: &Context, name: &str) -> Result<ExitCode, Failure> {
-    ctx.project.image(name).ok_or_else(|| unknown(ctx, name))?;
+    if ctx.project.images_named(name).next().is_none() {
+        return Err(unknown(ctx, name));
+    }
     // A running VM reads its image through its overlay: removing it would break the VM's
     // next start, and the space would only be freed when the VM stops anyway.
     for vm in &ctx.project.vms {

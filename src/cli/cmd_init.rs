@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use super::Failure;
 use crate::lifecycle::doctor::kvm::{self, KvmUnusable};
+use crate::model::arch;
 
 pub fn run(dir: Option<&Path>, arch: &str) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or(Path::new("."));
@@ -53,14 +54,21 @@ pub fn run(dir: Option<&Path>, arch: &str) -> Result<ExitCode, Failure> {
             why.cause(),
             why.fix()
         ),
-        None => eprintln!("accelerator: TCG (a {arch} guest's CPU is emulated on this host)"),
+        None => {
+            eprintln!("accelerator: TCG (the {arch} CPU of the guest is emulated on this host)")
+        }
     }
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
         format!("cd {} && ", dir.display())
     };
-    eprintln!("next: {cd}qcmdr start dev   (the first start builds the image, about a minute)");
+    let build_time = if crate::images::foreign::is_foreign(arch) {
+        format!("a few minutes: {arch} programs run through qemu-user")
+    } else {
+        "about a minute".to_string()
+    };
+    eprintln!("next: {cd}qcmdr start dev   (the first start builds the image, {build_time})");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,6 +122,20 @@ fn defaulted_args(arch: &str) -> String {
 }
 
 fn template(port: u16, arch: &str, args: &str) -> String {
+    let suite = match arch::profile(arch) {
+        // riscv64's first Debian port is Debian 13.
+        Some(profile) if profile.debian.missing_in.contains(&"bookworm") => "trixie",
+        _ => "bookworm",
+    };
+    let foreign = if crate::images::foreign::is_foreign(arch) {
+        format!(
+            "\n      -- The {arch} packages are set up through qemu-user on this {} machine\n      \
+             -- (Debian: apt-get install qemu-user-static; `qcmdr doctor` checks it).",
+            crate::images::foreign::host_arch()
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"-- qcmdr config, written by `qcmdr init`. The manual: qcmdr --help, the README and docs/configuration.md.
 return {{
@@ -121,8 +143,8 @@ return {{
   -- `qcmdr start` of a VM that uses one). Changing a recipe makes a new build.
   images = {{
     debian = {{
-      builder = "debian",      -- from Debian packages (mmdebstrap), no VM boot needed
-      suite = "bookworm",
+      builder = "debian",      -- from Debian packages (mmdebstrap), no VM boot needed{foreign}
+      suite = "{suite}",
       size = "4G",             -- the disk the guest sees
       packages = {{ "rsync" }}, -- added to a minimal systemd + sshd base
       -- files = {{ ["/etc/motd"] = "hello\n" }},  -- written into the image

@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode, Failure> {
         );
     }
     if let Some(boot) = &vm.image {
-        let (state, dir) = match ctx.project.image(&boot.name) {
+        let (state, dir) = match ctx.project.image_of(vm) {
             Some(image) if crate::images::is_built(image) => {
                 ("built", image.dir.display().to_string())
             }

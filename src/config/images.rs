@@ -17,6 +17,8 @@ const COMMON_KEYS: &[&str] = &["builder", "size"];
 const DEBIAN_KEYS: &[&str] = &["suite", "mirror", "packages", "files", "run"];
 const CLOUD_KEYS: &[&str] = &["file", "url", "sha256", "user_data"];
 const DEFAULT_SUITE: &str = "bookworm";
+/// The arch of a `debian` image no VM boots (what `image build` makes of it).
+const DEFAULT_ARCH: &str = "x86_64";
 const DEFAULT_SIZE: u64 = 4 << 30;
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z_][A-Za-z0-9_-]*$").unwrap());
@@ -124,6 +126,50 @@ fn image(
     })
 }
 
+/// `image` as a VM of `arch` boots it: a `debian` recipe is built once per arch, each build
+/// with its own key and folder; a `cloud` image is the same file for every VM.
+pub(crate) fn for_arch(image: &Image, arch: &str) -> Image {
+    let Recipe::Debian(recipe) = &image.recipe else {
+        return image.clone();
+    };
+    if recipe.arch == arch {
+        return image.clone();
+    }
+    let recipe = Recipe::Debian(DebianRecipe {
+        arch: arch.to_string(),
+        ..recipe.clone()
+    });
+    let key = image_key::of(&recipe);
+    Image {
+        name: image.name.clone(),
+        dir: image.dir.with_file_name(format!("{}-{key}", image.name)),
+        key,
+        recipe,
+    }
+}
+
+/// The project's builds: every image once per arch of the `vms` that boot it, or as
+/// configured when no VM does; sorted by name, then arch.
+pub(crate) fn builds_for(images: Vec<Image>, vms: &[crate::model::Vm]) -> Vec<Image> {
+    let mut builds: Vec<Image> = Vec::new();
+    for image in images {
+        let mut arches: Vec<&str> = vms
+            .iter()
+            .filter(|vm| vm.image.as_ref().is_some_and(|b| b.name == image.name))
+            .map(|vm| vm.arch.as_str())
+            .collect();
+        if arches.is_empty() || image.arch().is_none() {
+            builds.push(image);
+            continue;
+        }
+        arches.sort_unstable();
+        arches.dedup();
+        builds.extend(arches.into_iter().map(|arch| for_arch(&image, arch)));
+    }
+    builds.sort_by(|a, b| (&a.name, a.arch()).cmp(&(&b.name, b.arch())));
+    builds
+}
+
 fn debian(scope: &mut Scope<'_>, f: &mut Fields, size: Option<u64>) -> Option<Recipe> {
     let suite = match f.take("suite") {
         Some(v) => scope.text(&f.path_of("suite"), &v).and_then(|s| {
@@ -182,6 +228,7 @@ fn debian(scope: &mut Scope<'_>, f: &mut Fields, size: Option<u64>) -> Option<Re
         None => Some(Vec::new()),
     };
     Some(Recipe::Debian(DebianRecipe {
+        arch: DEFAULT_ARCH.to_string(),
         suite: suite?,
         mirror: mirror?,
         size_bytes: size?,

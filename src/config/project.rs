@@ -113,14 +113,16 @@ fn build(
         facts.push(fact);
     }
     cross_checks(report, &facts);
+    let vms = vms.into_iter().collect::<Option<Vec<_>>>()?;
+    let images = images::builds_for(images?, &vms);
 
     Some(Project {
         config_file: config_file.to_path_buf(),
         qemu_bin_dir: qemu_bin_dir?,
         ssh_base: ssh_base?,
         sync_engine: sync_engine?,
-        vms: vms.into_iter().collect::<Option<Vec<_>>>()?,
-        images: images?,
+        vms,
+        images,
         image_cache: image_cache.unwrap_or_default(),
     })
 }

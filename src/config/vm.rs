@@ -140,9 +140,12 @@ pub(crate) fn check(
     // (A VM whose image has a problem is not built anyway: the key path then never matters.)
     let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh_table::Defaults {
         user: "root".to_string(),
+        // Each arch's build of the image has a key of its own.
         identity_file: image
             .flatten()
-            .map(|image| image.private_key().to_string_lossy().into_owned())
+            .zip(arch.as_deref())
+            .map(|(image, arch)| super::images::for_arch(image, arch).private_key())
+            .map(|key| key.to_string_lossy().into_owned())
             .unwrap_or_default(),
     });
     let ssh = match f.take("ssh") {

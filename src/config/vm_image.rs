@@ -134,6 +134,35 @@ fn boot_keys(scope: &mut Scope<'_>, raw: &Raw, ctx: &ConfigEnv<'_>) -> Option<Bo
     Some((kernel?, initrd?, append?))
 }
 
+/// Refuses a `debian` image for an arch the builder cannot make, or a suite without that
+/// arch's port (Debian names its riscv64 port only from trixie on).
+fn debian_port(scope: &mut Scope<'_>, image: &str, suite: &str, arch: &str) -> Option<()> {
+    let Some(profile) = arch::profile(arch) else {
+        let known: Vec<&str> = arch::PROFILES.iter().map(|p| p.arch).collect();
+        scope.problem(
+            "image",
+            format!(
+                "image {image:?} is a debian image, and the debian builder makes {} images, not \
+                 {arch}; use a cloud image of {arch}, or a kernel of your own in args",
+                known.join(", ")
+            ),
+        );
+        return None;
+    };
+    if profile.debian.missing_in.contains(&suite) {
+        scope.problem(
+            "image",
+            format!(
+                "image {image:?} is built from Debian {suite}, which has no {arch} port \
+                 ({}); set suite = \"trixie\" (Debian 13) or later in images.{image}",
+                profile.debian.arch
+            ),
+        );
+        return None;
+    }
+    Some(())
+}
+
 /// QEMU accepts `-kernel` and `--kernel` alike.
 fn names_option(args: &[String], option: &str) -> bool {
     args.iter()
@@ -150,19 +179,10 @@ pub(crate) fn boot(
     arch: &str,
     ctx: &ConfigEnv<'_>,
 ) -> Option<VmImage> {
-    if matches!(image.recipe, Recipe::Debian(_)) && arch != "x86_64" {
-        // Until the builder makes foreign-architecture images, booting one would run an amd64
-        // kernel on another machine type: a guest that never prints a word.
-        scope.problem(
-            "image",
-            format!(
-                "image {:?} is a debian image, and the debian builder makes x86_64 images only \
-                 so far, not {arch}; use a cloud image of {arch}, or the test guest's kernel in args",
-                image.name
-            ),
-        );
-        return None;
+    if let Recipe::Debian(recipe) = &image.recipe {
+        debian_port(scope, &image.name, &recipe.suite, arch)?;
     }
+    let image = &super::images::for_arch(image, arch);
     let (kernel, initrd, append) = boot_keys(scope, raw, ctx)?;
     let kernel = kernel.or_else(|| image.kernel());
     // A VM's own kernel may need no initrd; the image's initrd goes with the image's kernel.

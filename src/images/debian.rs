@@ -9,21 +9,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::foreign;
 use super::manifest::parse_packages;
 use super::tool::{self, ToolError};
 use super::userns::IdMap;
-use crate::model::DebianRecipe;
+use crate::model::{arch, DebianRecipe};
 use crate::runtime::cancel::Cancel;
 
-/// What every image gets: systemd, sshd, networking by DHCP (systemd-networkd), and a kernel
-/// whose initrd can mount a virtio disk.
+/// What every image gets: systemd, sshd, networking by DHCP (systemd-networkd), and (with
+/// the arch's kernel, `DebianPort::kernel_package`) an initrd that can mount a virtio disk.
 const BASE_PACKAGES: &[&str] = &[
     "systemd-sysv",
     "udev",
     "dbus",
     "openssh-server",
     "iproute2",
-    "linux-image-cloud-amd64",
     "initramfs-tools",
 ];
 
@@ -79,6 +79,13 @@ fn build_rootfs_and_disk(
         move |source| ToolError::Io { context, source }
     };
     let rootfs = &temp.join("rootfs");
+    let port = arch::profile(&recipe.arch)
+        .map(|profile| profile.debian)
+        .ok_or_else(|| ToolError::Io {
+            context: format!("the debian builder makes no {} images", recipe.arch),
+            source: std::io::ErrorKind::Unsupported.into(),
+        })?;
+    foreign::check(&recipe.arch).map_err(|e| ToolError::Foreign(Box::new(e)))?;
     stage("making the SSH key");
     let public_key = tool::client_key(temp, &format!("qcmdr image {name}"), log, cancel)?;
     let script = customize_script(name, recipe, temp, &public_key)
@@ -86,11 +93,14 @@ fn build_rootfs_and_disk(
 
     stage("installing packages (mmdebstrap)");
     let mut include: Vec<&str> = BASE_PACKAGES.to_vec();
+    include.push(port.kernel_package);
     include.extend(recipe.packages.iter().map(String::as_str));
     let mut command = Command::new("mmdebstrap");
     command
         .env("DEBIAN_FRONTEND", "noninteractive")
         .arg("--variant=minbase")
+        // Another arch's packages are configured through qemu-user (see `foreign`).
+        .arg(format!("--architectures={}", port.arch))
         // As root of our namespace: mmdebstrap unshares only mounts, pids and the hostname.
         .args(namespace.map(|_| "--mode=unshare"))
         // The image is packed after the build: fsync per file would only cost time.
@@ -107,7 +117,10 @@ fn build_rootfs_and_disk(
     tool::run_in(namespace, command, log, cancel)?;
 
     stage("taking out the kernel");
-    for (prefix, target) in [("vmlinuz-", "vmlinuz"), ("initrd.img-", "initrd.img")] {
+    for (prefix, target) in [
+        (port.kernel_prefix, "vmlinuz"),
+        ("initrd.img-", "initrd.img"),
+    ] {
         let found = newest(&rootfs.join("boot"), prefix).ok_or_else(|| ToolError::Io {
             context: format!("the image has no /boot/{prefix}*"),
             source: std::io::ErrorKind::NotFound.into(),

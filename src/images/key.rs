@@ -17,15 +17,23 @@ const KEY_LEN: usize = 16;
 pub fn of(recipe: &Recipe) -> String {
     // serde_json's maps are sorted, so equal recipes give equal bytes.
     let canonical = match recipe {
-        Recipe::Debian(r) => json!({
-            "builder": "debian",
-            "suite": r.suite,
-            "mirror": r.mirror,
-            "size": r.size_bytes,
-            "packages": r.packages,
-            "files": r.files,
-            "run": r.run,
-        }),
+        Recipe::Debian(r) => {
+            let mut canonical = json!({
+                "builder": "debian",
+                "suite": r.suite,
+                "mirror": r.mirror,
+                "size": r.size_bytes,
+                "packages": r.packages,
+                "files": r.files,
+                "run": r.run,
+            });
+            // x86_64 builds keep the key they had before other arches were built, so the
+            // cache a user has stays valid.
+            if r.arch != "x86_64" {
+                canonical["arch"] = json!(r.arch);
+            }
+            canonical
+        }
         // The file's content counts, not where it lies.
         Recipe::Cloud(r) => json!({
             "builder": "cloud",

@@ -14,6 +14,7 @@ mod build;
 mod cache;
 mod cloud;
 mod debian;
+pub mod foreign;
 pub mod key;
 mod manifest;
 mod needed;

@@ -7,9 +7,8 @@ use crate::model::{Image, Project, Vm};
 pub fn unbuilt_for<'p>(project: &'p Project, vms: &[&Vm]) -> Vec<&'p Image> {
     let mut missing: Vec<&Image> = Vec::new();
     for vm in vms {
-        let image = vm.image.as_ref().and_then(|b| project.image(&b.name));
-        if let Some(image) = image.filter(|i| !is_built(i)) {
-            if !missing.iter().any(|m| m.name == image.name) {
+        if let Some(image) = project.image_of(vm).filter(|i| !is_built(i)) {
+            if !missing.iter().any(|m| m.dir == image.dir) {
                 missing.push(image);
             }
         }

@@ -23,6 +23,9 @@ pub enum ToolError {
     Helper(#[from] HelperError),
     #[error(transparent)]
     Namespace(#[from] UsernsError),
+    /// Boxed: the error is large, and every step's result carries a `ToolError`.
+    #[error(transparent)]
+    Foreign(Box<super::foreign::ForeignError>),
     #[error("{context}")]
     Io {
         context: String,

@@ -65,6 +65,22 @@ pub struct Profile {
     pub firmware: Option<&'static str>,
     /// `-bios` for booting a disk without `-kernel` (UEFI), and the package that has it.
     pub disk_firmware: Option<(&'static str, &'static str)>,
+    /// What the `debian` image builder needs to know of Debian's port.
+    pub debian: DebianPort,
+}
+
+/// Debian's port of an architecture, as the `debian` image builder uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebianPort {
+    /// Debian's name of the architecture (`dpkg --print-architecture`).
+    pub arch: &'static str,
+    /// The kernel an image gets: the smallest flavour that boots on QEMU's machine.
+    pub kernel_package: &'static str,
+    /// The kernel's file name in `/boot` up to its version; riscv64's kernel is not
+    /// compressed, so Debian names it `vmlinux-`.
+    pub kernel_prefix: &'static str,
+    /// Suites released before the port existed: the mirrors have no packages of it there.
+    pub missing_in: &'static [&'static str],
 }
 
 /// The architectures with defaults, in the order the docs list them.
@@ -76,6 +92,12 @@ pub const PROFILES: &[Profile] = &[
         console: "ttyS0",
         firmware: None,
         disk_firmware: None,
+        debian: DebianPort {
+            arch: "amd64",
+            kernel_package: "linux-image-cloud-amd64",
+            kernel_prefix: "vmlinuz-",
+            missing_in: &[],
+        },
     },
     Profile {
         arch: "aarch64",
@@ -90,6 +112,12 @@ pub const PROFILES: &[Profile] = &[
             "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
             "qemu-efi-aarch64",
         )),
+        debian: DebianPort {
+            arch: "arm64",
+            kernel_package: "linux-image-cloud-arm64",
+            kernel_prefix: "vmlinuz-",
+            missing_in: &[],
+        },
     },
     Profile {
         arch: "riscv64",
@@ -99,6 +127,22 @@ pub const PROFILES: &[Profile] = &[
         console: "ttyS0",
         firmware: Some("default"),
         disk_firmware: None,
+        // Debian 13 (trixie) is the first release with an official riscv64 port; Debian has
+        // no cloud flavour of this kernel.
+        debian: DebianPort {
+            arch: "riscv64",
+            kernel_package: "linux-image-riscv64",
+            kernel_prefix: "vmlinux-",
+            missing_in: &[
+                "jessie",
+                "stretch",
+                "buster",
+                "bullseye",
+                "bookworm",
+                "oldstable",
+                "oldoldstable",
+            ],
+        },
     },
 ];
 

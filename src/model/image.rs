@@ -42,6 +42,9 @@ impl Recipe {
 /// A root filesystem built from Debian packages, booted with its own kernel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DebianRecipe {
+    /// The guest architecture the build is for (qcmdr's name, as in a VM's `arch`): the
+    /// config makes one recipe per arch of the VMs that boot the image.
+    pub arch: String,
     pub suite: String,
     /// Mirror URI; `None` means the machine's own apt mirror.
     pub mirror: Option<String>,
@@ -69,6 +72,17 @@ pub struct CloudRecipe {
 
 /// The files of a built image inside [`Image::dir`] (whether it is built: `images::is_built`).
 impl Image {
+    /// The architecture of a `debian` build (`None` for `cloud`: its file is what it is).
+    pub fn arch(&self) -> Option<&str> {
+        match &self.recipe {
+            Recipe::Debian(r) => Some(&r.arch),
+            Recipe::Cloud(_) => None,
+        }
+    }
+    /// Whether a VM of `arch` boots this build (a cloud image's file is taken on trust).
+    pub fn serves(&self, arch: &str) -> bool {
+        self.arch().map_or(true, |own| own == arch)
+    }
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
     }

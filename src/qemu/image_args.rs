@@ -19,7 +19,7 @@ pub fn for_vm(project: &Project, vm: &Vm, paths: &VmPaths) -> Vec<String> {
         "-drive".to_string(),
         format!("file={},if=virtio,format=qcow2", text(&paths.image_disk)),
     ];
-    if let Some(seed) = project.image(&boot.name).and_then(|image| image.seed()) {
+    if let Some(seed) = project.image_of(vm).and_then(|image| image.seed()) {
         args.extend([
             "-drive".to_string(),
             format!("file={},if=virtio,format=raw,readonly=on", text(&seed)),

@@ -332,6 +332,7 @@ fn every_schema_has_exactly_the_documented_fields() {
             images: vec![images::Image {
                 name: "box".into(),
                 builder: "debian",
+                arch: Some("aarch64".into()),
                 key: "0123456789abcdef".into(),
                 built: true,
                 disk: PathBuf::from("/c/disk.qcow2"),

@@ -18,6 +18,7 @@ pub struct Images {
 pub struct Image {
     pub name: String,
     pub builder: &'static str,
+    pub arch: Option<String>,
     pub key: String,
     pub built: bool,
     pub disk: PathBuf,
@@ -37,6 +38,7 @@ impl Images {
                 .map(|b| Image {
                     name: b.image.name.clone(),
                     builder: b.image.recipe.builder(),
+                    arch: b.image.arch().map(str::to_string),
                     key: b.image.key.clone(),
                     built: b.manifest.is_some(),
                     disk: b.image.disk(),

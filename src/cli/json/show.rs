@@ -125,7 +125,7 @@ impl Show {
                 })
                 .collect(),
             image: vm.image.as_ref().and_then(|boot| {
-                let image = ctx.project.image(&boot.name)?;
+                let image = ctx.project.image_of(vm)?;
                 let paths = ctx.paths(vm);
                 Some(ShowImage {
                     name: boot.name.clone(),

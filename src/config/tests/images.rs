@@ -242,3 +242,69 @@ fn a_cloud_image_checks_its_file_and_user_data() {
         ["images.c.user_data: must start with #cloud-config (YAML) or #! (a script)"]
     );
 }
+
+#[test]
+fn one_recipe_is_one_build_per_arch_of_the_vms_that_boot_it() {
+    let fx = Fixture::new();
+    let trixie = r#"box = { builder = "debian", suite = "trixie", packages = { "hello" } }"#;
+    let project = fx.ok(&with(
+        trixie,
+        r#"{ name = "a", arch = "x86_64", image = "box", ssh = { Port = 2222 } },
+           { name = "b", arch = "aarch64", image = "box", ssh = { Port = 2223 } },
+           { name = "c", arch = "riscv64", image = "box", ssh = { Port = 2224 } },
+           { name = "d", arch = "aarch64", image = "box", ssh = { Port = 2225 } }"#,
+    ));
+    let arches: Vec<Option<&str>> = project.images.iter().map(|i| i.arch()).collect();
+    assert_eq!(
+        arches,
+        [Some("aarch64"), Some("riscv64"), Some("x86_64")],
+        "one build per arch, sorted; two aarch64 VMs share one"
+    );
+    let mut dirs: Vec<_> = project.images.iter().map(|i| &i.dir).collect();
+    dirs.dedup();
+    assert_eq!(dirs.len(), 3, "each build has its own folder: {dirs:?}");
+    for vm in &project.vms {
+        let image = project.image_of(vm).unwrap();
+        assert_eq!(image.arch(), Some(vm.arch.as_str()));
+        let boot = vm.image.as_ref().unwrap();
+        assert_eq!(boot.kernel, Some(image.dir.join("vmlinuz")), "{}", vm.name);
+        assert_eq!(
+            PathBuf::from(&vm.ssh.identity_file),
+            image.private_key(),
+            "{}: the key of its arch's build",
+            vm.name
+        );
+        assert_eq!(
+            boot.append.as_deref(),
+            Some(arch::default_append(&vm.arch).as_str())
+        );
+    }
+    // The x86_64 build keeps the key a config with only x86_64 VMs gives it (the cache a
+    // user has from before stays valid); an image no VM boots is built for x86_64.
+    let alone = fx.ok(&with(trixie, ""));
+    assert_eq!(alone.images.len(), 1);
+    assert_eq!(alone.images[0].arch(), Some("x86_64"));
+    let x86 = project.images.iter().find(|i| i.arch() == Some("x86_64"));
+    assert_eq!(alone.images[0].key, x86.unwrap().key);
+}
+
+#[test]
+fn a_debian_image_of_an_arch_debian_or_the_builder_lacks_is_refused_by_name() {
+    let fx = Fixture::new();
+    let problems = fx.problems(&with(
+        r#"box = { builder = "debian" }"#,
+        r#"{ name = "rv", arch = "riscv64", image = "box", ssh = { Port = 2222 } },
+           { name = "pp", arch = "ppc64", image = "box", ssh = { Port = 2223 } }"#,
+    ));
+    let expected = [
+        r#"vms[1] "rv": image: image "box" is built from Debian bookworm, which has no riscv64 port (riscv64); set suite = "trixie" (Debian 13) or later in images.box"#,
+        r#"vms[2] "pp": image: image "box" is a debian image, and the debian builder makes x86_64, aarch64, riscv64 images, not ppc64; use a cloud image of ppc64, or a kernel of your own in args"#,
+    ];
+    for line in expected {
+        assert!(
+            problems.iter().any(|p| p == line),
+            "missing {line:?} in:\n{}",
+            problems.join("\n")
+        );
+    }
+}

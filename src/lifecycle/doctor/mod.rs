@@ -37,6 +37,7 @@ pub fn examine(ctx: Option<&Context>, vms: &[&Vm]) -> Vec<Finding> {
         &search_path,
     ));
     findings.extend(tools::helpers(&needs, &search_path));
+    findings.extend(tools::foreign_builds(&needs));
     findings.push(tools::virtiofsd(&needs, crate::mounts::find_virtiofsd()));
     findings.extend(userns::judge(&userns::read(), needs.debian_image));
     let Some(ctx) = ctx else {

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use super::finding::{severity, Finding, Status};
+use crate::images::foreign;
 use crate::model::{Project, Recipe, SyncEngine, Vm};
 use crate::runtime::executable::{find_in, is_executable};
 
@@ -23,6 +24,9 @@ pub struct Needs {
     pub cloud_image: bool,
     /// A VM shares host folders (`mounts`): virtiofsd serves them.
     pub mounts: bool,
+    /// Arches of the `debian` builds the VMs boot that this machine runs only through
+    /// qemu-user, each once.
+    pub foreign_builds: Vec<String>,
 }
 
 impl Needs {
@@ -44,11 +48,13 @@ impl Needs {
                     SyncEngine::Mutagen => needs.mutagen = true,
                 }
             }
-            let recipe = vm
-                .image
-                .as_ref()
-                .and_then(|boot| project.image(&boot.name))
-                .map(|image| &image.recipe);
+            let image = project.image_of(vm);
+            let recipe = image.map(|image| &image.recipe);
+            if let Some(arch) = image.and_then(|image| image.arch()) {
+                if foreign::is_foreign(arch) && !needs.foreign_builds.iter().any(|a| a == arch) {
+                    needs.foreign_builds.push(arch.to_string());
+                }
+            }
             match recipe {
                 Some(Recipe::Debian(_)) => needs.debian_image = true,
                 Some(Recipe::Cloud(_)) => needs.cloud_image = true,
@@ -219,6 +225,28 @@ fn one_qemu(project: Option<&Project>, arch: &str, binary: &Path, status: Status
 }
 
 pub use crate::model::arch::debian_package;
+
+/// Per foreign arch of a `debian` build: whether this machine runs its programs
+/// (binfmt_misc's qemu-user entry, and arch-test for mmdebstrap).
+pub fn foreign_builds(needs: &Needs) -> Vec<Finding> {
+    needs
+        .foreign_builds
+        .iter()
+        .map(|arch| {
+            let finding = match foreign::check(arch) {
+                Ok(()) => Finding::ok(
+                    "binfmt",
+                    format!(
+                        "{arch} programs run here through qemu-user ({}/qemu-{arch})",
+                        foreign::BINFMT_DIR
+                    ),
+                ),
+                Err(why) => Finding::problem("binfmt", Status::Failure, why.cause(), why.fix()),
+            };
+            finding.about(arch.as_str())
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {

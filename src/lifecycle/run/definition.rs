@@ -40,6 +40,10 @@ pub fn instance_vm(vm: &Vm, overrides: &Overrides) -> Result<Vm, NoFreePort> {
             .unwrap_or(old.host_port)
     };
     instance.args = hostfwd::with_host_ports(&vm.args, port_of);
+    // The default network's forward of the SSH port is one of the VM's forwards too.
+    for default in &mut instance.arch_defaults {
+        default.words = hostfwd::with_host_ports(&default.words, port_of);
+    }
     if let Some((_, new)) = remapped
         .iter()
         .find(|(forward, _)| forward.host_port == vm.ssh.port)
@@ -171,6 +175,44 @@ mod tests {
             engine: SyncEngine::Mutagen,
         }];
         vm
+    }
+
+    #[test]
+    fn the_default_network_s_ssh_forward_gets_a_new_host_port_too() {
+        // An image VM of another arch: its args only size it, the forward is the default's.
+        let mut vm = fixtures::vm("arm", 10022);
+        vm.args = ["-m", "1024"].map(String::from).to_vec();
+        vm.arch_defaults = vec![crate::model::ArchDefault {
+            what: "network",
+            words: [
+                "-netdev",
+                "user,id=qcmdr-net,hostfwd=tcp:127.0.0.1:10022-:22",
+                "-device",
+                "virtio-net-pci,netdev=qcmdr-net",
+            ]
+            .map(String::from)
+            .to_vec(),
+            overridden_by: None,
+        }];
+        vm.host_forwards = vec![HostForward {
+            protocol: Protocol::Tcp,
+            host_addr: "127.0.0.1".into(),
+            host_port: 10022,
+            guest_port: 22,
+        }];
+        let instance = instance_vm(&vm, &Overrides::default()).unwrap();
+        assert_ne!(instance.ssh.port, 10022);
+        assert_eq!(
+            instance.arch_defaults[0].words[1],
+            format!(
+                "user,id=qcmdr-net,hostfwd=tcp:127.0.0.1:{}-:22",
+                instance.ssh.port
+            )
+        );
+        assert_eq!(
+            instance.arch_defaults[0].words[3],
+            vm.arch_defaults[0].words[3]
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn prepare(
     };
     let image = ctx
         .project
-        .image(&boot.name)
+        .image_of(vm)
         .filter(|image| crate::images::is_built(image))
         .ok_or_else(|| ImageDiskError::NotBuilt {
             image: boot.name.clone(),
