@@ -3,7 +3,7 @@
 figures; asserts nothing.
 
   bench/images.py [--boots N] [--rounds N] [--user NAME] [--arch-boots N] [--no-image]
-                  [--qcmdr PATH]
+                  [--image-arches A,B] [--qcmdr PATH]
 
 Figures:
   fresh build     = `qcmdr image build` of the init config's Debian image into an empty cache
@@ -19,9 +19,12 @@ Figures:
                     boots, each from a fresh disk).
   <arch> guest    = `qcmdr start` to ready of the test guest (guest/build.sh,
                     guest/build-arch.sh) of x86_64, aarch64 and riscv64 under TCG, each VM on
-                    qcmdr's per-arch defaults (median of --arch-boots boots; 0: none). The
-                    fresh-build figure of a foreign-arch Debian image waits for the foreign
-                    builder.
+                    qcmdr's per-arch defaults (median of --arch-boots boots; 0: none).
+  <arch> image    = per arch of --image-arches (default x86_64,aarch64; empty: none), side by
+                    side: `qcmdr init --arch <arch>`, a fresh `qcmdr image build` of its Debian
+                    image as root (a foreign arch's maintainer scripts run through qemu-user),
+                    --rounds times, the arches in turn; then `start --reset-disk` to ready
+                    under TCG (median of --boots).
 """
 
 import argparse
@@ -104,6 +107,8 @@ def main():
     parser.add_argument("--arch-boots", type=int, default=3)
     parser.add_argument("--no-image", action="store_true",
                         help="only the per-arch test guest boots")
+    parser.add_argument("--image-arches", default="x86_64,aarch64",
+                        help="arches of the init config's image to build and boot, side by side")
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
     args = parser.parse_args()
     args.qcmdr = os.path.abspath(args.qcmdr)
@@ -111,6 +116,9 @@ def main():
         sys.exit(f"{args.qcmdr} not found: cargo build --release first")
     if not args.no_image:
         image_figures(args)
+    arches = [a for a in args.image_arches.split(",") if a]
+    if arches and not args.no_image:
+        arch_image_figures(args, arches)
     if args.arch_boots > 0:
         work = tempfile.mkdtemp(prefix="qcmdr-bench-arch")
         env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "cache"), NO_COLOR="1")
@@ -191,6 +199,43 @@ def image_figures(args):
             side.run("rm", "-rf", side.work, check=False)
         shutil.rmtree(root_work, ignore_errors=True)
         shutil.rmtree(user_work, ignore_errors=True)
+
+
+def arch_image_figures(args, arches):
+    """The init config's image of each arch, built fresh and booted to ready, as root."""
+    sides = {}
+    try:
+        for arch in arches:
+            side = Side(args.qcmdr, tempfile.mkdtemp(prefix=f"qcmdr-bench-{arch}", dir="/var/tmp"))
+            side.run(args.qcmdr, "init", "--arch", arch, side.project)
+            sides[arch] = side
+        builds = {arch: [] for arch in arches}
+        for round_ in range(args.rounds):
+            order = arches if round_ % 2 == 0 else arches[::-1]
+            for arch in order:
+                builds[arch].append(sides[arch].fresh_build())
+        for arch in arches:
+            side, boots = sides[arch], []
+            config = os.path.join(side.project, "conf.lua")
+            for _ in range(args.boots):
+                started = side.run(args.qcmdr, "--config", config, "start", "--reset-disk",
+                                   "--json", "dev", check=False)
+                side.run(args.qcmdr, "--config", config, "stop", "--force", "dev", check=False)
+                if started.returncode != 0:
+                    print(f"{arch} boot failed: {started.stderr.strip()[-300:]}")
+                    continue
+                boots.append(json.loads(started.stdout)["vms"][0]["total_s"])
+            built = ", ".join(f"{t:.1f}" for t in builds[arch])
+            booted = ", ".join(f"{t:.1f}" for t in boots)
+            print(f"{arch + ' image':15} fresh build {statistics.median(builds[arch]):6.1f} s "
+                  f"({built}); boot to ready "
+                  f"{statistics.median(boots) if boots else float('nan'):5.1f} s "
+                  f"(tcg, median of {len(boots)}: {booted})", flush=True)
+    finally:
+        for side in sides.values():
+            side.run(args.qcmdr, "--config", os.path.join(side.project, "conf.lua"),
+                     "stop", "--all", "--force", check=False)
+            shutil.rmtree(side.work, ignore_errors=True)
 
 
 # The test guest's console per arch; everything else comes from qcmdr's per-arch defaults.

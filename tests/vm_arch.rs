@@ -1,6 +1,7 @@
 //! VMs of three architectures from one config, on the per-arch defaults (machine, CPU,
 //! firmware, network all left to qcmdr) and the test guest of each arch, under TCG: booted
-//! to SSH, `exec uname -m`, and a snapshot saved and started from on aarch64.
+//! to SSH, `exec uname -m`, `run uname -m` (and a run's exit code), and a snapshot saved and
+//! started from on aarch64.
 
 use std::fs;
 
@@ -72,6 +73,13 @@ fn vm_arch_three_arches_of_one_config_boot_exec_and_foreign_ones_snapshot() {
         }
         project.ok(&["stop", vm]);
         assert_eq!(project.pid(vm), None);
+        // `run` boots a throwaway instance of the same VM and hands back the command's
+        // output and exit code, on every arch alike.
+        let run = project.ok(&["run", vm, "--", "uname", "-m"]);
+        assert_eq!(run.stdout.trim(), machine, "{run}");
+        let failed = project.run(&["run", vm, "--", "sh", "-c", "exit 7"]);
+        assert_eq!(failed.code, 7, "{failed}");
+        assert_eq!(project.pid(vm), None, "run left {vm} running");
     }
 }
 

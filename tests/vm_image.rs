@@ -1,7 +1,8 @@
 //! Guest images, for real: `debian` images built with mmdebstrap (cached across test runs in
 //! the fixed test cache, see `support::test_cache_home`), booted under TCG to SSH, checked from
-//! inside; the `cloud` path offline; a custom kernel; a failed build; `qcmdr run` of an
-//! image-backed VM over its own disk.
+//! inside (and the same recipe built for aarch64 through qemu-user); the `cloud` path
+//! offline; a custom kernel; a failed build; `qcmdr run` of an image-backed VM over its own
+//! disk.
 //!
 //! A systemd guest under TCG takes 15-40 s to boot on a loaded machine: the timeouts are
 //! generous on purpose.
@@ -159,6 +160,62 @@ fn vm_image_debian_boots_to_ssh_with_its_recipe_and_never_changes_the_image() {
     assert_eq!(exec(&project, "dev", "cat /root/state").stdout, "saved\n");
     project.ok(&["stop", "dev"]);
     assert_eq!(sha256(&disk), image_sum);
+}
+
+#[test]
+fn vm_image_debian_aarch64_from_the_same_recipe_boots_to_ssh_and_runs() {
+    // The recipe of the x86_64 test, booted by an aarch64 VM too: the config makes one build
+    // per arch, and the aarch64 one (arm64 packages set up through qemu-user) is the VM's.
+    let arm_port = free_port();
+    let arm = format!(
+        r#"    {{
+      name = "arm", arch = "aarch64", image = "box",
+      login_timeout = 600, ssh_timeout = 120, stop_timeout = 60,
+      ssh = {{ Port = {arm_port} }},
+      args = {{ "-smp 2", "-m 1024", "-display none" }},
+    }},
+"#
+    );
+    let project = project(BOX, &(vm_lua("dev", "box", free_port(), "") + &arm));
+    let list = project.ok(&["image", "list", "--json"]).json();
+    let builds: Vec<&serde_json::Value> = list["images"].as_array().unwrap().iter().collect();
+    let arches: Vec<&str> = builds.iter().map(|b| b["arch"].as_str().unwrap()).collect();
+    assert_eq!(arches, ["aarch64", "x86_64"], "{list}");
+    assert_ne!(builds[0]["key"], builds[1]["key"], "{list}");
+
+    // `start arm` builds (or finds cached) the aarch64 build only, and boots its kernel.
+    let started = project.ok(&["start", "arm"]);
+    assert!(started.stderr.contains("arm: ready in"), "{started}");
+    let list = project.ok(&["image", "list", "--json"]).json();
+    let arm_build = &list["images"][0];
+    assert_eq!(arm_build["built"], true, "{list}");
+    assert!(arm_build["packages"]["hello"].is_string(), "{list}");
+    assert!(
+        arm_build["packages"]["linux-image-cloud-arm64"].is_string(),
+        "{list}"
+    );
+
+    // The recipe's package, file and `run`, seen from inside an arm64 system.
+    let inside = exec(
+        &project,
+        "arm",
+        "uname -m; dpkg --print-architecture; hello; cat /etc/qcmdr-test; id -u dev; id -un",
+    );
+    let lines: Vec<&str> = inside.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["aarch64", "arm64", "Hello, world!", "made by a recipe"],
+        "{inside}"
+    );
+    assert!(lines[4].parse::<u32>().is_ok(), "{inside}");
+    assert_eq!(lines[5], "root", "{inside}");
+    project.ok(&["stop", "arm"]);
+    assert_eq!(project.pid("arm"), None);
+
+    // `run` boots a throwaway instance of it and hands back the command's exit code.
+    let run = project.run(&["run", "arm", "--", "sh", "-c", "uname -m; exit 3"]);
+    assert_eq!((run.code, run.stdout.trim()), (3, "aarch64"), "{run}");
+    assert_eq!(project.pid("arm"), None);
 }
 
 /// Owner, group and permission bits of `path` inside the ext4 file system `raw`, read with
