@@ -1,7 +1,7 @@
 //! VMs of three architectures from one config, on the per-arch defaults (machine, CPU,
 //! firmware, network all left to qcmdr) and the test guest of each arch, under TCG: booted
 //! to SSH, `exec uname -m`, `run uname -m` (and a run's exit code), and a snapshot saved and
-//! started from on aarch64.
+//! started from on aarch64 (riscv64's refused by name where QEMU does not save its timers).
 
 use std::fs;
 
@@ -61,15 +61,31 @@ fn vm_arch_three_arches_of_one_config_boot_exec_and_foreign_ones_snapshot() {
     }
 
     // One boot per arch (one at a time: TCG guests of foreign arches are slow to boot);
-    // aarch64 then saves a snapshot, stops, and starts again from it. (riscv64 is left out of
-    // that: after a restore its sshd greets but the master login can hang, seen twice in
-    // four runs; see docs/architectures.md.)
+    // aarch64 then saves a snapshot, stops, and starts again from it; riscv64 does so only on
+    // a QEMU that saves its timers (10.2 on), and is refused by name before that.
     for (vm, machine) in [("x86", "x86_64"), ("arm", "aarch64"), ("rv", "riscv64")] {
         project.ok(&["start", vm]);
         let uname = project.ok(&["exec", vm, "uname", "-m"]);
         assert_eq!(uname.stdout.trim(), machine, "{uname}");
-        if vm == "arm" {
+        if vm == "arm" || (vm == "rv" && riscv_timers_are_saved()) {
             snapshot_round_trip(&project, vm, machine);
+        } else if vm == "rv" {
+            let refused = project.run(&["snapshot", "save", vm, "base"]);
+            assert_eq!(refused.code, 1, "{refused}");
+            assert!(
+                refused
+                    .stderr
+                    .contains("leaves the timers (the ACLINT mtimer's offset")
+                    && refused
+                        .stderr
+                        .contains("riscv64 snapshots need QEMU 10.2 or later"),
+                "{refused}"
+            );
+            // Refused before the guest was paused: it runs on, and nothing was kept.
+            let still = project.ok(&["exec", vm, "uname", "-m"]);
+            assert_eq!(still.stdout.trim(), machine, "{still}");
+            let listed = project.ok(&["snapshot", "list", vm, "--json"]).json();
+            assert_eq!(listed["snapshots"], serde_json::json!([]), "{listed}");
         }
         project.ok(&["stop", vm]);
         assert_eq!(project.pid(vm), None);
@@ -81,6 +97,20 @@ fn vm_arch_three_arches_of_one_config_boot_exec_and_foreign_ones_snapshot() {
         assert_eq!(failed.code, 7, "{failed}");
         assert_eq!(project.pid(vm), None, "run left {vm} running");
     }
+}
+
+/// Whether this machine's qemu-system-riscv64 is 10.2 or later, the first to save the riscv64
+/// timers with a machine's state.
+fn riscv_timers_are_saved() -> bool {
+    let out = std::process::Command::new("qemu-system-riscv64")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split("version ").nth(1).unwrap_or_default();
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let number = |part: Option<&str>| part.and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    (number(parts.next()), number(parts.next())) >= (10, 2)
 }
 
 /// A snapshot of the running `vm` saved, the VM stopped and started from it: what the guest

@@ -9,6 +9,7 @@ pub mod image_args;
 pub mod migration;
 pub mod qemu_img;
 pub mod qmp;
+pub mod state_gaps;
 pub mod usernet;
 pub mod version;
 pub mod virtiofs_args;

@@ -55,6 +55,15 @@ pub enum SnapshotError {
         saved: String,
         now: String,
     },
+    #[error(
+        "QEMU {qemu} does not save the {} {}: a guest started from such a snapshot {}; {} \
+         snapshots need QEMU {}.{} or later (a cold start is not affected)",
+        .gap.arch, .gap.missing, .gap.consequence, .gap.arch, .gap.fixed_in.0, .gap.fixed_in.1
+    )]
+    StateGap {
+        qemu: String,
+        gap: &'static crate::qemu::state_gaps::StateGap,
+    },
     #[error("drive {device:?} ({file}, format {format}) is writable but cannot hold a snapshot; convert it to qcow2 (qemu-img convert -O qcow2 ...) or make it read-only (readonly=on)")]
     UnsupportedDisk {
         device: String,

@@ -110,6 +110,13 @@ fn plan(
         });
     }
     if !force {
+        // Saved before qcmdr refused such saves: it loads, then the guest hangs.
+        if let Some(gap) = crate::qemu::state_gaps::of(&vm.arch, &meta.qemu_version) {
+            return Err(SnapshotError::StateGap {
+                qemu: meta.qemu_version.clone(),
+                gap,
+            });
+        }
         let cache = ctx.state.root().join("qemu-version.json");
         let now = version::of_binary_cached(Path::new(&argv[0]), &cache)
             .map_err(SnapshotError::QemuVersion)?;

@@ -84,6 +84,12 @@ pub fn save(
         .map_err(SnapshotError::qmp("cannot reach QEMU"))?;
     let qemu_version =
         version::of_running(&mut qmp).map_err(SnapshotError::qmp("query-version"))?;
+    if let Some(gap) = crate::qemu::state_gaps::of(&vm.arch, &qemu_version) {
+        return Err(SnapshotError::StateGap {
+            qemu: qemu_version,
+            gap,
+        });
+    }
     let drives = migration::writable_drives(&mut qmp).map_err(SnapshotError::qmp("query-block"))?;
     if let Some(bad) = drives.iter().find(|d| d.format != "qcow2") {
         return Err(SnapshotError::UnsupportedDisk {
