@@ -24,7 +24,7 @@ Figures:
                     side: `qcmdr init --arch <arch>`, a fresh `qcmdr image build` of its Debian
                     image as root (a foreign arch's maintainer scripts run through qemu-user),
                     --rounds times, the arches in turn; then `start --reset-disk` to ready
-                    under TCG (median of --boots).
+                    under TCG (median of --boots). Runs with --no-image too.
 """
 
 import argparse
@@ -106,7 +106,7 @@ def main():
                         help="the regular user of the rootless builds")
     parser.add_argument("--arch-boots", type=int, default=3)
     parser.add_argument("--no-image", action="store_true",
-                        help="only the per-arch test guest boots")
+                        help="no root/rootless build figures")
     parser.add_argument("--image-arches", default="x86_64,aarch64",
                         help="arches of the init config's image to build and boot, side by side")
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
@@ -117,7 +117,7 @@ def main():
     if not args.no_image:
         image_figures(args)
     arches = [a for a in args.image_arches.split(",") if a]
-    if arches and not args.no_image:
+    if arches:
         arch_image_figures(args, arches)
     if args.arch_boots > 0:
         work = tempfile.mkdtemp(prefix="qcmdr-bench-arch")

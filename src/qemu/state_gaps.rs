@@ -52,7 +52,9 @@ mod tests {
         let debian12 = "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)";
         let gap = of("riscv64", debian12).expect("QEMU 7.2 lacks the riscv64 timers");
         assert_eq!(gap.fixed_in, (10, 2));
-        assert!(gap.missing.starts_with("timers (the ACLINT mtimer's offset"));
+        assert!(gap
+            .missing
+            .starts_with("timers (the ACLINT mtimer's offset"));
         assert!(of("riscv64", "10.1.3").is_some());
         assert!(of("riscv64", "9.2.0 (Debian 1:9.2.0+ds-1)").is_some());
         assert_eq!(of("riscv64", "10.2.0"), None);
