@@ -9,12 +9,13 @@
 
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::PollFlags;
 
 use super::network_canary::{CanaryError, NetworkCanary};
 use crate::error_chain::chain;
+use crate::lifecycle::start::types::SshProbing;
 use crate::runtime::clock::{Clock, SystemClock};
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
@@ -160,6 +161,7 @@ pub(super) struct SshStage<C: Clock = SystemClock> {
     prompt_pending: bool,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
+    pub(super) probing: SshProbing,
 }
 
 impl SshStage {
@@ -209,6 +211,7 @@ impl<C: Clock> SshStage<C> {
             gate,
             prompt_pending: prompt_awaited,
             last_problem: "no attempt finished yet".into(),
+            probing: SshProbing::default(),
         }
     }
 
@@ -288,6 +291,7 @@ impl<C: Clock> SshStage<C> {
                                 .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
                         };
                         probes.push(BannerProbe::start(&self.host, self.port, timeout));
+                        self.probing.sshd_probes += 1;
                         self.last_probe_at = now;
                         let pause = if self.answered {
                             self.pause.min(PROBE_MAX)
@@ -366,6 +370,8 @@ impl<C: Clock> SshStage<C> {
                     give_up_at,
                 } => match NetworkCanary::open(qmp_socket, self.port) {
                     Ok(canary) => {
+                        // `info usernet` and `hostfwd_add`; `hostfwd_remove` when it goes.
+                        self.probing.qmp_commands += 2;
                         self.gate = Gate::Canary {
                             canary,
                             probe: None,
@@ -390,14 +396,18 @@ impl<C: Clock> SshStage<C> {
                     }
                 },
                 Gate::Canary { until, .. } if until.is_some_and(|until| now >= until) => {
-                    self.gate = Gate::Open
+                    self.leave_canary(Gate::Open)
                 }
                 Gate::Canary { canary, probe, .. } => {
                     let hold = (now.duration_since(self.began) / CANARY_HOLD_SHARE)
                         .clamp(CANARY_HOLD_FIRST, CANARY_HOLD_MAX);
                     let port = canary.host_port;
+                    let counts = &mut self.probing;
                     let outcome = probe
-                        .get_or_insert_with(|| BannerProbe::start("127.0.0.1", port, hold))
+                        .get_or_insert_with(|| {
+                            counts.canary_probes += 1;
+                            BannerProbe::start("127.0.0.1", port, hold)
+                        })
                         .advance_at(now);
                     match outcome {
                         None => {
@@ -408,15 +418,21 @@ impl<C: Clock> SshStage<C> {
                         Some(Banner::Timeout) => *probe = None,
                         // The canary's listener is gone (QEMU is on its way out, or someone
                         // removed it): sshd is all there is to probe.
-                        Some(Banner::Refused) => self.gate = self.fallback_gate(),
+                        Some(Banner::Refused) => self.leave_canary(self.fallback_gate()),
                         Some(Banner::Closed | Banner::Ready) => {
                             self.answered = true;
-                            self.gate = Gate::Open;
+                            self.leave_canary(Gate::Open);
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Drops the canary (its forward removed over QMP) for `next`.
+    fn leave_canary(&mut self, next: Gate) {
+        self.probing.qmp_commands += 1;
+        self.gate = next;
     }
 
     fn fallback_gate(&self) -> Gate {
@@ -438,6 +454,8 @@ impl<C: Clock> SshStage<C> {
 
     /// Starts the master login (dropping any probes still in flight).
     fn login(&mut self) -> State {
+        self.probing.logins += 1;
+        self.probing.login_began_at = Some(SystemTime::now());
         let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
             Ok(child) => KillOnDrop(child),
             Err(err) => return self.retry(err),
