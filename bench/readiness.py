@@ -2,7 +2,7 @@
 """What readiness costs the boot, end to end, on the demo guest and on a systemd guest (the
 Debian image `qcmdr init` makes). Prints figures; asserts nothing.
 
-  bench/readiness.py [--boots N] [--guests demo,systemd] [--qcmdr PATH]
+  bench/readiness.py [--boots N] [--guests demo,systemd] [--qcmdr PATH] [--against PATH]
 
 Per guest, N rounds; each round boots the guest three ways, in an order that rotates from
 round to round (so that a change of load hits all three):
@@ -12,6 +12,8 @@ round to round (so that a change of load hits all three):
                before its prompt; SSH begins there);
   QEMU alone = the VM's exact argv (`qcmdr show --json`) with nobody probing, then one cold
                `ssh` retried from the prompt on.
+With --against, a fourth boot per round: `qcmdr start` of that other build (overlapped),
+for a before/after under the same load.
 Every boot of the systemd guest is from a fresh overlay disk (`start --reset-disk`; for QEMU
 alone an overlay made the same way). The login prompt is seen by an independent watcher of
 the serial log (a read of what was appended every 2 ms), the same one for all three.
@@ -107,9 +109,9 @@ class Guest:
         show = json.loads(self.run(["show", self.vm, "--json"]).stdout)
         self.argv, self.cwd, self.paths = show["argv"], show["cwd"], show["paths"]
 
-    def run(self, args, conf="default"):
+    def run(self, args, conf="default", qcmdr=None):
         conf = self.conf if conf == "default" else conf
-        prefix = [self.qcmdr] + (["-c", conf] if conf else [])
+        prefix = [qcmdr or self.qcmdr] + (["-c", conf] if conf else [])
         return subprocess.run(prefix + args, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL)
 
@@ -123,15 +125,17 @@ class Guest:
         watcher.start()
         return watcher
 
-    def qcmdr_boot(self, sequential):
+    def qcmdr_boot(self, sequential, qcmdr=None):
         conf = self.seq_conf if sequential else self.conf
         watcher = self.fresh_watcher()
         args = ["start", self.vm, "--json"] + (["--reset-disk"] if self.image else [])
         began = time.time()
-        run = self.run(args, conf=conf)
+        run = self.run(args, conf=conf, qcmdr=qcmdr)
         returned = time.time()
+        # The prompt is in the log once start returns: the watcher sees it within its next
+        # read (it may be a read behind when the return comes right after the prompt).
+        watcher.join(timeout=5)
         watcher.stop = True
-        watcher.join()
         if run.returncode != 0:
             self.run(["stop", self.vm, "--force"])
             sys.exit(f"start failed after {returned - began:.1f} s:\n{run.stdout}\n{run.stderr}")
@@ -160,8 +164,10 @@ class Guest:
         if self.kind == "demo":
             cmd = "grep -c kex_exchange_identification /var/log/sshd.log || true"
         else:
-            cmd = ("journalctl -b -u ssh.service --no-pager -o cat | "
-                   "grep -cE 'kex_exchange_identification|Connection (reset|closed) by' || true")
+            # One connection logs two lines ("kex_exchange_identification: ... reset by
+            # peer", "Connection reset by 10.0.2.2 port N"): count the ports.
+            cmd = ("journalctl -b -u ssh.service --no-pager -o cat | grep -oE "
+                   "'Connection (reset|closed) by [0-9.]+ port [0-9]+' | sort -u | wc -l")
         out = self.run(["ssh", self.vm, "--", cmd])
         try:
             return int(out.stdout.strip().splitlines()[-1])
@@ -228,13 +234,16 @@ def ms(seconds):
     return f"{seconds * 1000:8.1f} ms"
 
 
-def report(guest, boots):
+def report(guest, boots, against=None):
     # A first boot of each kind fills the page cache with the kernel, initrd and image.
     guest.qcmdr_boot(False)
     guest.alone_boot()
     ours, seq, alone = [], [], []
     kinds = [(ours, lambda: guest.qcmdr_boot(False)), (seq, lambda: guest.qcmdr_boot(True)),
              (alone, guest.alone_boot)]
+    other = []
+    if against:
+        kinds.append((other, lambda: guest.qcmdr_boot(False, qcmdr=against)))
     load_before = os.getloadavg()[0]
     for round_ in range(boots):
         shift = round_ % len(kinds)
@@ -259,6 +268,14 @@ def report(guest, boots):
           f"logins {med(ours, 'logins'):g}, unused sshd connections {med(ours, 'wasted'):g}")
     print(f"  master login before the prompt         {ms(med(ours, 'login_before_prompt'))}   "
           f"(each boot: {', '.join(str(round(r['login_before_prompt'] * 1000)) for r in ours)})")
+    if against:
+        r_other = med(other, "launch_to_ready")
+        print(f"  against {against}: launch -> prompt {ms(med(other, 'launch_to_prompt')).strip()}, "
+              f"launch -> ready {ms(r_other).strip()} (this one / that one {r_ours / r_other:.3f}), "
+              f"prompt -> ready {ms(med(other, 'prompt_to_ready')).strip()}; canary probes "
+              f"{med(other, 'canary_probes'):g}, sshd probes {med(other, 'sshd_probes'):g}, logins "
+              f"{med(other, 'logins'):g}, unused sshd connections {med(other, 'wasted'):g}, "
+              f"login before the prompt {ms(med(other, 'login_before_prompt')).strip()}")
     print(f"  per start, login-then-ssh: sshd probes {med(seq, 'sshd_probes'):g}, logins "
           f"{med(seq, 'logins'):g}, unused sshd connections {med(seq, 'wasted'):g}")
     each = lambda rows, key: ", ".join(f"{r[key]:.2f}" for r in rows)
@@ -273,14 +290,17 @@ def main():
     parser.add_argument("--boots", type=int, default=7)
     parser.add_argument("--guests", default="demo,systemd")
     parser.add_argument("--qcmdr", default=os.path.join(REPO, "target/release/qcmdr"))
+    parser.add_argument("--against", help="another qcmdr build, booted overlapped in each round")
     args = parser.parse_args()
     args.qcmdr = os.path.abspath(args.qcmdr)
+    if args.against:
+        args.against = os.path.abspath(args.against)
     work = tempfile.mkdtemp(prefix="qcmdr-bench-ready")
     try:
         for kind in args.guests.split(","):
             guest = Guest(kind, args.qcmdr, work)
             try:
-                report(guest, args.boots)
+                report(guest, args.boots, args.against)
             finally:
                 guest.cleanup()
     finally:

@@ -118,7 +118,8 @@ impl Launched<'_> {
             .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
         let prompt_awaited = login.is_some();
         // With `login-then-ssh` the SSH side begins at the prompt, as a wait without a
-        // prompt to come (no canary: the guest's network is up by then).
+        // prompt to come. Its canary then answers at once (the network is up by then, as a
+        // rule), so the first connection to sshd is the login.
         let after_prompt = prompt_awaited && self.vm.wait_for.ssh_after_prompt();
         let ssh_setup = |prompt_awaited: bool| SshStageSetup {
             target: self.ctx.ssh_target(self.vm),
@@ -127,7 +128,7 @@ impl Launched<'_> {
             // After a restore sshd is known to listen, and a banner probe would cost
             // the guest one more sshd process before the login.
             use_banner: self.restore.is_none() && banner::applies_to(&self.ctx.project, self.vm),
-            canary_qmp_socket: prompt_awaited.then(|| self.paths.qmp_socket.clone()),
+            canary_qmp_socket: Some(self.paths.qmp_socket.clone()),
             prompt_awaited,
             master_log: self.paths.dir.join("ssh-master.log"),
         };

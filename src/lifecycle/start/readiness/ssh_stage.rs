@@ -279,8 +279,13 @@ impl<C: Clock> SshStage<C> {
                     let may_start = probes.len() < allowed
                         && (probes.is_empty()
                             || now >= self.last_probe_at + SILENCE_BEFORE_ANOTHER);
-                    if now >= *next_at && (may_start || !self.use_banner) {
-                        if !self.use_banner {
+                    // Once the guest has answered (its network is up), the login itself is the
+                    // probe: while sshd does not listen it is reset as cheaply as a probe, and
+                    // once sshd listens a banner probe would cost the booting guest a whole
+                    // sshd process (fork, re-exec, host keys) that nobody uses.
+                    let login_now = !self.use_banner || self.answered;
+                    if now >= *next_at && (may_start || login_now) {
+                        if login_now {
                             self.state = self.login();
                             continue;
                         }
@@ -320,6 +325,10 @@ impl<C: Clock> SshStage<C> {
                             *next_at = (*next_at).min(now + PROBE_MAX);
                         }
                         self.last_problem = banner_problem(banner, &self.host, self.port);
+                    }
+                    if greeted && !self.answered {
+                        // sshd greeted before anything was reset: its network is up too.
+                        self.answered = true;
                     }
                     if !greeted {
                         return Step::Pending;
@@ -456,7 +465,14 @@ impl<C: Clock> SshStage<C> {
     fn login(&mut self) -> State {
         self.probing.logins += 1;
         self.probing.login_began_at = Some(SystemTime::now());
-        let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
+        // ssh's ConnectTimeout also bounds sshd's greeting. Once the guest has answered, a
+        // silent connection is sshd starting its process for us on a busy guest: giving up
+        // on it would only cost it another one.
+        let timeout = match self.answered {
+            true => BANNER_TIMEOUT,
+            false => CONNECT_TIMEOUT,
+        };
+        let child = match self.target.spawn_master(&self.master_log, timeout) {
             Ok(child) => KillOnDrop(child),
             Err(err) => return self.retry(err),
         };
@@ -477,7 +493,13 @@ impl<C: Clock> SshStage<C> {
     /// Back to the backoff after a failure that can pass.
     fn retry_after(&mut self, problem: String) -> State {
         self.last_problem = problem;
-        let next_at = self.clock.now() + self.pause;
+        // Once the guest answered, a login turned away (sshd not listening yet) cost it a
+        // reset, no more: retried on the probes' shorter cadence.
+        let pause = match self.answered {
+            true => self.pause.min(PROBE_MAX),
+            false => self.pause,
+        };
+        let next_at = self.clock.now() + pause;
         self.pause = (self.pause * 2).min(RETRY_MAX);
         State::Probing {
             probes: Vec::new(),
@@ -666,32 +688,72 @@ mod tests {
         assert!(server.accepted >= 1, "no probe after the prompt");
     }
 
-    /// Once the guest answered (a reset: its network is up), a silent connection is sshd
-    /// starting its process for us on a loaded guest: the stage adds another only after
-    /// `SILENCE_BEFORE_ANOTHER`, keeps at most `PROBES_IN_FLIGHT` and drops none for a newer
-    /// one, so sshd's `MaxStartups` is never filled by the prober.
+    /// Once the guest answered (a reset: its network is up), the next attempt is the master
+    /// login itself, not another probe: a probe greeted by sshd would cost the booting guest
+    /// an sshd process nobody uses. A login that sshd is slow to greet is left to wait (no
+    /// other connection beside it), and it goes with the stage.
     #[test]
-    fn a_slow_sshd_gets_a_bounded_number_of_probes() {
+    fn after_the_guest_answered_the_login_is_the_probe() {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::new();
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host slow\n  HostName 127.0.0.1\n  Port {}\n  User root\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  \
+                 ControlPath {}/%C\n",
+                server.port(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
         let clock = ManualClock::new();
-        let mut stage =
-            SshStage::with_clock(setup(dir.path(), "slow", server.port()), clock.clone());
-        let started = clock.now();
-        // The first is closed at once (the guest answered), the others held silent.
-        let hold_after_first = |n: usize| n > 0;
-        let at = |ms| started + Duration::from_millis(ms);
-        drive(&mut stage, &clock, at(350), &mut server, &hold_after_first);
-        // The reset one, then one that sshd is slow to greet: no other beside it yet.
-        assert_eq!(server.accepted, 2, "connections made in 350 ms");
-        drive(&mut stage, &clock, at(3000), &mut server, &hold_after_first);
-        assert_eq!(server.accepted, 1 + PROBES_IN_FLIGHT, "connections made");
-        drive(&mut stage, &clock, at(9000), &mut server, &hold_after_first);
-        assert_eq!(
-            server.accepted,
-            1 + PROBES_IN_FLIGHT,
-            "none dropped for a newer one"
+        let mut stage = SshStage::with_clock(
+            SshStageSetup {
+                target: SshTarget::new(&config, "slow"),
+                ..setup(dir.path(), "slow", server.port())
+            },
+            clock.clone(),
         );
+        // The first connection is reset (the guest answered), every later one held silent.
+        let hold_after_first = |n: usize| n > 0;
+        assert_eq!(stage.advance(), Step::Pending);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        // The probe is reset, then real ssh connects: wait for it (the bound only keeps a
+        // broken stage from hanging the test).
+        while server.accepted < 2 && Instant::now() < give_up {
+            server.serve(hold_after_first);
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            if let Some(wake) = stage.wake_at() {
+                clock.advance_to(wake.max(clock.now()));
+            }
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let soon = Instant::now() + Duration::from_millis(50);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(soon));
+        }
+        assert_eq!(server.accepted, 2, "the probe, then the login's connection");
+        assert_eq!(stage.probing.sshd_probes, 1, "{:?}", stage.probing);
+        assert_eq!(stage.probing.logins, 1, "{:?}", stage.probing);
+        let State::Login { child, .. } = &stage.state else {
+            panic!("not logging in: {}", stage.last_problem)
+        };
+        let ssh_pid = child.id();
+        // sshd says nothing: the stage waits for this login and sends nothing beside it.
+        clock.advance_to(clock.now() + Duration::from_secs(5));
+        assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+        server.serve(hold_after_first);
+        assert_eq!(
+            server.accepted, 2,
+            "another connection beside a silent login"
+        );
+        drop(stage);
+        let stat = std::fs::read_to_string(format!("/proc/{ssh_pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty(), "ssh {ssh_pid} outlived the stage: {stat}");
     }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
