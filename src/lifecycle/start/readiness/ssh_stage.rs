@@ -1,7 +1,8 @@
 //! The SSH side of the readiness race as a state machine that never blocks: until the guest's
 //! network is up, probes of a [`NetworkCanary`] only (or none before the login prompt when
-//! there is no canary); then banner probes on a short backoff until sshd greets, then the
-//! master login as a child process. It hands the
+//! there is no canary, then one banner probe of sshd at a time); once the guest has answered
+//! anything, the master login as a child process, retried on a short backoff until sshd lets
+//! it in (the login is the probe: no sshd process is spent on a greeting). It hands the
 //! readiness loop the descriptors to poll (the probes' sockets or the login's pidfd) and the
 //! time it next wants to act, so it runs in the same `poll` as the login watch while the
 //! guest is still booting. A login still running when the stage is dropped (the start failed
@@ -27,29 +28,22 @@ use crate::ssh::master::{MasterError, SshTarget};
 /// answered any probe yet follow it all the way.
 const RETRY_FIRST: Duration = Duration::from_millis(25);
 const RETRY_MAX: Duration = Duration::from_millis(400);
-/// Longest pause between banner probes once the guest's kernel has answered one (a reset: the
-/// network is up, sshd not yet). Such probes cost the guest next to nothing, and they put
-/// sshd's first greeting within this much of its start. Before that answer they are not
-/// cheap: QEMU's user network holds a connection the guest cannot take yet and replays it
-/// once the guest's network is up, so every probe made then reaches sshd later and costs it
-/// a fork; hence the slower cadence until then.
+/// Longest pause between master logins once the guest's kernel has answered (a reset: the
+/// network is up, sshd not yet). A login turned away then costs the guest a reset, no more,
+/// and this puts the login within this much of sshd's start. Before that answer a
+/// connection is not cheap: QEMU's user network holds one the guest cannot take yet and
+/// replays it once the guest's network is up, so it reaches sshd later and costs it a fork;
+/// hence the slower cadence until then.
 const PROBE_MAX: Duration = Duration::from_millis(100);
-/// Probes kept in flight at once once the guest answered. A probe is never dropped for a newer
-/// one: once sshd listens each connection costs it a process, and its `MaxStartups` (10 on
-/// Debian) refuses the greeting to any beyond that many unauthenticated ones.
-const PROBES_IN_FLIGHT: usize = 4;
-/// How long the newest probe stays the only one while sshd says nothing on it: the network is
-/// up, so silence is sshd starting its process for us, and another probe then would only cost
-/// it one more (a reset probe is followed by the next after the usual pause).
-const SILENCE_BEFORE_ANOTHER: Duration = Duration::from_millis(500);
-/// Bound of ssh's own connect when opening the master.
+/// Bound of ssh's own connect when opening the master before the guest has answered.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of one banner probe once the guest has answered (its network is up: a connection is
-/// reset at once while sshd does not listen). A silent one is an sshd on a loaded emulated
-/// guest starting its process for us: giving up on it only costs sshd another.
-const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of ssh's connect and of sshd's greeting (ssh's `ConnectTimeout` covers both) once
+/// the guest has answered: a connection is then reset at once while sshd does not listen,
+/// and a silent one is an sshd on a loaded emulated guest starting its process for us, so
+/// giving up on it would only cost sshd another.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds of a probe of sshd before the guest has answered any, which only happens without a
-/// canary (or once the prompt's grace ran out). QEMU's user network accepts such a connection
+/// canary (or once the prompt's grace ran out): the only banner probes left. QEMU's user network accepts such a connection
 /// on the host and keeps knocking on the guest's port 22 for up to 75 s even after the prober
 /// gave up and closed it (it does not look at the host socket until the guest answers). Every
 /// probe abandoned then therefore reaches sshd later, all at once when the network comes up:
@@ -153,8 +147,6 @@ pub(super) struct SshStage<C: Clock = SystemClock> {
     answered: bool,
     /// When probing began (the hold of a probe before any answer grows with it).
     began: Instant,
-    /// When the newest probe of sshd went out.
-    last_probe_at: Instant,
     gate: Gate,
     /// Whether a login prompt is still to come: until then the gate stays shut when the
     /// canary cannot be used.
@@ -207,7 +199,6 @@ impl<C: Clock> SshStage<C> {
             pause: RETRY_FIRST,
             answered: false,
             began: now,
-            last_probe_at: now,
             gate,
             prompt_pending: prompt_awaited,
             last_problem: "no attempt finished yet".into(),
@@ -246,16 +237,12 @@ impl<C: Clock> SshStage<C> {
         }
         match &self.state {
             State::Probing { probes, next_at } => {
-                // With all the probes allowed out, the next one waits for one of them.
-                let holding = self.use_banner && probes.len() >= self.probes_allowed();
-                let next = match probes.is_empty() {
-                    true => *next_at,
-                    false => (*next_at).max(self.last_probe_at + SILENCE_BEFORE_ANOTHER),
-                };
+                // Before the guest answered, the next probe waits for the one out.
+                let holding = self.use_banner && !self.answered && !probes.is_empty();
                 probes
                     .iter()
                     .filter_map(BannerProbe::deadline)
-                    .chain((!holding).then_some(next))
+                    .chain((!holding).then_some(*next_at))
                     .min()
             }
             State::Login { .. } | State::Ready | State::Refused(_) => None,
@@ -268,17 +255,15 @@ impl<C: Clock> SshStage<C> {
             if matches!(self.state, State::Probing { .. }) && !self.gate_open() {
                 return Step::Pending;
             }
-            let allowed = self.probes_allowed();
             let next = match &mut self.state {
                 State::Ready => return Step::Ready,
                 State::Refused(problem) => return Step::Refused(problem.clone()),
                 State::Probing { probes, next_at } => {
                     let now = self.clock.now();
                     // Before the guest answered, a probe is only closed by its own timeout:
-                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
-                    let may_start = probes.len() < allowed
-                        && (probes.is_empty()
-                            || now >= self.last_probe_at + SILENCE_BEFORE_ANOTHER);
+                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST),
+                    // so one is out at a time.
+                    let may_start = probes.is_empty();
                     // Once the guest has answered (its network is up), the login itself is the
                     // probe: while sshd does not listen it is reset as cheaply as a probe, and
                     // once sshd listens a banner probe would cost the booting guest a whole
@@ -289,21 +274,11 @@ impl<C: Clock> SshStage<C> {
                             self.state = self.login();
                             continue;
                         }
-                        let timeout = if self.answered {
-                            BANNER_TIMEOUT
-                        } else {
-                            (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
-                                .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
-                        };
+                        let timeout = (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
+                            .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX);
                         probes.push(BannerProbe::start(&self.host, self.port, timeout));
                         self.probing.sshd_probes += 1;
-                        self.last_probe_at = now;
-                        let pause = if self.answered {
-                            self.pause.min(PROBE_MAX)
-                        } else {
-                            self.pause
-                        };
-                        *next_at = now + pause;
+                        *next_at = now + self.pause;
                         self.pause = (self.pause * 2).min(RETRY_MAX);
                     }
                     let mut greeted = false;
@@ -452,15 +427,6 @@ impl<C: Clock> SshStage<C> {
         }
     }
 
-    /// Probes that may be in flight: one until the guest answered.
-    fn probes_allowed(&self) -> usize {
-        if self.answered {
-            PROBES_IN_FLIGHT
-        } else {
-            1
-        }
-    }
-
     /// Starts the master login (dropping any probes still in flight).
     fn login(&mut self) -> State {
         self.probing.logins += 1;
@@ -469,7 +435,7 @@ impl<C: Clock> SshStage<C> {
         // silent connection is sshd starting its process for us on a busy guest: giving up
         // on it would only cost it another one.
         let timeout = match self.answered {
-            true => BANNER_TIMEOUT,
+            true => GREETING_TIMEOUT,
             false => CONNECT_TIMEOUT,
         };
         let child = match self.target.spawn_master(&self.master_log, timeout) {
