@@ -25,6 +25,8 @@ Figures (medians):
                      overlap buys end to end (target <= 0.97);
   prompt -> ready  = the watcher's prompt -> `start` returned (target <= 50 ms where sshd is
                      up first);
+  paired           = the same ratios per round, then their median (less swayed by a load
+                     that changes from round to round on a shared machine);
   costs            = from `start --json` (`ssh_probing`): canary probes, sshd probes, the
                      canary's monitor commands, master logins, and how long the master
                      login ran before the prompt; from the guest's sshd log, connections that
@@ -278,6 +280,15 @@ def report(guest, boots, against=None):
               f"login before the prompt {ms(med(other, 'login_before_prompt')).strip()}")
     print(f"  per start, login-then-ssh: sshd probes {med(seq, 'sshd_probes'):g}, logins "
           f"{med(seq, 'logins'):g}, unused sshd connections {med(seq, 'wasted'):g}")
+    # Paired by round (the boots of one round saw the same load): the median of the ratios.
+    paired = lambda a, ka, b, kb: statistics.median(x[ka] / y[kb] for x, y in zip(a, b))
+    print(f"  paired by round (median of ratios): prompt qcmdr / QEMU alone "
+          f"{paired(ours, 'launch_to_prompt', alone, 'launch_to_prompt'):.3f}, ready qcmdr / "
+          f"login-then-ssh {paired(ours, 'launch_to_ready', seq, 'launch_to_ready'):.3f}, ready "
+          f"qcmdr / QEMU alone's prompt + first ssh "
+          f"{paired(ours, 'launch_to_ready', alone, 'prompt_plus_ssh'):.3f}"
+          + (f", ready qcmdr / --against {paired(ours, 'launch_to_ready', other, 'launch_to_ready'):.3f}"
+             if against else ""))
     each = lambda rows, key: ", ".join(f"{r[key]:.2f}" for r in rows)
     print(f"  each boot, launch -> ready (s): qcmdr start {each(ours, 'launch_to_ready')}; "
           f"login-then-ssh {each(seq, 'launch_to_ready')}")
