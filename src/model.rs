@@ -151,8 +151,11 @@ pub struct MountSpec {
 /// Readiness stages `start` waits for, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitFor {
-    /// The login prompt on the serial console, then SSH (the default).
+    /// The login prompt on the serial console and SSH, side by side (the default): SSH is
+    /// probed and logged into while the guest boots.
     LoginAndSsh,
+    /// The login prompt, then SSH: nothing knocks on the guest before its prompt.
+    LoginThenSsh,
     /// Only the login prompt.
     Login,
     /// Only SSH (guests without a serial console).
@@ -163,15 +166,26 @@ pub enum WaitFor {
 
 impl WaitFor {
     pub fn login(self) -> bool {
-        matches!(self, WaitFor::LoginAndSsh | WaitFor::Login)
+        matches!(
+            self,
+            WaitFor::LoginAndSsh | WaitFor::LoginThenSsh | WaitFor::Login
+        )
     }
     pub fn ssh(self) -> bool {
-        matches!(self, WaitFor::LoginAndSsh | WaitFor::Ssh)
+        matches!(
+            self,
+            WaitFor::LoginAndSsh | WaitFor::LoginThenSsh | WaitFor::Ssh
+        )
+    }
+    /// Whether SSH waits for the login prompt before its first probe.
+    pub fn ssh_after_prompt(self) -> bool {
+        self == WaitFor::LoginThenSsh
     }
     /// The spelling used in `conf.lua` and in JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             WaitFor::LoginAndSsh => "login+ssh",
+            WaitFor::LoginThenSsh => "login-then-ssh",
             WaitFor::Login => "login",
             WaitFor::Ssh => "ssh",
             WaitFor::Nothing => "none",

@@ -67,7 +67,50 @@ fn vm_sshd_up_before_the_prompt_is_ready_right_after_the_prompt() {
         "SSH ready {:.2} s after the prompt:\n{run}",
         ssh_at - login_at
     );
+    // Once the canary said the network is up, the login was the first connection to sshd:
+    // no sshd process was spent on a probe that never logged in.
+    let probing = &json["vms"][0]["ssh_probing"];
+    assert_eq!(probing["sshd_probes"], 0, "{run}");
+    assert!(probing["canary_probes"].as_u64().unwrap() >= 1, "{run}");
+    let log = project
+        .ok(&["ssh", "demo", "--", "cat", "/var/log/sshd.log"])
+        .stdout;
+    assert!(
+        !log.contains("kex_exchange_identification"),
+        "a connection to sshd that never logged in:\n{log}"
+    );
     project.ok(&["ssh", "demo", "true"]);
+    project.ok(&["stop", "demo"]);
+}
+
+/// `wait_for = "login-then-ssh"`: nothing reaches for the guest before its prompt; SSH
+/// begins there, and its canary (the network is up by then) makes the login the first
+/// connection to sshd.
+#[test]
+fn vm_login_then_ssh_begins_ssh_at_the_prompt() {
+    let project = Project::new(vec![
+        VmSpec::new("demo").extra("wait_for = \"login-then-ssh\",")
+    ]);
+    let show = project.ok(&["show", "demo", "--json"]).json();
+    assert_eq!(show["wait_for"], "login-then-ssh");
+    let run = project.ok(&["start", "demo", "--json"]);
+    let json = run.json();
+    assert_eq!(json["vms"][0]["ok"], true, "{run}");
+    let (_, login_at) = stage_times(&json, "login");
+    let (ssh_started, ssh_at) = stage_times(&json, "ssh");
+    assert!(
+        ssh_started >= login_at && ssh_at > ssh_started,
+        "SSH begins at the prompt:\n{run}"
+    );
+    let probing = &json["vms"][0]["ssh_probing"];
+    assert_eq!(probing["logins"], 1, "{run}");
+    assert_eq!(probing["sshd_probes"], 0, "{run}");
+    assert!(
+        probing["login_began_at"].as_f64().unwrap() >= login_at,
+        "{run}"
+    );
+    let status = project.ok(&["status", "--json"]).json();
+    assert_eq!(status["vms"][0]["ssh"], "ok");
     project.ok(&["stop", "demo"]);
 }
 

@@ -29,7 +29,7 @@ const KEYS: &[&str] = &[
     "append",
     "arch_defaults",
 ];
-const WAIT_FOR: &[&str] = &["login+ssh", "login", "ssh", "none"];
+const WAIT_FOR: &[&str] = &["login+ssh", "login-then-ssh", "login", "ssh", "none"];
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new("^[A-Za-z_][A-Za-z0-9_-]*$").unwrap());
 /// A VM name becomes a folder, part of socket paths, an SSH host alias and a Mutagen label
@@ -127,6 +127,7 @@ pub(crate) fn check(
         Some(v) => s
             .choice("wait_for", &v, WAIT_FOR)
             .map(|w| match w.as_str() {
+                "login-then-ssh" => WaitFor::LoginThenSsh,
                 "login" => WaitFor::Login,
                 "ssh" => WaitFor::Ssh,
                 "none" => WaitFor::Nothing,

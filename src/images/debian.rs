@@ -221,6 +221,15 @@ fn customize_script(
         "install -m 600 {} \"$root/root/.ssh/authorized_keys\"",
         quote(&key_file.to_string_lossy())
     );
+    // Every SSH login would run `run-parts /etc/update-motd.d` (a shell, `uname`) for a
+    // message of the day that qcmdr's logins never show: PAM opens one session per
+    // connection, and qcmdr's connection is the master's (`ssh -N`, output discarded), whose
+    // channels `qcmdr ssh` uses. Under TCG that is a good part of a second of the guest's
+    // CPU, paid by `start` while the guest finishes booting. /etc/motd is still shown.
+    let _ = writeln!(
+        s,
+        "sed -i -E 's|^(session[[:space:]]+optional[[:space:]]+pam_motd\\.so[[:space:]]+motd=/run/motd\\.dynamic)|# qcmdr: no run-parts at each login: \\1|' \"$root/etc/pam.d/sshd\""
+    );
     for (i, (guest_path, content)) in recipe.files.iter().enumerate() {
         let source = files_dir.join(i.to_string());
         fs::write(&source, content)?;

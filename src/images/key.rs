@@ -8,7 +8,7 @@ use crate::model::Recipe;
 
 /// Version of what qcmdr's builders produce; part of every image key. Raise it whenever a
 /// builder changes what ends up in an image, so existing builds are rebuilt.
-pub const IMAGE_BUILDER_VERSION: u32 = 2;
+pub const IMAGE_BUILDER_VERSION: u32 = 3;
 
 /// Hex characters kept from the digest: enough to never collide between one user's recipes.
 const KEY_LEN: usize = 16;

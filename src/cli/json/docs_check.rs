@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::common::{Forward, Paths};
-use super::start::{Stage, StartFailed, StartReady};
+use super::start::{SshProbing, Stage, StartFailed, StartReady};
 use super::status::StatusMount;
 use super::stop::{StopFailed, Stopped};
 use super::sync_status::{Entry, LastRun, Session};
@@ -144,6 +144,13 @@ fn start_entries() -> Vec<StartVm> {
                 at: 1.0,
                 took_s: 0.1,
             }],
+            ssh_probing: Some(SshProbing {
+                canary_probes: 3,
+                sshd_probes: 2,
+                qmp_commands: 3,
+                logins: 1,
+                login_began_at: Some(0.95),
+            }),
             total_s: 1.0,
             from_snapshot: Some("base".into()),
             error: None,

@@ -22,6 +22,8 @@ pub struct StartReady {
     pub pid: i32,
     pub launched_at: Option<f64>,
     pub stages: Vec<Stage>,
+    /// What the SSH stage asked of the guest; null when none ran.
+    pub ssh_probing: Option<SshProbing>,
     pub total_s: f64,
     /// The snapshot the VM was started from (running already: the one its QEMU came from).
     pub from_snapshot: Option<String>,
@@ -37,6 +39,16 @@ pub struct Stage {
     pub started_at: f64,
     pub at: f64,
     pub took_s: f64,
+}
+
+/// What reaching SSH cost the guest while it booted.
+#[derive(Debug, Serialize)]
+pub struct SshProbing {
+    pub canary_probes: u32,
+    pub sshd_probes: u32,
+    pub qmp_commands: u32,
+    pub logins: u32,
+    pub login_began_at: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +81,13 @@ impl StartVm {
                         took_s: seconds(mark.took),
                     })
                     .collect(),
+                ssh_probing: report.ssh_probing.as_ref().map(|p| SshProbing {
+                    canary_probes: p.canary_probes,
+                    sshd_probes: p.sshd_probes,
+                    qmp_commands: p.qmp_commands,
+                    logins: p.logins,
+                    login_began_at: p.login_began_at.map(timestamp),
+                }),
                 total_s: seconds(report.total),
                 from_snapshot: report.from_snapshot.clone(),
                 error: None,

@@ -275,7 +275,7 @@ fn enumerations_list_their_choices() {
         [
             r#"sync_engine: expected one of "mutagen", "rsync", got "rsycn" (did you mean "rsync"?)"#,
             r#"vms[1] "demo": login_pattern: must not be empty"#,
-            r#"vms[1] "demo": wait_for: expected one of "login+ssh", "login", "ssh", "none", got "logins" (did you mean "login"?)"#,
+            r#"vms[1] "demo": wait_for: expected one of "login+ssh", "login-then-ssh", "login", "ssh", "none", got "logins" (did you mean "login"?)"#,
         ]
     );
 }
@@ -285,6 +285,7 @@ fn wait_for_values() {
     let fx = Fixture::new();
     for (text, expected) in [
         ("login+ssh", WaitFor::LoginAndSsh),
+        ("login-then-ssh", WaitFor::LoginThenSsh),
         ("login", WaitFor::Login),
         ("ssh", WaitFor::Ssh),
         ("none", WaitFor::Nothing),

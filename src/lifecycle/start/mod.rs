@@ -27,7 +27,7 @@ use self::prelaunch::Prelaunch;
 use self::readiness::{Launched, NotReady};
 use self::types::io_err;
 pub use self::types::{
-    StageMark, StartError, StartFailure, StartOptions, StartReport, FAILURE_TAIL_LINES,
+    SshProbing, StageMark, StartError, StartFailure, StartOptions, StartReport, FAILURE_TAIL_LINES,
 };
 use super::context::Context;
 use super::events::{Event, Observer, Stage};
@@ -82,6 +82,7 @@ pub fn start_holding(
                 already_running: true,
                 launched_at: None,
                 stages: Vec::new(),
+                ssh_probing: None,
                 total: started.elapsed(),
                 from_snapshot,
             });
@@ -146,6 +147,7 @@ pub fn start_holding(
         stages: Vec::new(),
         stage_started: launched,
         restore: restore.as_deref(),
+        ssh_probing: None,
     };
     let ready = run.wait_ready(launched).and_then(|()| sync_stage(&mut run));
     match ready {
@@ -157,6 +159,7 @@ pub fn start_holding(
                 already_running: false,
                 launched_at: Some(launched_at),
                 stages: run.stages,
+                ssh_probing: run.ssh_probing,
                 total: started.elapsed(),
                 from_snapshot: restore.as_ref().map(|state| state.name().to_string()),
             })

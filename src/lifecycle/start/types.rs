@@ -35,6 +35,24 @@ impl StartOptions {
     }
 }
 
+/// What the SSH side asked of the guest on its way to ready: what it costs a booting guest,
+/// reported by `start --json` (`ssh_probing`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshProbing {
+    /// Connections to the canary forward (each a SYN the guest's kernel refuses, once up).
+    pub canary_probes: u32,
+    /// Connections to sshd's forward that were not a login (each, once sshd listens, one
+    /// sshd process in the guest).
+    pub sshd_probes: u32,
+    /// Monitor commands sent for the canary (`info usernet`, `hostfwd_add`, `hostfwd_remove`).
+    pub qmp_commands: u32,
+    /// Master logins begun (each an `ssh` and, in the guest, an sshd process and a key
+    /// exchange).
+    pub logins: u32,
+    /// When the last master login began.
+    pub login_began_at: Option<SystemTime>,
+}
+
 /// When a stage completed.
 #[derive(Debug, Clone)]
 pub struct StageMark {
@@ -51,6 +69,8 @@ pub struct StartReport {
     pub already_running: bool,
     pub launched_at: Option<SystemTime>,
     pub stages: Vec<StageMark>,
+    /// What the SSH stage asked of the guest (None when no SSH stage ran).
+    pub ssh_probing: Option<SshProbing>,
     pub total: Duration,
     /// The snapshot this start came from (or, already running, the one its QEMU came from).
     pub from_snapshot: Option<String>,

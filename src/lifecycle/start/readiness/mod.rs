@@ -21,7 +21,9 @@ pub(super) use self::not_ready::NotReady;
 use self::not_ready::{Bound, SshAtPromptDeadline};
 use self::ssh_stage::{SshStage, SshStageSetup, Step};
 use super::boot::SavedState;
-use super::types::{StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES};
+use super::types::{
+    SshProbing, StageMark, StartError, StartFailure, StartOptions, FAILURE_TAIL_LINES,
+};
 use crate::lifecycle::cleanup;
 use crate::lifecycle::context::Context;
 use crate::lifecycle::events::{Event, Observer, Stage};
@@ -51,6 +53,8 @@ pub(super) struct Launched<'a> {
     pub(super) stage_started: Instant,
     /// Set when starting from a saved state: loaded instead of waiting for a boot.
     pub(super) restore: Option<&'a dyn SavedState>,
+    /// What the SSH stage asked of the guest, once it ran.
+    pub(super) ssh_probing: Option<SshProbing>,
 }
 
 /// What woke a wait.
@@ -113,26 +117,31 @@ impl Launched<'_> {
         let mut login = (self.restore.is_none() && self.vm.wait_for.login())
             .then(|| LoginWatch::new(self.paths.serial_log.clone(), &self.vm.login_pattern));
         let prompt_awaited = login.is_some();
-        let mut ssh = self.vm.wait_for.ssh().then(|| {
-            SshStage::new(SshStageSetup {
-                target: self.ctx.ssh_target(self.vm),
-                host: self.vm.ssh.host_name.clone(),
-                port: self.vm.ssh.port,
-                // After a restore sshd is known to listen, and a banner probe would cost
-                // the guest one more sshd process before the login.
-                use_banner: self.restore.is_none()
-                    && banner::applies_to(&self.ctx.project, self.vm),
-                canary_qmp_socket: Some(self.paths.qmp_socket.clone()),
-                prompt_awaited,
-                master_log: self.paths.dir.join("ssh-master.log"),
-            })
-        });
+        // With `login-then-ssh` the SSH side begins at the prompt, as a wait without a
+        // prompt to come. Its canary then answers at once (the network is up by then, as a
+        // rule), so the first connection to sshd is the login.
+        let after_prompt = prompt_awaited && self.vm.wait_for.ssh_after_prompt();
+        let ssh_setup = |prompt_awaited: bool| SshStageSetup {
+            target: self.ctx.ssh_target(self.vm),
+            host: self.vm.ssh.host_name.clone(),
+            port: self.vm.ssh.port,
+            // After a restore sshd is known to listen, and a banner probe would cost
+            // the guest one more sshd process before the login.
+            use_banner: self.restore.is_none() && banner::applies_to(&self.ctx.project, self.vm),
+            canary_qmp_socket: Some(self.paths.qmp_socket.clone()),
+            prompt_awaited,
+            master_log: self.paths.dir.join("ssh-master.log"),
+        };
+        let mut ssh_later = (self.vm.wait_for.ssh() && after_prompt).then(|| ssh_setup(false));
+        let mut ssh = (self.vm.wait_for.ssh() && !after_prompt)
+            .then(|| SshStage::new(ssh_setup(prompt_awaited)));
         if login.is_some() {
             self.begin(Stage::Login);
         }
         if ssh.is_some() {
             self.begin(Stage::Ssh);
         }
+        let mut ssh_began = began;
         let ssh_clock = |from: Instant| overall.unwrap_or(from + self.vm.ssh_timeout);
         let mut ssh_deadline = login.is_none().then(|| ssh_clock(began));
         let mut ssh_seen = false;
@@ -143,15 +152,21 @@ impl Launched<'_> {
                 if let Some(stage) = ssh.as_mut() {
                     stage.prompt_seen();
                 }
+                if let Some(setup) = ssh_later.take() {
+                    ssh = Some(SshStage::new(setup));
+                    self.begin(Stage::Ssh);
+                    ssh_began = Instant::now();
+                }
                 ssh_deadline = Some(ssh_clock(Instant::now()));
             }
             if let Some(stage) = ssh.as_mut() {
                 match stage.advance() {
                     Step::Pending => {}
                     Step::Ready => {
+                        self.ssh_probing = Some(stage.probing.clone());
                         ssh = None;
                         ssh_seen = true;
-                        self.stage_done_since(Stage::Ssh, began);
+                        self.stage_done_since(Stage::Ssh, ssh_began);
                     }
                     Step::Refused(problem) => return Err(NotReady::SshRefused(problem)),
                 }

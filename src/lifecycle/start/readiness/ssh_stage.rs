@@ -1,7 +1,8 @@
 //! The SSH side of the readiness race as a state machine that never blocks: until the guest's
 //! network is up, probes of a [`NetworkCanary`] only (or none before the login prompt when
-//! there is no canary); then banner probes on a short backoff until sshd greets, then the
-//! master login as a child process. It hands the
+//! there is no canary, then one banner probe of sshd at a time); once the guest has answered
+//! anything, the master login as a child process, retried on a short backoff until sshd lets
+//! it in (the login is the probe: no sshd process is spent on a greeting). It hands the
 //! readiness loop the descriptors to poll (the probes' sockets or the login's pidfd) and the
 //! time it next wants to act, so it runs in the same `poll` as the login watch while the
 //! guest is still booting. A login still running when the stage is dropped (the start failed
@@ -9,12 +10,13 @@
 
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::PollFlags;
 
 use super::network_canary::{CanaryError, NetworkCanary};
 use crate::error_chain::chain;
+use crate::lifecycle::start::types::SshProbing;
 use crate::runtime::clock::{Clock, SystemClock};
 use crate::runtime::kill_on_drop::KillOnDrop;
 use crate::runtime::process::ProcessHandle;
@@ -26,29 +28,22 @@ use crate::ssh::master::{MasterError, SshTarget};
 /// answered any probe yet follow it all the way.
 const RETRY_FIRST: Duration = Duration::from_millis(25);
 const RETRY_MAX: Duration = Duration::from_millis(400);
-/// Longest pause between banner probes once the guest's kernel has answered one (a reset: the
-/// network is up, sshd not yet). Such probes cost the guest next to nothing, and they put
-/// sshd's first greeting within this much of its start. Before that answer they are not
-/// cheap: QEMU's user network holds a connection the guest cannot take yet and replays it
-/// once the guest's network is up, so every probe made then reaches sshd later and costs it
-/// a fork; hence the slower cadence until then.
+/// Longest pause between master logins once the guest's kernel has answered (a reset: the
+/// network is up, sshd not yet). A login turned away then costs the guest a reset, no more,
+/// and this puts the login within this much of sshd's start. Before that answer a
+/// connection is not cheap: QEMU's user network holds one the guest cannot take yet and
+/// replays it once the guest's network is up, so it reaches sshd later and costs it a fork;
+/// hence the slower cadence until then.
 const PROBE_MAX: Duration = Duration::from_millis(100);
-/// Probes kept in flight at once once the guest answered. A probe is never dropped for a newer
-/// one: once sshd listens each connection costs it a process, and its `MaxStartups` (10 on
-/// Debian) refuses the greeting to any beyond that many unauthenticated ones.
-const PROBES_IN_FLIGHT: usize = 4;
-/// How long the newest probe stays the only one while sshd says nothing on it: the network is
-/// up, so silence is sshd starting its process for us, and another probe then would only cost
-/// it one more (a reset probe is followed by the next after the usual pause).
-const SILENCE_BEFORE_ANOTHER: Duration = Duration::from_millis(500);
-/// Bound of ssh's own connect when opening the master.
+/// Bound of ssh's own connect when opening the master before the guest has answered.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of one banner probe once the guest has answered (its network is up: a connection is
-/// reset at once while sshd does not listen). A silent one is an sshd on a loaded emulated
-/// guest starting its process for us: giving up on it only costs sshd another.
-const BANNER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of ssh's connect and of sshd's greeting (ssh's `ConnectTimeout` covers both) once
+/// the guest has answered: a connection is then reset at once while sshd does not listen,
+/// and a silent one is an sshd on a loaded emulated guest starting its process for us, so
+/// giving up on it would only cost sshd another.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds of a probe of sshd before the guest has answered any, which only happens without a
-/// canary (or once the prompt's grace ran out). QEMU's user network accepts such a connection
+/// canary (or once the prompt's grace ran out): the only banner probes left. QEMU's user network accepts such a connection
 /// on the host and keeps knocking on the guest's port 22 for up to 75 s even after the prober
 /// gave up and closed it (it does not look at the host socket until the guest answers). Every
 /// probe abandoned then therefore reaches sshd later, all at once when the network comes up:
@@ -152,14 +147,13 @@ pub(super) struct SshStage<C: Clock = SystemClock> {
     answered: bool,
     /// When probing began (the hold of a probe before any answer grows with it).
     began: Instant,
-    /// When the newest probe of sshd went out.
-    last_probe_at: Instant,
     gate: Gate,
     /// Whether a login prompt is still to come: until then the gate stays shut when the
     /// canary cannot be used.
     prompt_pending: bool,
     /// Why the last attempt failed, for the message if SSH never comes.
     pub(super) last_problem: String,
+    pub(super) probing: SshProbing,
 }
 
 impl SshStage {
@@ -205,10 +199,10 @@ impl<C: Clock> SshStage<C> {
             pause: RETRY_FIRST,
             answered: false,
             began: now,
-            last_probe_at: now,
             gate,
             prompt_pending: prompt_awaited,
             last_problem: "no attempt finished yet".into(),
+            probing: SshProbing::default(),
         }
     }
 
@@ -243,16 +237,12 @@ impl<C: Clock> SshStage<C> {
         }
         match &self.state {
             State::Probing { probes, next_at } => {
-                // With all the probes allowed out, the next one waits for one of them.
-                let holding = self.use_banner && probes.len() >= self.probes_allowed();
-                let next = match probes.is_empty() {
-                    true => *next_at,
-                    false => (*next_at).max(self.last_probe_at + SILENCE_BEFORE_ANOTHER),
-                };
+                // Before the guest answered, the next probe waits for the one out.
+                let holding = self.use_banner && !self.answered && !probes.is_empty();
                 probes
                     .iter()
                     .filter_map(BannerProbe::deadline)
-                    .chain((!holding).then_some(next))
+                    .chain((!holding).then_some(*next_at))
                     .min()
             }
             State::Login { .. } | State::Ready | State::Refused(_) => None,
@@ -265,36 +255,30 @@ impl<C: Clock> SshStage<C> {
             if matches!(self.state, State::Probing { .. }) && !self.gate_open() {
                 return Step::Pending;
             }
-            let allowed = self.probes_allowed();
             let next = match &mut self.state {
                 State::Ready => return Step::Ready,
                 State::Refused(problem) => return Step::Refused(problem.clone()),
                 State::Probing { probes, next_at } => {
                     let now = self.clock.now();
                     // Before the guest answered, a probe is only closed by its own timeout:
-                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST).
-                    let may_start = probes.len() < allowed
-                        && (probes.is_empty()
-                            || now >= self.last_probe_at + SILENCE_BEFORE_ANOTHER);
-                    if now >= *next_at && (may_start || !self.use_banner) {
-                        if !self.use_banner {
+                    // each abandoned one is replayed to sshd later (see QUIET_TIMEOUT_FIRST),
+                    // so one is out at a time.
+                    let may_start = probes.is_empty();
+                    // Once the guest has answered (its network is up), the login itself is the
+                    // probe: while sshd does not listen it is reset as cheaply as a probe, and
+                    // once sshd listens a banner probe would cost the booting guest a whole
+                    // sshd process (fork, re-exec, host keys) that nobody uses.
+                    let login_now = !self.use_banner || self.answered;
+                    if now >= *next_at && (may_start || login_now) {
+                        if login_now {
                             self.state = self.login();
                             continue;
                         }
-                        let timeout = if self.answered {
-                            BANNER_TIMEOUT
-                        } else {
-                            (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
-                                .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX)
-                        };
+                        let timeout = (now.duration_since(self.began) / QUIET_TIMEOUT_SHARE)
+                            .clamp(QUIET_TIMEOUT_FIRST, QUIET_TIMEOUT_MAX);
                         probes.push(BannerProbe::start(&self.host, self.port, timeout));
-                        self.last_probe_at = now;
-                        let pause = if self.answered {
-                            self.pause.min(PROBE_MAX)
-                        } else {
-                            self.pause
-                        };
-                        *next_at = now + pause;
+                        self.probing.sshd_probes += 1;
+                        *next_at = now + self.pause;
                         self.pause = (self.pause * 2).min(RETRY_MAX);
                     }
                     let mut greeted = false;
@@ -316,6 +300,10 @@ impl<C: Clock> SshStage<C> {
                             *next_at = (*next_at).min(now + PROBE_MAX);
                         }
                         self.last_problem = banner_problem(banner, &self.host, self.port);
+                    }
+                    if greeted && !self.answered {
+                        // sshd greeted before anything was reset: its network is up too.
+                        self.answered = true;
                     }
                     if !greeted {
                         return Step::Pending;
@@ -366,6 +354,8 @@ impl<C: Clock> SshStage<C> {
                     give_up_at,
                 } => match NetworkCanary::open(qmp_socket, self.port) {
                     Ok(canary) => {
+                        // `info usernet` and `hostfwd_add`; `hostfwd_remove` when it goes.
+                        self.probing.qmp_commands += 2;
                         self.gate = Gate::Canary {
                             canary,
                             probe: None,
@@ -390,14 +380,18 @@ impl<C: Clock> SshStage<C> {
                     }
                 },
                 Gate::Canary { until, .. } if until.is_some_and(|until| now >= until) => {
-                    self.gate = Gate::Open
+                    self.leave_canary(Gate::Open)
                 }
                 Gate::Canary { canary, probe, .. } => {
                     let hold = (now.duration_since(self.began) / CANARY_HOLD_SHARE)
                         .clamp(CANARY_HOLD_FIRST, CANARY_HOLD_MAX);
                     let port = canary.host_port;
+                    let counts = &mut self.probing;
                     let outcome = probe
-                        .get_or_insert_with(|| BannerProbe::start("127.0.0.1", port, hold))
+                        .get_or_insert_with(|| {
+                            counts.canary_probes += 1;
+                            BannerProbe::start("127.0.0.1", port, hold)
+                        })
                         .advance_at(now);
                     match outcome {
                         None => {
@@ -408,15 +402,21 @@ impl<C: Clock> SshStage<C> {
                         Some(Banner::Timeout) => *probe = None,
                         // The canary's listener is gone (QEMU is on its way out, or someone
                         // removed it): sshd is all there is to probe.
-                        Some(Banner::Refused) => self.gate = self.fallback_gate(),
+                        Some(Banner::Refused) => self.leave_canary(self.fallback_gate()),
                         Some(Banner::Closed | Banner::Ready) => {
                             self.answered = true;
-                            self.gate = Gate::Open;
+                            self.leave_canary(Gate::Open);
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Drops the canary (its forward removed over QMP) for `next`.
+    fn leave_canary(&mut self, next: Gate) {
+        self.probing.qmp_commands += 1;
+        self.gate = next;
     }
 
     fn fallback_gate(&self) -> Gate {
@@ -427,18 +427,18 @@ impl<C: Clock> SshStage<C> {
         }
     }
 
-    /// Probes that may be in flight: one until the guest answered.
-    fn probes_allowed(&self) -> usize {
-        if self.answered {
-            PROBES_IN_FLIGHT
-        } else {
-            1
-        }
-    }
-
     /// Starts the master login (dropping any probes still in flight).
     fn login(&mut self) -> State {
-        let child = match self.target.spawn_master(&self.master_log, CONNECT_TIMEOUT) {
+        self.probing.logins += 1;
+        self.probing.login_began_at = Some(SystemTime::now());
+        // ssh's ConnectTimeout also bounds sshd's greeting. Once the guest has answered, a
+        // silent connection is sshd starting its process for us on a busy guest: giving up
+        // on it would only cost it another one.
+        let timeout = match self.answered {
+            true => GREETING_TIMEOUT,
+            false => CONNECT_TIMEOUT,
+        };
+        let child = match self.target.spawn_master(&self.master_log, timeout) {
             Ok(child) => KillOnDrop(child),
             Err(err) => return self.retry(err),
         };
@@ -459,7 +459,13 @@ impl<C: Clock> SshStage<C> {
     /// Back to the backoff after a failure that can pass.
     fn retry_after(&mut self, problem: String) -> State {
         self.last_problem = problem;
-        let next_at = self.clock.now() + self.pause;
+        // Once the guest answered, a login turned away (sshd not listening yet) cost it a
+        // reset, no more: retried on the probes' shorter cadence.
+        let pause = match self.answered {
+            true => self.pause.min(PROBE_MAX),
+            false => self.pause,
+        };
+        let next_at = self.clock.now() + pause;
         self.pause = (self.pause * 2).min(RETRY_MAX);
         State::Probing {
             probes: Vec::new(),
@@ -648,32 +654,72 @@ mod tests {
         assert!(server.accepted >= 1, "no probe after the prompt");
     }
 
-    /// Once the guest answered (a reset: its network is up), a silent connection is sshd
-    /// starting its process for us on a loaded guest: the stage adds another only after
-    /// `SILENCE_BEFORE_ANOTHER`, keeps at most `PROBES_IN_FLIGHT` and drops none for a newer
-    /// one, so sshd's `MaxStartups` is never filled by the prober.
+    /// Once the guest answered (a reset: its network is up), the next attempt is the master
+    /// login itself, not another probe: a probe greeted by sshd would cost the booting guest
+    /// an sshd process nobody uses. A login that sshd is slow to greet is left to wait (no
+    /// other connection beside it), and it goes with the stage.
     #[test]
-    fn a_slow_sshd_gets_a_bounded_number_of_probes() {
+    fn after_the_guest_answered_the_login_is_the_probe() {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::new();
+        let config = dir.path().join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host slow\n  HostName 127.0.0.1\n  Port {}\n  User root\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  \
+                 ControlPath {}/%C\n",
+                server.port(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
         let clock = ManualClock::new();
-        let mut stage =
-            SshStage::with_clock(setup(dir.path(), "slow", server.port()), clock.clone());
-        let started = clock.now();
-        // The first is closed at once (the guest answered), the others held silent.
-        let hold_after_first = |n: usize| n > 0;
-        let at = |ms| started + Duration::from_millis(ms);
-        drive(&mut stage, &clock, at(350), &mut server, &hold_after_first);
-        // The reset one, then one that sshd is slow to greet: no other beside it yet.
-        assert_eq!(server.accepted, 2, "connections made in 350 ms");
-        drive(&mut stage, &clock, at(3000), &mut server, &hold_after_first);
-        assert_eq!(server.accepted, 1 + PROBES_IN_FLIGHT, "connections made");
-        drive(&mut stage, &clock, at(9000), &mut server, &hold_after_first);
-        assert_eq!(
-            server.accepted,
-            1 + PROBES_IN_FLIGHT,
-            "none dropped for a newer one"
+        let mut stage = SshStage::with_clock(
+            SshStageSetup {
+                target: SshTarget::new(&config, "slow"),
+                ..setup(dir.path(), "slow", server.port())
+            },
+            clock.clone(),
         );
+        // The first connection is reset (the guest answered), every later one held silent.
+        let hold_after_first = |n: usize| n > 0;
+        assert_eq!(stage.advance(), Step::Pending);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        // The probe is reset, then real ssh connects: wait for it (the bound only keeps a
+        // broken stage from hanging the test).
+        while server.accepted < 2 && Instant::now() < give_up {
+            server.serve(hold_after_first);
+            assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+            if let Some(wake) = stage.wake_at() {
+                clock.advance_to(wake.max(clock.now()));
+            }
+            let fds = stage.poll_fds();
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|(fd, flags)| rustix::event::PollFd::from_borrowed_fd(*fd, *flags))
+                .collect();
+            let soon = Instant::now() + Duration::from_millis(50);
+            let _ = crate::runtime::poll_until::poll_until(&mut polled, Some(soon));
+        }
+        assert_eq!(server.accepted, 2, "the probe, then the login's connection");
+        assert_eq!(stage.probing.sshd_probes, 1, "{:?}", stage.probing);
+        assert_eq!(stage.probing.logins, 1, "{:?}", stage.probing);
+        let State::Login { child, .. } = &stage.state else {
+            panic!("not logging in: {}", stage.last_problem)
+        };
+        let ssh_pid = child.id();
+        // sshd says nothing: the stage waits for this login and sends nothing beside it.
+        clock.advance_to(clock.now() + Duration::from_secs(5));
+        assert_eq!(stage.advance(), Step::Pending, "{}", stage.last_problem);
+        server.serve(hold_after_first);
+        assert_eq!(
+            server.accepted, 2,
+            "another connection beside a silent login"
+        );
+        drop(stage);
+        let stat = std::fs::read_to_string(format!("/proc/{ssh_pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty(), "ssh {ssh_pid} outlived the stage: {stat}");
     }
 
     /// A server that greets like sshd and then hangs up: every master login fails in a way
