@@ -21,7 +21,8 @@ repo=$(pwd)
 
 TESTER=qcmdr-ci
 OTHER=qcmdr-other
-FILTER=${QCMDR_USER_TESTS:-'test(/^vm_(lifecycle|snapshot|run|mounts|kernel_tree)/) | test(/^vm_image_(debian|failed|interrupted|run)/)'}
+# (nextest names a test module::function: the vm_image filter must name its module.)
+FILTER=${QCMDR_USER_TESTS:-'test(/^vm_(lifecycle|snapshot|run|mounts|kernel_tree)::/) | test(/^vm_image::vm_image_(debian|failed|interrupted|run)/)'}
 PATH_FOR_USERS=/usr/local/bin:/usr/bin:/bin
 
 log() { printf 'test-as-user: %s\n' "$*" >&2; }
