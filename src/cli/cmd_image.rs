@@ -93,10 +93,8 @@ fn build_one(
     say_up_to_date: bool,
     cancel: &Cancel,
 ) -> Result<(), BuildError> {
-    let label = match image.arch() {
-        Some(arch) if arch != "x86_64" => format!("image {} ({arch})", image.name),
-        _ => format!("image {}", image.name),
-    };
+    // The same words as the build's stage lines, so a finished line replaces them.
+    let label = format!("image {}", image.label());
     let line = match images::build(image, progress, cancel) {
         Ok(BuildOutcome::UpToDate) if say_up_to_date => {
             format!("{label}: up to date ({})", image.key)

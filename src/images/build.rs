@@ -25,7 +25,8 @@ pub const FAILURE_TAIL_LINES: usize = 15;
 
 /// Receives a build's stages (the CLI renders them as progress; nothing below it prints).
 pub trait BuildObserver: Sync {
-    /// A stage began, e.g. `installing packages (mmdebstrap)`.
+    /// A stage of the build of `image` (its label: the name, with the arch unless x86_64)
+    /// began, e.g. `installing packages (mmdebstrap)`.
     fn stage(&self, image: &str, text: &str);
 }
 
@@ -215,7 +216,8 @@ fn build_into(
     started: Instant,
     cancel: &Cancel,
 ) -> Result<(), BuildFailure> {
-    let stage = |text: &str| observer.stage(&image.name, text);
+    let label = image.label();
+    let stage = |text: &str| observer.stage(&label, text);
     let packages = match &image.recipe {
         Recipe::Debian(recipe) => debian::build(&image.name, recipe, temp, log, &stage, cancel),
         Recipe::Cloud(recipe) => cloud::build(&image.name, recipe, temp, log, &stage, cancel),
@@ -249,7 +251,7 @@ fn lock(image: &Image, observer: &dyn BuildObserver) -> std::io::Result<fs::File
         .write(true)
         .open(path)?;
     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-        observer.stage(&image.name, "waiting for another qcmdr building it");
+        observer.stage(&image.label(), "waiting for another qcmdr building it");
         flock(&file, FlockOperation::LockExclusive)?;
     }
     Ok(file)

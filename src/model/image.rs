@@ -79,6 +79,14 @@ impl Image {
             Recipe::Cloud(_) => None,
         }
     }
+    /// How messages name this build: the image's name, with the arch when it is not x86_64
+    /// (one recipe can have a build per arch).
+    pub fn label(&self) -> String {
+        match self.arch() {
+            Some(arch) if arch != "x86_64" => format!("{} ({arch})", self.name),
+            _ => self.name.clone(),
+        }
+    }
     /// Whether a VM of `arch` boots this build (a cloud image's file is taken on trust).
     pub fn serves(&self, arch: &str) -> bool {
         self.arch().map_or(true, |own| own == arch)
