@@ -91,6 +91,20 @@ class Side:
         self.run("rm", "-rf", self.cache)
         return self.timed(["image", "build"], 1)[0]
 
+    def boots(self, times, label):
+        """`start --reset-disk` to ready of the project's VM `dev`, `times` times: each total_s
+        that start reports (a failed boot is printed with `label` and left out)."""
+        config, totals = os.path.join(self.project, "conf.lua"), []
+        for _ in range(times):
+            started = self.run(self.qcmdr, "--config", config, "start", "--reset-disk",
+                               "--json", "dev", check=False)
+            self.run(self.qcmdr, "--config", config, "stop", "--force", "dev", check=False)
+            if started.returncode != 0:
+                print(f"{label} boot failed: {started.stderr.strip()[-300:]}")
+                continue
+            totals.append(json.loads(started.stdout)["vms"][0]["total_s"])
+        return totals
+
     def image_key(self):
         listed = self.run(self.qcmdr, "--config", os.path.join(self.project, "conf.lua"),
                           "image", "list", "--json")
@@ -179,15 +193,7 @@ def image_figures(args):
                   f"max {max(times) * 1000:.1f})", flush=True)
 
         # Boots as the user: its init chose what this user can run (TCG without /dev/kvm).
-        boots, config = [], os.path.join(user.project, "conf.lua")
-        for _ in range(args.boots):
-            started = user.run(args.qcmdr, "--config", config, "start", "--reset-disk",
-                               "--json", "dev", check=False)
-            user.run(args.qcmdr, "--config", config, "stop", "--force", "dev", check=False)
-            if started.returncode != 0:
-                print(f"boot failed: {started.stderr.strip()[-300:]}")
-                continue
-            boots.append(json.loads(started.stdout)["vms"][0]["total_s"])
+        boots = user.boots(args.boots, args.user)
         if boots:
             print(f"boot to ready   {statistics.median(boots):7.1f} s   ({accel}, as "
                   f"{args.user}, median of {len(boots)}: {figures(boots)})")
@@ -215,16 +221,7 @@ def arch_image_figures(args, arches):
             for arch in order:
                 builds[arch].append(sides[arch].fresh_build())
         for arch in arches:
-            side, boots = sides[arch], []
-            config = os.path.join(side.project, "conf.lua")
-            for _ in range(args.boots):
-                started = side.run(args.qcmdr, "--config", config, "start", "--reset-disk",
-                                   "--json", "dev", check=False)
-                side.run(args.qcmdr, "--config", config, "stop", "--force", "dev", check=False)
-                if started.returncode != 0:
-                    print(f"{arch} boot failed: {started.stderr.strip()[-300:]}")
-                    continue
-                boots.append(json.loads(started.stdout)["vms"][0]["total_s"])
+            boots = sides[arch].boots(args.boots, arch)
             built = ", ".join(f"{t:.1f}" for t in builds[arch])
             booted = ", ".join(f"{t:.1f}" for t in boots)
             print(f"{arch + ' image':15} fresh build {statistics.median(builds[arch]):6.1f} s "

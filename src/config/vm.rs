@@ -136,17 +136,22 @@ pub(crate) fn check(
         None => Some(WaitFor::LoginAndSsh),
     };
     let image_raw = vm_image::take(&mut f);
-    let image = vm_image::image(s, &image_raw, ctx);
+    // The build the VM boots: its image, of its arch (a debian recipe builds once per arch).
+    let image = vm_image::image(s, &image_raw, ctx).map(|image| {
+        image.map(|image| match &arch {
+            Some(arch) => super::images::for_arch(image, arch),
+            None => image.clone(),
+        })
+    });
     // An image brings its login: root with the key made at build time.
     // (A VM whose image has a problem is not built anyway: the key path then never matters.)
     let ssh_defaults = vm_image::names_one(&image_raw).then(|| ssh_table::Defaults {
         user: "root".to_string(),
         // Each arch's build of the image has a key of its own.
         identity_file: image
-            .flatten()
-            .zip(arch.as_deref())
-            .map(|(image, arch)| super::images::for_arch(image, arch).private_key())
-            .map(|key| key.to_string_lossy().into_owned())
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|image| image.private_key().to_string_lossy().into_owned())
             .unwrap_or_default(),
     });
     let ssh = match f.take("ssh") {
@@ -173,7 +178,7 @@ pub(crate) fn check(
         Some(v) => qemu_args::words(s, "args", &v, ctx.env),
         None => Some((Vec::new(), Vec::new())),
     };
-    let vm_image = match (image, &args, &arch) {
+    let vm_image = match (&image, &args, &arch) {
         (Some(Some(image)), Some((words, _)), Some(arch)) => {
             vm_image::boot(s, &image_raw, image, words, arch, ctx).map(Some)
         }
@@ -203,7 +208,7 @@ pub(crate) fn check(
         (Some(list), Some((words, _))) if !list.is_empty() => mounts::memory_mib(s, words),
         _ => Some(0),
     };
-    let kernel_boot = match (image, &args) {
+    let kernel_boot = match (&image, &args) {
         (Some(None), Some((words, _))) => vm_image::kernel_boot(s, &image_raw, words, ctx),
         (Some(Some(_)), _) => Some(None),
         _ => None,

@@ -169,8 +169,9 @@ fn names_option(args: &[String], option: &str) -> bool {
         .any(|a| a == option || *a == format!("-{option}"))
 }
 
-/// How the VM boots from `image`; `args` are its own QEMU words, checked for clashes; `arch`
-/// is the VM's (the console in the default kernel command line).
+/// How the VM boots from `image` (its build for the VM's `arch`); `args` are its own QEMU
+/// words, checked for clashes; `arch` is the VM's (the console in the default kernel command
+/// line).
 pub(crate) fn boot(
     scope: &mut Scope<'_>,
     raw: &Raw,
@@ -182,7 +183,6 @@ pub(crate) fn boot(
     if let Recipe::Debian(recipe) = &image.recipe {
         debian_port(scope, &image.name, &recipe.suite, arch)?;
     }
-    let image = &super::images::for_arch(image, arch);
     let (kernel, initrd, append) = boot_keys(scope, raw, ctx)?;
     let kernel = kernel.or_else(|| image.kernel());
     // A VM's own kernel may need no initrd; the image's initrd goes with the image's kernel.
